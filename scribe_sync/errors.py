@@ -1,0 +1,234 @@
+"""The exception tree of scribe-sync.
+
+::
+
+    ScribeError
+    ├── ConfigError (also ValueError)          an option or credential is invalid; nothing was sent
+    ├── ProtocolError
+    │   ├── LocalProtocolError                 the caller misused the API (e.g. previous_text late)
+    │   └── RemoteProtocolError                the peer sent something we cannot decode
+    ├── ServerError                            the server reported an error (generic ``error``)
+    │   ├── AuthError                          auth_error
+    │   ├── QuotaExceededError                 quota_exceeded
+    │   ├── CommitThrottledError               commit_throttled
+    │   ├── TranscriberError                   transcriber_error
+    │   ├── UnacceptedTermsError               unaccepted_terms / unaccepted_terms_error
+    │   ├── RateLimitedError                   rate_limited
+    │   ├── InputError                         input_error
+    │   ├── InvalidRequestError                invalid_request
+    │   ├── QueueOverflowError                 queue_overflow
+    │   ├── ResourceExhaustedError             resource_exhausted
+    │   ├── SessionTimeLimitExceededError      session_time_limit_exceeded
+    │   ├── ChunkSizeExceededError             chunk_size_exceeded
+    │   └── InsufficientAudioActivityError     insufficient_audio_activity
+    └── ConnectionClosedError                  the transport failed or closed abnormally
+
+Timeouts raise the builtin :class:`TimeoutError`. No exception text ever contains a secret: the
+messages here are built from server text, close codes and option names only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ChunkSizeExceededError",
+    "CommitThrottledError",
+    "ConfigError",
+    "ConnectionClosedError",
+    "InputError",
+    "InsufficientAudioActivityError",
+    "InvalidRequestError",
+    "LocalProtocolError",
+    "ProtocolError",
+    "QueueOverflowError",
+    "QuotaExceededError",
+    "RateLimitedError",
+    "RemoteProtocolError",
+    "ResourceExhaustedError",
+    "ScribeError",
+    "ServerError",
+    "SessionTimeLimitExceededError",
+    "TranscriberError",
+    "UnacceptedTermsError",
+    "server_error_class",
+]
+
+
+class ScribeError(Exception):
+    """Root of every exception raised by scribe-sync."""
+
+
+class ConfigError(ScribeError, ValueError):
+    """An option, credential or argument is invalid. Raised before any network traffic.
+
+    Attributes:
+        option: the name of the offending option.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class ProtocolError(ScribeError):
+    """The protocol was violated, by us or by the peer."""
+
+
+class LocalProtocolError(ProtocolError, RuntimeError):
+    """The caller asked for something the protocol or the session state does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent data that does not decode to a valid message."""
+
+
+class ServerError(ScribeError):
+    """The server reported an error.
+
+    Attributes:
+        error_type: the wire ``message_type`` (``"error"`` for the generic error).
+        message: the server's text.
+        close_code: the WebSocket close code that followed, when the server closed.
+        close_reason: the close reason that followed, when the server closed.
+    """
+
+    error_type: str = "error"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        error_type: str | None = None,
+        close_code: int | None = None,
+        close_reason: str | None = None,
+    ) -> None:
+        if error_type is not None:
+            self.error_type = error_type
+        self.message = message
+        self.close_code = close_code
+        self.close_reason = close_reason
+        text = f"{self.error_type}: {message}" if message else self.error_type
+        if close_code is not None:
+            text += f" (connection closed with code {close_code})"
+        super().__init__(text)
+
+
+class AuthError(ServerError):
+    """The API key or token was rejected (``auth_error``)."""
+
+    error_type = "auth_error"
+
+
+class QuotaExceededError(ServerError):
+    """The account's usage quota is exhausted (``quota_exceeded``)."""
+
+    error_type = "quota_exceeded"
+
+
+class CommitThrottledError(ServerError):
+    """A commit was refused: too little uncommitted audio or too many commits."""
+
+    error_type = "commit_throttled"
+
+
+class TranscriberError(ServerError):
+    """The transcription back end failed (``transcriber_error``)."""
+
+    error_type = "transcriber_error"
+
+
+class UnacceptedTermsError(ServerError):
+    """The terms of service were not accepted in the dashboard (``unaccepted_terms``)."""
+
+    error_type = "unaccepted_terms"
+
+
+class RateLimitedError(ServerError):
+    """Too many requests or concurrent sessions (``rate_limited``)."""
+
+    error_type = "rate_limited"
+
+
+class InputError(ServerError):
+    """A frame or its audio was invalid (``input_error``)."""
+
+    error_type = "input_error"
+
+
+class InvalidRequestError(ServerError):
+    """The connection's query parameters were rejected (``invalid_request``, close 1008)."""
+
+    error_type = "invalid_request"
+
+
+class QueueOverflowError(ServerError):
+    """The server's processing queue is full (``queue_overflow``)."""
+
+    error_type = "queue_overflow"
+
+
+class ResourceExhaustedError(ServerError):
+    """The server is at capacity (``resource_exhausted``)."""
+
+    error_type = "resource_exhausted"
+
+
+class SessionTimeLimitExceededError(ServerError):
+    """The session reached its maximum length (``session_time_limit_exceeded``)."""
+
+    error_type = "session_time_limit_exceeded"
+
+
+class ChunkSizeExceededError(ServerError):
+    """An audio chunk was too large (``chunk_size_exceeded``)."""
+
+    error_type = "chunk_size_exceeded"
+
+
+class InsufficientAudioActivityError(ServerError):
+    """The server closed an idle session (``insufficient_audio_activity``)."""
+
+    error_type = "insufficient_audio_activity"
+
+
+class ConnectionClosedError(ScribeError):
+    """The connection failed or was closed without a clean protocol ending.
+
+    Attributes:
+        code: the close code received, or 1006 when no close frame arrived.
+        reason: the close reason received, if any.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+# The literal table from wire error type to exception class. ``unaccepted_terms_error`` is the
+# name the docs use; the server sends ``unaccepted_terms`` (PROTOCOL.md Q11): both map here.
+_SERVER_ERRORS: dict[str, type[ServerError]] = {
+    "error": ServerError,
+    "auth_error": AuthError,
+    "quota_exceeded": QuotaExceededError,
+    "commit_throttled": CommitThrottledError,
+    "transcriber_error": TranscriberError,
+    "unaccepted_terms": UnacceptedTermsError,
+    "unaccepted_terms_error": UnacceptedTermsError,
+    "rate_limited": RateLimitedError,
+    "input_error": InputError,
+    "invalid_request": InvalidRequestError,
+    "queue_overflow": QueueOverflowError,
+    "resource_exhausted": ResourceExhaustedError,
+    "session_time_limit_exceeded": SessionTimeLimitExceededError,
+    "chunk_size_exceeded": ChunkSizeExceededError,
+    "insufficient_audio_activity": InsufficientAudioActivityError,
+}
+
+#: Every wire ``message_type`` that is an error, for the codec's decode table.
+SERVER_ERROR_TYPES: frozenset[str] = frozenset(_SERVER_ERRORS)
+
+
+def server_error_class(error_type: str) -> type[ServerError]:
+    """The exception class for a wire error type; ``ServerError`` for types not in the table."""
+    return _SERVER_ERRORS.get(error_type, ServerError)
