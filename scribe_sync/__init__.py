@@ -6,6 +6,7 @@ The public names are re-exported here; see the README for a tour.
 from __future__ import annotations
 
 from ._version import __version__
+from .client import DEFAULT_BASE_URL, ScribeClient, connect
 from .errors import (
     AuthError,
     ChunkSizeExceededError,
@@ -52,8 +53,10 @@ from .messages import (
     Word,
 )
 from .protocol import SessionOptions
+from .session import Session, SessionEnded, SessionStats, Subscription
 
 __all__ = [
+    "DEFAULT_BASE_URL",
     "AudioFormat",
     "AuthError",
     "Character",
@@ -83,18 +86,24 @@ __all__ = [
     "RedactedTranscript",
     "RemoteProtocolError",
     "ResourceExhaustedError",
+    "ScribeClient",
     "ScribeError",
     "ServerError",
     "ServerEvent",
     "ServerWarning",
+    "Session",
     "SessionConfig",
+    "SessionEnded",
     "SessionOptions",
     "SessionStarted",
+    "SessionStats",
     "SessionTimeLimitExceededError",
     "SpeakersMerged",
+    "Subscription",
     "TranscriberError",
     "UnacceptedTermsError",
     "UnknownEvent",
     "Word",
     "__version__",
+    "connect",
 ]

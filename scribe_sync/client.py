@@ -1,0 +1,311 @@
+"""ScribeClient: credentials, base URL, TLS and proxy settings, token minting, connect().
+
+Opening a session is done here, synchronously, before any thread starts: the options are
+validated, the WebSocket is opened, and the first message is read. Only ``session_started``
+means "connected" (the service opens the socket even for a bad credential and then sends
+``auth_error``; PROTOCOL.md §1), so ``connect`` returns a :class:`Session` only after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Final
+
+from ._transport import ProxySettings, TLSSettings, Transport, WebSocketTransport
+from .errors import (
+    AuthError,
+    ConfigError,
+    ConnectionClosedError,
+    QuotaExceededError,
+    RateLimitedError,
+    RemoteProtocolError,
+    ServerError,
+    server_error_class,
+)
+from .messages import ErrorEvent, ServerEvent, SessionStarted
+from .protocol import SessionOptions, auth_headers, build_url, decode, redact_url
+from .session import Session
+
+__all__ = ["DEFAULT_BASE_URL", "ScribeClient", "connect"]
+
+logger = logging.getLogger("scribe_sync")
+
+DEFAULT_BASE_URL: Final = "https://api.elevenlabs.io"
+API_KEY_ENV: Final = "ELEVENLABS_API_KEY"
+TOKEN_PATH: Final = "/v1/single-use-token/realtime_scribe"
+
+
+class ScribeClient:
+    """Entry point: holds credentials and connection settings; opens sessions.
+
+    Args:
+        api_key: the ElevenLabs API key; defaults to the ``ELEVENLABS_API_KEY`` environment
+            variable. Not needed when every ``connect`` passes a ``token``.
+        base_url: the API's HTTP base URL (``http(s)://`` becomes ``ws(s)://`` for sessions).
+        open_timeout: seconds allowed for connecting and receiving ``session_started``.
+        close_timeout: seconds allowed for the closing handshake before the socket is cut.
+        finish_timeout: default seconds ``Session.finish`` waits for the final transcripts.
+        io_timeout: seconds a single socket write may block before the connection is
+            considered dead (a server that stops reading cannot hang a sender forever).
+        keepalive_interval: after this many seconds without audio a session sends 20 ms of
+            silence, because the service closes sockets idle for about 10-15 s and does not
+            count pings. ``None`` disables it.
+        max_queue: events buffered for an iterator before the oldest partial transcripts are
+            dropped (committed transcripts are never dropped); ``None`` for no bound.
+        verify: verify the server's TLS certificate (default ``True``).
+        ca_file: a PEM bundle of CAs to trust instead of the system's.
+        ssl_context: a ready ``ssl.SSLContext`` (overrides ``verify`` and ``ca_file``).
+        proxy: ``http://[user:pass@]host:port`` or ``socks5://...``. Without it the
+            ``https_proxy``/``http_proxy``/``no_proxy`` environment variables apply.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        open_timeout: float = 10.0,
+        close_timeout: float = 5.0,
+        finish_timeout: float = 30.0,
+        io_timeout: float = 10.0,
+        keepalive_interval: float | None = 5.0,
+        max_queue: int | None = 4096,
+        verify: bool = True,
+        ca_file: str | os.PathLike[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
+    ) -> None:
+        if api_key is None:
+            api_key = os.environ.get(API_KEY_ENV) or None
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise ConfigError("api_key must be a non-empty string", option="api_key")
+        for name, value in (("open_timeout", open_timeout), ("close_timeout", close_timeout),
+                            ("finish_timeout", finish_timeout), ("io_timeout", io_timeout)):
+            if not value > 0:
+                raise ConfigError(f"invalid {name}={value!r}: must be > 0 seconds", option=name)
+        if keepalive_interval is not None and not keepalive_interval > 0:
+            raise ConfigError(
+                f"invalid keepalive_interval={keepalive_interval!r}: must be > 0 or None",
+                option="keepalive_interval",
+            )
+        if max_queue is not None and max_queue < 1:
+            raise ConfigError(f"invalid max_queue={max_queue!r}: must be >= 1 or None",
+                              option="max_queue")
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
+            raise ConfigError(
+                f"invalid base_url={base_url!r}: expected an http:// or https:// URL",
+                option="base_url",
+            )
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.open_timeout = open_timeout
+        self.close_timeout = close_timeout
+        self.finish_timeout = finish_timeout
+        self.io_timeout = io_timeout
+        self.keepalive_interval = keepalive_interval
+        self.max_queue = max_queue
+        self._tls = TLSSettings(
+            verify=verify, ca_file=None if ca_file is None else os.fspath(ca_file),
+            context=ssl_context,
+        )
+        self._proxy = None if proxy is None else ProxySettings(proxy)
+        if self._proxy is not None:
+            self._proxy.options()  # validate now, before any connection
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "unset"
+        return f"<ScribeClient {self.base_url} api_key={key}>"
+
+    # ------------------------------------------------------------------------------------------
+
+    def connect(
+        self,
+        model_id: str = "scribe_v2_realtime",
+        *,
+        token: str | None = None,
+        **options: Any,
+    ) -> Session:
+        """Open a realtime session and wait for ``session_started``.
+
+        Args:
+            model_id: the realtime model.
+            token: a single-use token (see :meth:`create_token`) instead of the API key.
+            **options: any :class:`~scribe_sync.protocol.SessionOptions` field, e.g.
+                ``audio_format="pcm_16000"``, ``commit_strategy="vad"``,
+                ``include_timestamps=True``, ``language_code="en"``.
+
+        Raises:
+            ConfigError: an invalid option or no credentials; nothing was sent.
+            AuthError, InvalidRequestError, QuotaExceededError, ...: the server refused.
+            TimeoutError: no ``session_started`` within ``open_timeout``.
+            ConnectionClosedError: the connection failed.
+        """
+        session_options = SessionOptions.from_kwargs(model_id=model_id, **options)
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ConfigError("token must be a non-empty string", option="token")
+        if token is None and self._api_key is None:
+            raise ConfigError(
+                f"no API key: pass api_key= to ScribeClient, set the {API_KEY_ENV} environment "
+                "variable, or connect with token=",
+                option="api_key",
+            )
+        headers = auth_headers(self._api_key, token)
+        url = build_url(self.base_url, session_options, token=token)
+        deadline = time.monotonic() + self.open_timeout
+        logger.debug("connecting to %s", redact_url(url))
+        transport = WebSocketTransport.connect(
+            url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
+            tls=self._tls, proxy=self._proxy,
+        )
+        try:
+            started, early = _await_session_started(transport, deadline, self.open_timeout)
+        except BaseException:
+            transport.abort()
+            raise
+        logger.debug("session %s started", started.session_id)
+        return Session(
+            transport,
+            started,
+            session_options,
+            early_events=early,
+            close_timeout=self.close_timeout,
+            finish_timeout=self.finish_timeout,
+            keepalive_interval=self.keepalive_interval,
+            max_queue=self.max_queue,
+        )
+
+    def create_token(self) -> str:
+        """Mint a single-use ``realtime_scribe`` token (valid 15 minutes, one connection).
+
+        Raises:
+            ConfigError: no API key is configured.
+            AuthError, QuotaExceededError, RateLimitedError, ServerError: the API refused.
+            ConnectionClosedError: the request failed; TimeoutError: it timed out.
+        """
+        if self._api_key is None:
+            raise ConfigError(
+                f"creating a token needs an API key: pass api_key= or set {API_KEY_ENV}",
+                option="api_key",
+            )
+        url = self.base_url
+        scheme, rest = url.split("://", 1)
+        url = {"ws": "http", "wss": "https"}.get(scheme, scheme) + "://" + rest + TOKEN_PATH
+        request = urllib.request.Request(
+            url, data=b"", method="POST", headers={"xi-api-key": self._api_key}
+        )
+        handlers: list[urllib.request.BaseHandler] = [
+            urllib.request.HTTPSHandler(context=self._ssl_context_for_https())
+        ]
+        if self._proxy is not None:
+            handlers.append(urllib.request.ProxyHandler(
+                {"http": self._proxy.url, "https": self._proxy.url}
+            ))
+        opener = urllib.request.build_opener(*handlers)
+        try:
+            with opener.open(request, timeout=self.open_timeout) as response:
+                body = response.read(65536)
+        except urllib.error.HTTPError as exc:
+            raise _http_error(exc) from None
+        except TimeoutError:
+            raise TimeoutError(f"timed out minting a token at {self.base_url}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConnectionClosedError(
+                f"could not reach {urllib.parse.urlsplit(url).netloc}: {reason}"
+            ) from None
+        try:
+            token = json.loads(body)["token"]
+        except (ValueError, KeyError, TypeError):
+            raise RemoteProtocolError("the token endpoint answered without a token") from None
+        if not isinstance(token, str) or not token:
+            raise RemoteProtocolError("the token endpoint answered without a token")
+        return token
+
+    def _ssl_context_for_https(self) -> ssl.SSLContext:
+        if self._tls.context is not None:
+            return self._tls.context
+        if not self._tls.verify:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cafile=self._tls.ca_file)
+
+
+def _http_error(exc: urllib.error.HTTPError) -> ServerError:
+    table: dict[int, type[ServerError]] = {
+        401: AuthError, 403: AuthError, 402: QuotaExceededError, 429: RateLimitedError,
+    }
+    try:
+        detail = exc.read(2048).decode("utf-8", "replace")
+    except OSError:
+        detail = ""
+    cls = table.get(exc.code, ServerError)
+    message = f"token request refused with HTTP {exc.code}" + (f": {detail}" if detail else "")
+    if cls is ServerError:
+        return ServerError(message, error_type=f"http_{exc.code}")
+    return cls(message)
+
+
+def _await_session_started(
+    transport: Transport, deadline: float, timeout: float
+) -> tuple[SessionStarted, tuple[ServerEvent, ...]]:
+    """Read until ``session_started``; turn an error-then-close into the matching exception."""
+    early: list[ServerEvent] = []
+    error: ErrorEvent | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if error is not None:  # an error but no close: the error is the answer
+                cls = server_error_class(error.error_type)
+                raise cls(error.message, error_type=error.error_type)
+            raise TimeoutError(f"no session_started within {timeout:g} s")
+        frame = transport.recv(remaining)
+        if frame is None:
+            continue
+        if frame.kind == "close":
+            if error is not None:
+                cls = server_error_class(error.error_type)
+                raise cls(error.message, error_type=error.error_type, close_code=frame.code,
+                          close_reason=frame.reason or None)
+            raise ConnectionClosedError(
+                f"the server closed the connection before session_started (code {frame.code}"
+                + (f", {frame.reason}" if frame.reason else "") + ")",
+                code=frame.code,
+                reason=frame.reason,
+            )
+        try:
+            event = decode(frame.data)
+        except RemoteProtocolError as exc:
+            logger.warning("ignoring malformed frame before session_started: %s", exc)
+            continue
+        if isinstance(event, SessionStarted):
+            return event, tuple(early)
+        if isinstance(event, ErrorEvent):
+            error = event  # the close that follows decides; keep reading until it arrives
+        early.append(event)
+
+
+def connect(
+    model_id: str = "scribe_v2_realtime",
+    *,
+    api_key: str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    token: str | None = None,
+    **options: Any,
+) -> Session:
+    """Open a session with a default :class:`ScribeClient`: the one-line way in.
+
+    ``scribe_sync.connect(base_url=..., include_timestamps=True)`` is
+    ``ScribeClient(api_key, base_url=base_url).connect(model_id, token=token, **options)``.
+    Client settings (timeouts, TLS, proxy, keepalive) need a ``ScribeClient``.
+    """
+    return ScribeClient(api_key, base_url=base_url).connect(model_id, token=token, **options)

@@ -1,0 +1,665 @@
+"""A blocking realtime session: a reader thread, an event queue, a callback dispatcher.
+
+Threads (all named, all joined by :meth:`Session.close`):
+
+- ``scribe-reader-<id>`` owns every receive. It decodes frames, updates the commit bookkeeping,
+  queues events for iterators and for the dispatcher, and sends the idle keepalive. It never
+  runs user code.
+- ``scribe-dispatch-<id>`` exists once a callback is registered. It runs callbacks one at a
+  time, in arrival order, so a slow callback delays other callbacks but never the reader.
+
+Any thread may call :meth:`Session.send_audio`, :meth:`Session.commit`,
+:meth:`Session.finish` and :meth:`Session.close`; one thread at a time may receive.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from ._transport import ABNORMAL_CLOSURE, Frame, Transport
+from .errors import (
+    ConnectionClosedError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    ScribeError,
+    server_error_class,
+)
+from .messages import (
+    CommittedTranscript,
+    CommittedTranscriptWithTimestamps,
+    ErrorEvent,
+    Event,
+    InputAudioChunk,
+    PartialTranscript,
+    ServerEvent,
+    SessionConfig,
+    SessionStarted,
+)
+from .protocol import SessionOptions, decode, encode
+
+__all__ = ["Session", "SessionEnded", "SessionStats", "Subscription"]
+
+logger = logging.getLogger("scribe_sync")
+
+E = TypeVar("E", bound=Event)
+
+#: The service refuses a commit with less than 0.3 s of uncommitted audio (PROTOCOL.md §6);
+#: integrators pad to 0.35 s to stay clear of rounding on the server.
+MIN_COMMIT_SECONDS: Final = 0.3
+COMMIT_PAD_SECONDS: Final = 0.35
+#: Docs recommend 0.1-1 s per chunk; larger sends are split so no frame risks
+#: chunk_size_exceeded, whose limit is unpublished (PROTOCOL.md Q16).
+MAX_CHUNK_SECONDS: Final = 1.0
+#: Keepalive audio: 20 ms of silence, as integrators who captured the live service do
+#: (PROTOCOL.md §6 "Idle"). Pings do not count as activity there.
+KEEPALIVE_SECONDS: Final = 0.02
+#: After the final commit is answered, these errors mean "nothing more to do", not failure
+#: (the server may answer a trailing commit or idle socket with them; PROTOCOL.md §6).
+_LATE_FINALIZATION_ERRORS: Final = frozenset(
+    {"commit_throttled", "input_error", "insufficient_audio_activity"}
+)
+_NORMAL_CLOSE_CODES: Final = frozenset({1000, 1005})
+_CLOSE_REASON: Final = "User ended session"
+
+
+@attrs.frozen
+class SessionEnded(Event):
+    """Client-side event given to callbacks (not iterators) when the session has ended.
+
+    ``error`` is what an iterator raises at the end (``None`` for a normal ending).
+    """
+
+    code: int | None
+    reason: str
+    error: ScribeError | None = None
+
+
+@attrs.frozen
+class SessionStats:
+    """A snapshot of a session's counters."""
+
+    audio_bytes_sent: int
+    audio_seconds_sent: float
+    uncommitted_seconds: float
+    commits_sent: int
+    keepalives_sent: int
+    events_received: int
+    partials_dropped: int
+    malformed_frames: int
+
+
+class Subscription:
+    """Handle returned by :meth:`Session.on`; ``cancel()`` (or calling it) unsubscribes."""
+
+    __slots__ = ("_callback", "_event_type", "_session")
+
+    def __init__(self, session: Session, event_type: type[Event], callback: Callable[[Any], Any]):
+        self._session = session
+        self._event_type = event_type
+        self._callback = callback
+
+    def cancel(self) -> None:
+        """Stop receiving events. Idempotent; events already being dispatched may still arrive."""
+        self._session._unsubscribe(self)
+
+    __call__ = cancel
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self._event_type.__name__} -> {self._callback!r}>"
+
+
+class Session:
+    """An open realtime transcription session. Create one with ``ScribeClient.connect``.
+
+    Use it as a context manager: leaving the block normally calls :meth:`finish` (commit what is
+    uncommitted, wait for the final transcripts, close); leaving it with an exception calls
+    :meth:`close` at once.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        started: SessionStarted,
+        options: SessionOptions,
+        *,
+        early_events: tuple[ServerEvent, ...] = (),
+        close_timeout: float = 5.0,
+        finish_timeout: float = 30.0,
+        keepalive_interval: float | None = 5.0,
+        max_queue: int | None = 4096,
+    ) -> None:
+        self.session_id: str = started.session_id
+        self.config: SessionConfig = started.config
+        self.options: SessionOptions = options
+        self._transport = transport
+        self._format = options.audio_format
+        self._close_timeout = close_timeout
+        self._finish_timeout = finish_timeout
+        self._keepalive_interval = keepalive_interval
+        self._max_queue = max_queue
+        self._twin_expected = options.expects_timestamped_twin
+        silence_byte = b"\xff" if self._format.is_ulaw else b"\x00"  # mu-law 0xFF encodes 0
+        self._silence = silence_byte * (self._format.bytes_per_sample * self._format.sample_rate)
+        bps = self._format.bytes_per_sample
+        self._max_chunk_bytes = int(MAX_CHUNK_SECONDS * self._format.bytes_per_second) // bps * bps
+
+        # _send_lock guards the transport's send side and the send counters below. It is held
+        # during socket writes, so nothing that must stay responsive waits on it unboundedly.
+        self._send_lock = threading.Lock()
+        self._carry = b""  # a trailing partial sample, sent with the next call
+        self._chunks_sent = 0
+        self._bytes_sent = 0
+        self._uncommitted_bytes = 0
+        self._commits_sent = 0
+        self._keepalives_sent = 0
+        self._last_send = time.monotonic()
+
+        # _cond (over _state_lock) guards the event queues, the commit bookkeeping, the
+        # transcript and the ending. Never held while calling user code or doing socket I/O.
+        self._state_lock = threading.Lock()
+        self._cond = threading.Condition(self._state_lock)
+        self._events: collections.deque[Event] = collections.deque(early_events)
+        self._receiving = False
+        self._pending_plain = 0  # commits whose committed_transcript has not arrived
+        self._pending_twin = 0  # ... whose committed_transcript_with_timestamps has not arrived
+        self._segments: list[str] = []
+        self._events_received = len(early_events)
+        self._partials_dropped = 0
+        self._malformed = 0
+        self._last_error: ErrorEvent | None = None
+        self._finishing = False
+        self._closing = False  # close() started: a close frame was or is being sent
+        self._ended = False  # the reader has exited; the ending below is final
+        self._end_error: ScribeError | None = None
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+
+        # _callbacks_lock guards the subscription list and the dispatcher's creation; the
+        # dispatch queue itself is guarded by _cond, like the iterator queue.
+        self._callbacks_lock = threading.Lock()
+        self._subscriptions: list[Subscription] = []
+        self._dispatch_queue: collections.deque[Event] = collections.deque()
+        self._dispatcher: threading.Thread | None = None
+        self._dispatching = False  # guarded by _cond: events are queued for the dispatcher
+
+        short = self.session_id[:8]
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"scribe-reader-{short}", daemon=True
+        )
+        self._reader.start()
+
+    # ------------------------------------------------------------------------------------------
+    # Sending
+
+    def send_audio(self, data: bytes | bytearray | memoryview, *, previous_text: str | None = None
+                   ) -> None:
+        """Send raw audio in the session's ``audio_format``. Thread-safe.
+
+        Large buffers are split into frames of at most 1 s; a trailing partial sample is kept
+        and sent with the next call, so any slicing of a PCM stream is safe.
+
+        Args:
+            data: raw audio bytes (16-bit little-endian PCM, or mu-law), no container.
+            previous_text: text context for the model; only allowed with the first chunk.
+
+        Raises:
+            LocalProtocolError: ``previous_text`` after the first chunk, or the session is closed.
+            ServerError, ConnectionClosedError: the session has ended with that error; the audio
+                was not sent.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"audio must be bytes, not {type(data).__name__}")
+        with self._send_lock:
+            self._check_open("send audio")
+            if previous_text is not None and self._chunks_sent:
+                raise LocalProtocolError(
+                    "previous_text is only allowed with the first audio chunk of a session "
+                    "(the service discards a later chunk that carries it)"
+                )
+            buffer = self._carry + bytes(data) if self._carry else bytes(data)
+            usable = len(buffer) - len(buffer) % self._format.bytes_per_sample
+            self._carry = buffer[usable:]
+            if usable == 0 and previous_text is None:
+                return
+            for start in range(0, max(usable, 1), self._max_chunk_bytes):
+                piece = buffer[start : min(start + self._max_chunk_bytes, usable)]
+                self._send_chunk(piece, previous_text=previous_text)
+                previous_text = None
+
+    def _send_chunk(self, audio: bytes, *, previous_text: str | None = None,
+                    commit: bool = False) -> None:
+        """Send one frame. Caller holds ``_send_lock``."""
+        assert self._send_lock.locked()
+        frame = encode(
+            InputAudioChunk(audio, commit, self._format.sample_rate, previous_text)
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s > input_audio_chunk audio=%d bytes commit=%s%s", self.session_id,
+                         len(audio), commit, " previous_text" if previous_text else "")
+        self._transport.send_text(frame)
+        self._chunks_sent += 1
+        self._bytes_sent += len(audio)
+        self._uncommitted_bytes += len(audio)
+        self._last_send = time.monotonic()
+
+    def commit(self) -> bool:
+        """Commit the uncommitted audio: its ``committed_transcript`` will follow.
+
+        The service refuses commits of less than 0.3 s (``commit_throttled``). This method
+        never provokes that: with no uncommitted audio it sends nothing and returns ``False``;
+        with less than 0.3 s it first pads the segment with silence to 0.35 s.
+
+        Returns:
+            ``True`` when a commit was sent.
+        """
+        with self._send_lock:
+            self._check_open("commit")
+            return self._commit_locked()
+
+    def _commit_locked(self) -> bool:
+        assert self._send_lock.locked()
+        self._carry = b""  # half a sample cannot be sent; it is below any audible duration
+        if self._uncommitted_bytes == 0:
+            return False
+        need = int(COMMIT_PAD_SECONDS * self._format.bytes_per_second)
+        if self._uncommitted_bytes < MIN_COMMIT_SECONDS * self._format.bytes_per_second:
+            pad = need - self._uncommitted_bytes
+            self._send_chunk(self._silence[: pad - pad % self._format.bytes_per_sample])
+        with self._cond:
+            # Counted before sending: the answer may arrive before send returns.
+            self._pending_plain += 1
+            self._pending_twin += self._twin_expected
+        self._send_chunk(b"", commit=True)
+        self._commits_sent += 1
+        self._uncommitted_bytes = 0
+        return True
+
+    def _check_open(self, what: str) -> None:
+        with self._cond:
+            if self._ended and self._end_error is not None:
+                raise self._end_error
+            if self._closing or self._ended:
+                raise LocalProtocolError(f"cannot {what}: the session is closed")
+
+    def _keepalive(self) -> None:
+        """Send a little silence if nothing was sent for a while (reader thread)."""
+        interval = self._keepalive_interval
+        if interval is None or time.monotonic() - self._last_send < interval:
+            return
+        # Never wait for the lock: if someone holds it, audio is flowing anyway.
+        if not self._send_lock.acquire(blocking=False):
+            return
+        try:
+            if self._closing or self._ended:
+                return
+            n = int(KEEPALIVE_SECONDS * self._format.bytes_per_second)
+            self._send_chunk(self._silence[: n - n % self._format.bytes_per_sample])
+            self._keepalives_sent += 1
+        except ScribeError:
+            pass  # the reader will see the failure on its next receive
+        finally:
+            self._send_lock.release()
+
+    # ------------------------------------------------------------------------------------------
+    # Receiving
+
+    def recv(self, timeout: float | None = None) -> Event | None:
+        """The next event, in arrival order; ``None`` once the session has ended normally.
+
+        Raises:
+            TimeoutError: nothing arrived within ``timeout`` seconds.
+            ServerError: the server ended the session with that error (after the matching
+                ``ErrorEvent`` was returned).
+            ConnectionClosedError: the connection failed.
+            LocalProtocolError: another thread is already receiving.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._receiving:
+                raise LocalProtocolError("another thread is already receiving from this session")
+            self._receiving = True
+            try:
+                while not self._events and not self._ended:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError(f"no event within {timeout:g} s")
+                    self._cond.wait(remaining)
+                if self._events:
+                    event = self._events.popleft()
+                    self._cond.notify_all()  # the reader may be waiting for room
+                    return event
+                if self._end_error is not None:
+                    raise self._end_error
+                return None
+            finally:
+                self._receiving = False
+
+    def __iter__(self) -> Iterator[Event]:
+        """Iterate over events until the session ends; see :meth:`recv` for what is raised."""
+        while (event := self.recv()) is not None:
+            yield event
+
+    def on(self, event_type: type[E], callback: Callable[[E], Any]) -> Subscription:
+        """Call ``callback(event)`` on the dispatcher thread for every event of ``event_type``.
+
+        Pass :class:`~scribe_sync.messages.Event` to receive everything, including the final
+        :class:`SessionEnded`. Callbacks run one at a time in arrival order; an exception is
+        logged with its traceback and does not end the session.
+        """
+        if not (isinstance(event_type, type) and issubclass(event_type, Event)):
+            raise TypeError("event_type must be an Event class, e.g. CommittedTranscript")
+        subscription = Subscription(self, event_type, callback)
+        with self._callbacks_lock:
+            self._subscriptions.append(subscription)
+            if self._dispatcher is None:
+                with self._cond:
+                    self._dispatching = True
+                    if self._ended:
+                        self._dispatch_queue.append(self._ended_event())
+                self._dispatcher = threading.Thread(
+                    target=self._dispatch_loop,
+                    name=f"scribe-dispatch-{self.session_id[:8]}",
+                    daemon=True,
+                )
+                self._dispatcher.start()
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._callbacks_lock:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+
+    def _read_loop(self) -> None:
+        tick = 0.5 if self._keepalive_interval is None else min(0.5, self._keepalive_interval / 2)
+        error: ScribeError | None = None
+        code: int | None = None
+        reason = ""
+        try:
+            while True:
+                frame = self._transport.recv(tick)
+                if frame is None:
+                    self._keepalive()
+                    continue
+                if frame.kind == "close":
+                    code, reason = frame.code, frame.reason
+                    break
+                self._on_frame(frame)
+                if self._keepalive_interval is not None:
+                    self._keepalive()
+        except ConnectionClosedError as exc:
+            code = exc.code or ABNORMAL_CLOSURE
+            error = exc
+        except Exception as exc:  # pragma: no cover - a bug; end the session, don't hang it
+            logger.exception("%s: reader failed", self.session_id)
+            error = ConnectionClosedError(f"reader failed: {exc!r}", code=ABNORMAL_CLOSURE)
+        finally:
+            self._transport.abort()
+            self._end(code, reason, error)
+
+    def _on_frame(self, frame: Frame) -> None:
+        try:
+            event = decode(frame.data)
+        except RemoteProtocolError as exc:
+            # A malformed frame is the server's bug; one bad frame must not end the session.
+            with self._cond:
+                self._malformed += 1
+            logger.warning("%s: ignoring malformed frame from server: %s", self.session_id, exc)
+            return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s < %r", self.session_id, event)
+        with self._cond:
+            self._events_received += 1
+            self._account(event)
+            self._enqueue(event)
+            if self._dispatching:
+                self._queue_for_dispatch(event)
+
+    def _account(self, event: ServerEvent) -> None:
+        """Commit bookkeeping; caller holds ``_cond``."""
+        if isinstance(event, ErrorEvent):
+            self._last_error = event
+            if event.error_type == "commit_throttled":
+                # A throttled commit is answered: no transcript will follow for it.
+                self._pending_plain = max(0, self._pending_plain - 1)
+                self._pending_twin = max(0, self._pending_twin - self._twin_expected)
+            return
+        self._last_error = None
+        if isinstance(event, CommittedTranscript):
+            if event.text:
+                self._segments.append(event.text.strip())
+            if self._pending_plain:
+                self._pending_plain -= 1
+            else:
+                # An unsolicited commit (VAD or auto-commit): the server's buffer restarted at
+                # some point before now. Counting from here underestimates what is uncommitted,
+                # which only makes commit() pad a little more than needed.
+                self._uncommitted_bytes = 0
+        elif isinstance(event, CommittedTranscriptWithTimestamps) and self._pending_twin:
+            self._pending_twin -= 1
+        self._cond.notify_all()
+
+    def _enqueue(self, event: Event) -> None:
+        """Queue for iterators; caller holds ``_cond``. Never drops a committed transcript."""
+        limit = self._max_queue
+        while limit is not None and len(self._events) >= limit and not self._closing:
+            # A partial is superseded by the next one: drop the oldest to make room.
+            for index, queued in enumerate(self._events):
+                if isinstance(queued, PartialTranscript):
+                    del self._events[index]
+                    self._partials_dropped += 1
+                    break
+            else:
+                # Only non-droppable events: hold the reader (the server's frames wait in TCP
+                # buffers) until a consumer makes room or the session closes.
+                logger.warning("%s: event queue full (%d); waiting for the consumer",
+                               self.session_id, limit)
+                self._cond.wait(1.0)
+                continue
+            break
+        self._events.append(event)
+        self._cond.notify_all()
+
+    def _queue_for_dispatch(self, event: Event) -> None:
+        """Queue for callbacks; caller holds ``_cond``. Never blocks the reader: when the queue
+        is over its bound, the oldest partial goes (a newer one supersedes it)."""
+        queue = self._dispatch_queue
+        if self._max_queue is not None and len(queue) >= self._max_queue:
+            for index, queued in enumerate(queue):
+                if isinstance(queued, PartialTranscript):
+                    del queue[index]
+                    self._partials_dropped += 1
+                    break
+        queue.append(event)
+        self._cond.notify_all()
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._dispatch_queue:
+                    self._cond.wait()
+                item = self._dispatch_queue.popleft()
+            with self._callbacks_lock:
+                targets = [s for s in self._subscriptions if isinstance(item, s._event_type)]
+            for subscription in targets:
+                try:
+                    subscription._callback(item)
+                except Exception:
+                    logger.exception("%s: callback %r failed on %s", self.session_id,
+                                     subscription._callback, type(item).__name__)
+            if isinstance(item, SessionEnded):
+                return
+
+    def _end(self, code: int | None, reason: str, error: ScribeError | None) -> None:
+        """Record how the session ended (reader thread, once)."""
+        with self._cond:
+            if error is None:
+                error = self._ending_error(code, reason)
+            elif self._closing:
+                error = None  # we closed it; a broken socket on the way is not the user's error
+            self.close_code, self.close_reason = code, reason
+            self._end_error = error
+            self._ended = True
+            if self._dispatching:
+                self._dispatch_queue.append(self._ended_event())
+            self._cond.notify_all()
+        logger.debug("%s: ended code=%s error=%r", self.session_id, code, error)
+
+    def _ended_event(self) -> SessionEnded:
+        return SessionEnded(self.close_code, self.close_reason, self._end_error)
+
+    def _ending_error(self, code: int | None, reason: str) -> ScribeError | None:
+        """What a close frame means for the caller; caller holds ``_cond``."""
+        last = self._last_error
+        if self._closing:
+            return None  # we ended it: whatever came before, the ending is ours and normal
+        if last is not None:
+            answered = self._pending_plain == 0 and self._pending_twin == 0
+            if self._finishing and answered and last.error_type in _LATE_FINALIZATION_ERRORS:
+                return None
+            cls = server_error_class(last.error_type)
+            return cls(last.message, error_type=last.error_type, close_code=code,
+                       close_reason=reason or None)
+        if code in _NORMAL_CLOSE_CODES:
+            return None
+        return ConnectionClosedError(
+            f"the server closed the connection with code {code}"
+            + (f" ({reason})" if reason else ""),
+            code=code,
+            reason=reason,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Ending
+
+    def finish(self, timeout: float | None = None) -> None:
+        """Commit what is uncommitted, wait for every commit's transcripts, then close.
+
+        Waits for the ``committed_transcript`` of every commit sent (and its timestamped twin
+        when timestamps or language detection are on).
+
+        Args:
+            timeout: seconds to wait for the final transcripts; the client's ``finish_timeout``
+                when ``None``.
+
+        Raises:
+            TimeoutError: the transcripts did not all arrive in time (the session is closed).
+            ServerError, ConnectionClosedError: the session had ended with that error.
+        """
+        timeout = self._finish_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._send_lock:
+            with self._cond:
+                startable = not (self._closing or self._ended)
+                self._finishing = True
+            if startable:
+                with contextlib.suppress(ScribeError):  # the reader reports the ending below
+                    self._commit_locked()
+        with self._cond:
+            done = self._cond.wait_for(
+                lambda: self._ended or (self._pending_plain <= 0 and self._pending_twin <= 0),
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+            error = self._end_error if self._ended else None
+            unanswered = self._pending_plain
+        self.close()
+        if error is not None:
+            raise error
+        if done and unanswered:
+            raise ConnectionClosedError(
+                f"the server ended the session before answering {unanswered} commit(s); "
+                "the transcript tail is missing",
+                code=self.close_code,
+                reason=self.close_reason,
+            )
+        if not done:
+            raise TimeoutError(f"the final transcripts did not arrive within {timeout:g} s")
+
+    def close(self) -> None:
+        """Close the session now. Idempotent, bounded by the close timeout, safe from a callback.
+
+        Uncommitted audio is not transcribed; use :meth:`finish` to keep it. Afterwards every
+        thread the session started has ended (except the calling callback's own dispatcher,
+        which ends as soon as the callback returns).
+        """
+        deadline = time.monotonic() + self._close_timeout
+        with self._cond:
+            first = not self._closing
+            self._closing = True
+            already_ended = self._ended
+            self._cond.notify_all()
+        if first and not already_ended and self._send_lock.acquire(timeout=self._close_timeout):
+            try:
+                self._transport.send_close(1000, _CLOSE_REASON)
+            except ScribeError:
+                pass  # the socket is already gone; the reader will notice
+            finally:
+                self._send_lock.release()
+        current = threading.current_thread()
+        if current is not self._reader:
+            self._reader.join(max(0.0, deadline - time.monotonic()))
+            if self._reader.is_alive():
+                # The server did not answer the close handshake in time: cut the socket.
+                self._transport.abort()
+                self._reader.join(self._close_timeout)
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher is not current:
+            dispatcher.join(max(0.1, deadline - time.monotonic()))
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.close()
+
+    # ------------------------------------------------------------------------------------------
+    # State
+
+    @property
+    def transcript(self) -> str:
+        """The committed text so far: each commit once, in order, joined with spaces."""
+        with self._cond:
+            return " ".join(s for s in self._segments if s)
+
+    @property
+    def closed(self) -> bool:
+        """True once the session has ended (its reader has exited)."""
+        with self._cond:
+            return self._ended
+
+    @property
+    def stats(self) -> SessionStats:
+        """Counters: audio sent, uncommitted audio, events received, ..."""
+        rate = self._format.bytes_per_second
+        with self._send_lock, self._cond:
+            return SessionStats(
+                audio_bytes_sent=self._bytes_sent,
+                audio_seconds_sent=self._bytes_sent / rate,
+                uncommitted_seconds=self._uncommitted_bytes / rate,
+                commits_sent=self._commits_sent,
+                keepalives_sent=self._keepalives_sent,
+                events_received=self._events_received,
+                partials_dropped=self._partials_dropped,
+                malformed_frames=self._malformed,
+            )
+
+    def __repr__(self) -> str:
+        state = "ended" if self._ended else "closing" if self._closing else "open"
+        return f"<Session {self.session_id} {state} {self._format.value}>"
+
