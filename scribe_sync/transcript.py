@@ -146,11 +146,11 @@ def _tokens(words: Iterable[Word]) -> list[_Token]:
     tokens: list[_Token] = []
     gap = ""
     for item in words:
-        untimed = item.start is None or item.end is None
-        if item.type == "spacing" or untimed or not item.text.strip():
+        start, end = item.start, item.end
+        if item.type == "spacing" or start is None or end is None or not item.text.strip():
             gap += item.text
         else:
-            tokens.append(_Token(gap, item.text.strip(), item.start, max(item.end, item.start)))
+            tokens.append(_Token(gap, item.text.strip(), start, max(end, start)))
             gap = ""
     return tokens
 
