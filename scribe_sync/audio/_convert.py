@@ -27,8 +27,9 @@ __all__ = [
 Int16Array = npt.NDArray[np.int16]
 Float32Array = npt.NDArray[np.float32]
 
-# G.711 mu-law, after the Sun reference implementation (g711.c) that audioop and ffmpeg also
-# follow: the encoder works on 14-bit samples (an arithmetic shift, so negative values round
+# G.711 mu-law, after the Sun reference implementation (g711.c) that audioop also follows
+# (ffmpeg's table encoder picks the neighbouring code at 512 segment-boundary inputs; the
+# decoders agree exactly). The encoder works on 14-bit samples (an arithmetic shift, so negative values round
 # towards minus infinity), biased by 0x21 so every segment starts at a power of two.
 _ULAW_BIAS = 0x84
 _ULAW_BIAS_14 = 0x21
@@ -38,7 +39,7 @@ _ULAW_CLIP_14 = 8159
 def ulaw_encode(samples: npt.ArrayLike) -> bytes:
     """Encode 16-bit linear samples (any integer or float array, see :func:`to_int16`) to mu-law.
 
-    ITU-T G.711, bit-identical to ``audioop.lin2ulaw`` and ffmpeg's ``pcm_mulaw`` encoder.
+    ITU-T G.711, bit-identical to ``audioop.lin2ulaw``.
     """
     pcm = to_int16(samples).astype(np.int32) >> 2
     mask = np.where(pcm < 0, 0x7F, 0xFF)
