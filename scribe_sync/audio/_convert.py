@@ -29,8 +29,9 @@ Float32Array = npt.NDArray[np.float32]
 
 # G.711 mu-law, after the Sun reference implementation (g711.c) that audioop also follows
 # (ffmpeg's table encoder picks the neighbouring code at 512 segment-boundary inputs; the
-# decoders agree exactly). The encoder works on 14-bit samples (an arithmetic shift, so negative values round
-# towards minus infinity), biased by 0x21 so every segment starts at a power of two.
+# decoders agree exactly). The encoder works on 14-bit samples (an arithmetic shift, so
+# negative values round towards minus infinity), biased by 0x21 so every segment starts at a
+# power of two.
 _ULAW_BIAS = 0x84
 _ULAW_BIAS_14 = 0x21
 _ULAW_CLIP_14 = 8159
