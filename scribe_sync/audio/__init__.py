@@ -1,0 +1,71 @@
+"""Audio in: sources that yield fixed-duration chunks in a session's audio format.
+
+Every source is an iterator of ``bytes`` already in the target
+:class:`~scribe_sync.AudioFormat` (16-bit little-endian mono PCM at one of six rates, or 8 kHz
+mu-law), one chunk per ``chunk_ms`` (100 ms by default, 20 ms to 1 s), and a context manager
+that releases its file, device or subprocess on close.
+
+- :class:`FileSource`: audio files through soundfile/libsndfile, streamed.
+- :class:`MicrophoneSource`: a microphone through PyAudio (the ``mic`` extra); :func:`list_devices`.
+- :class:`FfmpegSource`: URLs, live streams and video through an ffmpeg subprocess.
+- :class:`RawSource`: raw PCM or mu-law from a file object or stdin.
+- :func:`paced` / :class:`Pacer`: send non-live audio at real time or a speed factor.
+- Conversion helpers: :func:`ulaw_encode`, :func:`ulaw_decode`, :func:`to_int16`,
+  :func:`to_mono`, :func:`encode_audio`, :func:`decode_audio`, :class:`Resampler`.
+- :func:`sample_path`, :func:`sample_transcript`: the bundled sample recording.
+"""
+
+from __future__ import annotations
+
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    MAX_CHUNK_MS,
+    MIN_CHUNK_MS,
+    AudioDependencyError,
+    AudioSource,
+    AudioSourceError,
+    chunk_samples,
+)
+from ._convert import (
+    Resampler,
+    decode_audio,
+    encode_audio,
+    to_int16,
+    to_mono,
+    ulaw_decode,
+    ulaw_encode,
+)
+from ._ffmpeg import FfmpegSource, find_ffmpeg
+from ._file import FileSource
+from ._mic import DeviceInfo, MicrophoneSource, list_devices
+from ._pacing import Pacer, paced
+from ._raw import RawSource
+from ._sample import sample_path, sample_transcript
+
+__all__ = [
+    "DEFAULT_CHUNK_MS",
+    "MAX_CHUNK_MS",
+    "MIN_CHUNK_MS",
+    "AudioDependencyError",
+    "AudioSource",
+    "AudioSourceError",
+    "DeviceInfo",
+    "FfmpegSource",
+    "FileSource",
+    "MicrophoneSource",
+    "Pacer",
+    "RawSource",
+    "Resampler",
+    "chunk_samples",
+    "decode_audio",
+    "encode_audio",
+    "find_ffmpeg",
+    "list_devices",
+    "paced",
+    "sample_path",
+    "sample_transcript",
+    "to_int16",
+    "to_mono",
+    "ulaw_decode",
+    "ulaw_encode",
+]

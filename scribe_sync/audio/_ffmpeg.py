@@ -1,0 +1,238 @@
+"""``FfmpegSource``: anything ffmpeg can read (URLs, live streams, video files), via a subprocess.
+
+ffmpeg decodes, mixes down and resamples, and writes raw audio in the target format to a pipe.
+The subprocess never outlives its source: it is killed and reaped on :meth:`close`, on any error,
+and, through a :func:`weakref.finalize` finaliser, when the source is garbage-collected or the
+interpreter exits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import weakref
+from collections.abc import Sequence
+from typing import IO
+
+from scribe_sync.messages import AudioFormat
+
+from ._base import DEFAULT_CHUNK_MS, AudioDependencyError, AudioSource, AudioSourceError
+
+__all__ = ["FfmpegSource", "find_ffmpeg"]
+
+# Protocols whose data arrives at the rate it is produced. ffmpeg reads them no faster than
+# real time, so they are live: pacing them again would only add latency. http(s) and ftp are
+# deliberately not here: most such URLs are finite files that ffmpeg downloads faster than
+# real time. An HTTP radio stream is served at real time anyway, so pacing it (the default for a
+# non-live source) costs at most the server's initial burst; pass ``live=True`` to skip pacing.
+_LIVE_SCHEMES = frozenset(
+    {
+        "rtmp",
+        "rtmps",
+        "rtmpt",
+        "rtmpe",
+        "rtsp",
+        "rtsps",
+        "rtp",
+        "srt",
+        "udp",
+        "tcp",
+        "rist",
+        "mms",
+        "mmsh",
+        "mmst",
+        "zmq",
+    }
+)
+# Input formats (``-f``) that capture from a device in real time.
+_CAPTURE_FORMATS = frozenset(
+    {"alsa", "pulse", "jack", "oss", "sndio", "avfoundation", "dshow", "v4l2", "openal", "x11grab"}
+)
+# How long to wait for ffmpeg to exit on its own once it has closed its output.
+_EXIT_TIMEOUT = 10.0
+# The tail of ffmpeg's stderr quoted in errors.
+_STDERR_TAIL = 2000
+
+
+def find_ffmpeg() -> str:
+    """The ffmpeg executable: from ``PATH``, else from ``imageio-ffmpeg`` when it is installed.
+
+    Raises:
+        AudioDependencyError: neither is available.
+    """
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        try:
+            return str(imageio_ffmpeg.get_ffmpeg_exe())
+        except RuntimeError:
+            pass
+    raise AudioDependencyError(
+        "ffmpeg",
+        "not found on PATH and the imageio-ffmpeg package is not installed; install ffmpeg "
+        "(apt-get install ffmpeg, brew install ffmpeg) or run: pip install imageio-ffmpeg",
+    )
+
+
+def _redact(location: str) -> str:
+    """``location`` without a URL's password or query string, which often carry credentials."""
+    parts = urllib.parse.urlsplit(location)
+    if not parts.scheme or len(parts.scheme) == 1:  # a path, or a Windows drive letter
+        return location
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "***" if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _is_live(location: str, input_options: Sequence[str]) -> bool:
+    scheme = urllib.parse.urlsplit(location).scheme.lower()
+    if scheme in _LIVE_SCHEMES:
+        return True
+    for flag, value in itertools.pairwise(input_options):
+        if flag == "-f" and value in _CAPTURE_FORMATS:
+            return True
+    return False
+
+
+def _kill(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    """Kill and reap ffmpeg, close its pipes. Runs once: from close() or the finaliser."""
+    try:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+        stderr.close()
+
+
+class FfmpegSource(AudioSource):
+    """Audio from anything ffmpeg reads: a URL, a live stream, a video or audio file.
+
+    Args:
+        location: a URL (``http(s)://``, ``rtsp://``, ...), a path, or ``"-"`` for stdin.
+        format: the target :class:`~scribe_sync.AudioFormat`; ffmpeg outputs it directly
+            (``s16le`` or ``mulaw``, mono, at the target rate).
+        chunk_ms: the duration of each chunk, 20 to 1000 ms.
+        live: whether the input is produced in real time. ``None`` (the default) guesses: True
+            for streaming protocols (rtsp, rtmp, srt, udp, ...) and capture devices
+            (``input_options=["-f", "alsa"]``), False for files and http(s) URLs.
+        input_options: extra ffmpeg options placed before ``-i`` (for example
+            ``["-f", "alsa"]`` or ``["-ss", "30"]``).
+        ffmpeg: the ffmpeg executable; default :func:`find_ffmpeg`.
+
+    Raises:
+        AudioDependencyError: ffmpeg is not available.
+        AudioSourceError: ffmpeg could not start, or failed while reading (the message quotes
+            ffmpeg's own error, with credentials in the URL redacted).
+    """
+
+    def __init__(
+        self,
+        location: str | os.PathLike[str],
+        *,
+        format: AudioFormat | str = AudioFormat.PCM_16000,
+        chunk_ms: int = DEFAULT_CHUNK_MS,
+        live: bool | None = None,
+        input_options: Sequence[str] = (),
+        ffmpeg: str | None = None,
+    ) -> None:
+        location = os.fspath(location)
+        super().__init__(format=format, chunk_ms=chunk_ms, name=_redact(location))
+        self._location = location
+        self.live = _is_live(location, input_options) if live is None else live
+        executable = ffmpeg if ffmpeg is not None else find_ffmpeg()
+        codec = ("mulaw", "pcm_mulaw") if self.format.is_ulaw else ("s16le", "pcm_s16le")
+        from_stdin = location == "-"
+        #: The ffmpeg command line (it may contain the unredacted URL; do not log it).
+        self.command: list[str] = [
+            executable,
+            *(() if from_stdin else ("-nostdin",)),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *input_options,
+            "-i",
+            location,
+            "-vn",
+            "-sn",
+            "-dn",
+            "-ac",
+            "1",
+            "-ar",
+            str(self.format.sample_rate),
+            "-f",
+            codec[0],
+            "-acodec",
+            codec[1],
+            "pipe:1",
+        ]
+        # stderr goes to a temporary file, not a pipe: nobody has to drain it, so a chatty
+        # ffmpeg can never block on a full pipe, and its last lines are there for errors.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (owned by the finaliser)
+        try:
+            self._proc = subprocess.Popen(
+                self.command,
+                stdin=None if from_stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                # Its own session: Ctrl+C in a terminal reaches Python only, which then kills
+                # ffmpeg, instead of ffmpeg exiting first and the read reporting an error.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._stderr.close()
+            self._closed = True
+            raise AudioSourceError(self.name, f"cannot start ffmpeg ({executable}): {exc}") from exc
+        self._finalizer = weakref.finalize(self, _kill, self._proc, self._stderr)
+
+    @property
+    def pid(self) -> int:
+        """The ffmpeg process id."""
+        return self._proc.pid
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - _STDERR_TAIL))
+            text = self._stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        return " ".join(text.replace(self._location, self.name).split())
+
+    def _read(self) -> bytes:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        try:
+            data = stdout.read(self.chunk_bytes - len(self._pending))
+        except (OSError, ValueError):
+            if self._closed:  # closed from another thread: the read was cut short
+                return b""
+            raise
+        if data:
+            return data
+        if self._closed:
+            return b""
+        try:
+            status = self._proc.wait(timeout=_EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AudioSourceError(self.name, "ffmpeg closed its output but did not exit") from None
+        if status != 0:
+            detail = self._stderr_tail() or "no error output"
+            raise AudioSourceError(self.name, f"ffmpeg failed (exit status {status}): {detail}")
+        return b""
+
+    def _release(self) -> None:
+        self._finalizer()

@@ -1,0 +1,114 @@
+"""``FileSource``: audio files read through soundfile (libsndfile), streamed block by block."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import IO, Any
+
+from scribe_sync.messages import AudioFormat
+
+from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, chunk_samples
+from ._convert import Resampler, encode_audio, to_mono
+
+__all__ = ["FileSource"]
+
+
+def _describe(file: str | os.PathLike[str] | IO[bytes]) -> str:
+    if isinstance(file, (str, os.PathLike)):
+        return os.fspath(file)
+    return str(getattr(file, "name", "<file object>"))
+
+
+def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception) -> str:
+    # libsndfile reports a missing file as the generic "System error."; check the path
+    # ourselves so the message says what actually happened.
+    if isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        if not os.path.exists(path):
+            return "no such file"
+        if os.path.isdir(path):
+            return "is a directory, not an audio file"
+        if not os.access(path, os.R_OK):
+            return "permission denied"
+    reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+    if "format not recognised" in reason.lower() or "unknown format" in reason.lower():
+        return f"unsupported or unrecognised audio format ({reason})"
+    return reason or type(exc).__name__
+
+
+class FileSource(AudioSource):
+    """Audio from a file (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ... whatever libsndfile reads).
+
+    The file is read one chunk's worth at a time, never loaded whole: any channel count is mixed
+    down to mono, any sample rate resampled with a streaming soxr resampler, any sample type
+    converted to 16-bit PCM or mu-law. ``live`` is False.
+
+    Args:
+        file: a path, or a binary file object soundfile can read (kept open by the caller).
+        format: the target :class:`~scribe_sync.AudioFormat`.
+        chunk_ms: the duration of each chunk, 20 to 1000 ms.
+
+    Raises:
+        AudioSourceError: the file is missing, unreadable or not a supported audio format;
+            the message names the file and the reason.
+        ConfigError: ``format`` or ``chunk_ms`` is invalid.
+    """
+
+    live = False
+
+    def __init__(
+        self,
+        file: str | os.PathLike[str] | IO[bytes],
+        *,
+        format: AudioFormat | str = AudioFormat.PCM_16000,
+        chunk_ms: int = DEFAULT_CHUNK_MS,
+    ) -> None:
+        super().__init__(format=format, chunk_ms=chunk_ms, name=_describe(file))
+        import soundfile
+
+        try:
+            self._file: Any = soundfile.SoundFile(file)
+        except (soundfile.LibsndfileError, OSError, RuntimeError, TypeError) as exc:
+            self._closed = True
+            raise AudioSourceError(self.name, _open_error_reason(file, exc)) from exc
+        #: The file's own sample rate and channel count, before conversion.
+        self.file_sample_rate: int = int(self._file.samplerate)
+        self.file_channels: int = int(self._file.channels)
+        #: Frames in the file (may be unknown, -1 or huge, for some streams and formats).
+        self.file_frames: int = int(self._file.frames)
+        self._block = chunk_samples(self.file_sample_rate, self.chunk_ms)
+        self._resampler = Resampler(self.file_sample_rate, self.format.sample_rate)
+        self._flushed = False
+        # Guards self._file: close() from another thread waits for a block read to finish
+        # instead of freeing libsndfile's handle under it.
+        self._io_lock = threading.Lock()
+
+    @property
+    def duration(self) -> float | None:
+        """The file's duration in seconds, when the header says."""
+        if self.file_frames <= 0:
+            return None
+        return self.file_frames / self.file_sample_rate
+
+    def _read(self) -> bytes:
+        while True:
+            if self._flushed:
+                return b""
+            try:
+                with self._io_lock:
+                    if self._file.closed:
+                        return b""
+                    frames = self._file.read(self._block, dtype="float32", always_2d=True)
+            except Exception as exc:
+                raise AudioSourceError(self.name, f"cannot decode audio: {exc}") from exc
+            last = len(frames) < self._block
+            samples = self._resampler.process(to_mono(frames), last=last)
+            self._flushed = last
+            if len(samples):
+                return encode_audio(samples, self.format)
+            # A resampler may hold a whole small block back; keep reading until it yields.
+
+    def _release(self) -> None:
+        with self._io_lock:
+            self._file.close()

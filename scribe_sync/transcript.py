@@ -1,0 +1,428 @@
+"""Committed transcripts: assembling segments from session events, and writing text, JSON, SRT
+and WebVTT.
+
+A :class:`Transcript` is built from the events of a session (:meth:`Transcript.add` or
+:meth:`Transcript.from_events`). Each commit produces one ``committed_transcript`` and, when
+timestamps or language detection were requested, one ``committed_transcript_with_timestamps``
+twin. The twin usually arrives after its plain message but sometimes first (PROTOCOL.md §4.4),
+so the two are paired by order, the n-th of each kind forming the n-th segment, and every
+commit is counted once whichever kind arrives first.
+
+Subtitles (SRT, WebVTT) are timed from word timestamps and need a session started with
+``include_timestamps=True``; without them :class:`MissingTimestampsError` explains that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import IO, Any
+
+import attrs
+
+from scribe_sync.errors import ConfigError, ScribeError
+from scribe_sync.messages import (
+    CommittedTranscript,
+    CommittedTranscriptWithTimestamps,
+    Event,
+    Word,
+)
+
+__all__ = [
+    "Cue",
+    "CueOptions",
+    "MissingTimestampsError",
+    "Segment",
+    "Transcript",
+    "format_timestamp",
+]
+
+
+class MissingTimestampsError(ScribeError, ValueError):
+    """Subtitles were requested but the transcript has no word timestamps.
+
+    Start the session with ``include_timestamps=True`` to get them.
+    """
+
+
+@attrs.frozen
+class Segment:
+    """One committed segment: its text, its words with times (or None), its language.
+
+    Times are on the session clock: seconds since the first audio sent (PROTOCOL.md §4.4).
+    """
+
+    text: str
+    words: tuple[Word, ...] | None = None
+    language_code: str | None = None
+
+    @property
+    def timed_words(self) -> tuple[Word, ...]:
+        """The words and audio events that carry times; spacing items excluded."""
+        if not self.words:
+            return ()
+        return tuple(
+            w
+            for w in self.words
+            if w.type != "spacing" and w.start is not None and w.end is not None
+        )
+
+    @property
+    def start(self) -> float | None:
+        """When the first word starts, or None without timestamps."""
+        timed = self.timed_words
+        return timed[0].start if timed else None
+
+    @property
+    def end(self) -> float | None:
+        """When the last word ends, or None without timestamps."""
+        timed = self.timed_words
+        return max(w.end for w in timed if w.end is not None) if timed else None
+
+
+def _positive(option: str) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"{option} must be a positive number, got {value!r}", option=option)
+
+    return check
+
+
+@attrs.frozen
+class CueOptions:
+    """How subtitles are cut into cues.
+
+    Attributes:
+        max_duration: a cue never lasts longer than this many seconds (unless a single word
+            does).
+        max_chars_per_line: lines are wrapped at spaces to at most this many characters (a
+            single longer word gets a line of its own).
+        max_lines: a cue holds at most this many lines; the next word starts a new cue.
+    """
+
+    max_duration: float = attrs.field(default=6.0, validator=_positive("max_duration"))
+    max_chars_per_line: int = attrs.field(default=42, validator=_positive("max_chars_per_line"))
+    max_lines: int = attrs.field(default=2, validator=_positive("max_lines"))
+
+
+@attrs.frozen
+class Cue:
+    """One subtitle cue: a time span and its lines of text."""
+
+    start: float
+    end: float
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The lines joined with newlines."""
+        return "\n".join(self.lines)
+
+
+def format_timestamp(seconds: float, *, separator: str = ",") -> str:
+    """``HH:MM:SS,mmm`` (SRT; pass ``separator="."`` for WebVTT), rounded to the millisecond."""
+    total_ms = max(0, round(seconds * 1000))
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
+
+
+@attrs.frozen
+class _Token:
+    """A timed word with the text of the spacing items before it."""
+
+    separator: str
+    text: str
+    start: float
+    end: float
+
+
+def _tokens(words: Iterable[Word]) -> list[_Token]:
+    # Spacing items only shape the text (normally " ", nothing for languages written without
+    # spaces); their times are ignored, so a cue starts with its first word and ends with its
+    # last. Untimed or blank items are folded into the separator too.
+    tokens: list[_Token] = []
+    gap = ""
+    for item in words:
+        start, end = item.start, item.end
+        if item.type == "spacing" or start is None or end is None or not item.text.strip():
+            gap += item.text
+        else:
+            tokens.append(_Token(gap, item.text.strip(), start, max(end, start)))
+            gap = ""
+    return tokens
+
+
+def _wrap(tokens: list[_Token], width: int) -> list[str]:
+    """Greedy line filling; lines break only where the separator is whitespace."""
+    lines: list[str] = []
+    line = ""
+    for token in tokens:
+        breakable = bool(token.separator) and not token.separator.strip()
+        if not line:
+            line = token.text
+        elif breakable and len(line) + 1 + len(token.text) > width:
+            lines.append(line)
+            line = token.text
+        else:
+            line += (" " if breakable else token.separator) + token.text
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _cue(tokens: list[_Token], options: CueOptions) -> Cue:
+    lines = _wrap(tokens, options.max_chars_per_line)
+    return Cue(start=tokens[0].start, end=max(t.end for t in tokens), lines=tuple(lines))
+
+
+def _segment_cues(segment: Segment, options: CueOptions) -> list[Cue]:
+    cues: list[Cue] = []
+    current: list[_Token] = []
+    for token in _tokens(segment.words or ()):
+        if current:
+            too_long = token.end - current[0].start > options.max_duration
+            lines = _wrap([*current, token], options.max_chars_per_line)
+            if too_long or len(lines) > options.max_lines:
+                cues.append(_cue(current, options))
+                current = []
+        current.append(token)
+    if current:
+        cues.append(_cue(current, options))
+    return cues
+
+
+def _word_dict(word: Word) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "text": word.text,
+        "start": word.start,
+        "end": word.end,
+        "type": word.type,
+    }
+    if word.logprob is not None:
+        data["logprob"] = word.logprob
+    if word.speaker_id is not None:
+        data["speaker_id"] = word.speaker_id
+    return data
+
+
+_FORMATS = {".txt": "text", ".text": "text", ".json": "json", ".srt": "srt", ".vtt": "vtt"}
+
+
+class Transcript:
+    """The committed segments of a session, in commit order, and ways to write them out.
+
+    Not thread-safe: feed it from one thread (a session callback or the event loop).
+
+    Args:
+        segments: initial segments, for building a transcript by hand.
+    """
+
+    def __init__(self, segments: Iterable[Segment] = ()) -> None:
+        # Every commit, empty ones included, so that plain messages and their twins pair by
+        # index; the public view leaves out segments with no text.
+        self._all: list[Segment] = list(segments)
+        self._plain = len(self._all)
+        self._twins = len(self._all)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def add(self, event: Event) -> bool:
+        """Take one session event; returns True when it was a committed transcript.
+
+        Other events (partials, session_started, errors, ...) are ignored.
+        """
+        if isinstance(event, CommittedTranscriptWithTimestamps):
+            index = self._twins
+            self._twins += 1
+            if index < len(self._all):
+                # The plain message came first; its text stays, the twin adds words and
+                # language.
+                old = self._all[index]
+                self._all[index] = attrs.evolve(
+                    old, words=event.words, language_code=event.language_code
+                )
+            else:
+                self._all.append(
+                    Segment(text=event.text, words=event.words, language_code=event.language_code)
+                )
+            return True
+        if isinstance(event, CommittedTranscript):
+            index = self._plain
+            self._plain += 1
+            if index < len(self._all):
+                self._all[index] = attrs.evolve(self._all[index], text=event.text)
+            else:
+                self._all.append(Segment(text=event.text))
+            return True
+        return False
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event]) -> Transcript:
+        """A transcript of every committed segment in ``events``."""
+        transcript = cls()
+        for event in events:
+            transcript.add(event)
+        return transcript
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The committed segments with text, in order (empty commits left out)."""
+        return tuple(s for s in self._all if s.text.strip())
+
+    @property
+    def text(self) -> str:
+        """All committed text, segments joined by a space."""
+        return " ".join(s.text.strip() for s in self.segments)
+
+    @property
+    def language_code(self) -> str | None:
+        """The most recently detected language, when language detection was on."""
+        for segment in reversed(self._all):
+            if segment.language_code:
+                return segment.language_code
+        return None
+
+    @property
+    def has_timestamps(self) -> bool:
+        """True when every segment with text has word timestamps (subtitles can be written)."""
+        segments = self.segments
+        return bool(segments) and all(s.words is not None for s in segments)
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """Every timed word of every segment (spacing excluded), in order."""
+        return tuple(w for s in self.segments for w in s.timed_words)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __repr__(self) -> str:
+        return f"<Transcript {len(self)} segments, {len(self.text)} characters>"
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def to_text(self) -> str:
+        """One line per segment, newline-terminated ("" when empty)."""
+        return "".join(s.text.strip() + "\n" for s in self.segments)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: text, language_code, and segments with their words."""
+        return {
+            "text": self.text,
+            "language_code": self.language_code,
+            "segments": [
+                {
+                    "text": s.text,
+                    "start": s.start,
+                    "end": s.end,
+                    "language_code": s.language_code,
+                    "words": None if s.words is None else [_word_dict(w) for w in s.words],
+                }
+                for s in self.segments
+            ],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text (UTF-8, not ASCII-escaped)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
+
+    def cues(self, options: CueOptions | None = None, **kwargs: Any) -> list[Cue]:
+        """The subtitle cues: per segment, cut by duration, line width and line count.
+
+        Args:
+            options: a :class:`CueOptions`; or pass its fields as keywords.
+
+        Raises:
+            MissingTimestampsError: some segment has no word timestamps.
+            ConfigError: an option is invalid.
+        """
+        if options is None:
+            options = CueOptions(**kwargs)
+        elif kwargs:
+            options = attrs.evolve(options, **kwargs)
+        for number, segment in enumerate(self.segments, 1):
+            if segment.words is None:
+                raise MissingTimestampsError(
+                    f"subtitles need word timestamps, but segment {number} ({segment.text!r:.40}) "
+                    "has none; start the session with include_timestamps=True"
+                )
+        return [cue for segment in self.segments for cue in _segment_cues(segment, options)]
+
+    def to_srt(self, options: CueOptions | None = None, **kwargs: Any) -> str:
+        """SubRip subtitles (``00:00:01,234 --> 00:00:02,000``). See :meth:`cues`."""
+        blocks = []
+        for number, cue in enumerate(self.cues(options, **kwargs), 1):
+            # A blank line ends an SRT cue, so the text must not contain one.
+            text = "\n".join(line for line in cue.lines if line.strip())
+            span = f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}"
+            blocks.append(f"{number}\n{span}\n{text}\n")
+        return "\n".join(blocks)
+
+    def to_vtt(self, options: CueOptions | None = None, **kwargs: Any) -> str:
+        """WebVTT subtitles (``00:00:01.234 --> 00:00:02.000``). See :meth:`cues`."""
+        blocks = ["WEBVTT\n"]
+        for cue in self.cues(options, **kwargs):
+            # WebVTT cue text is markup: escape &, < and >, which also rules out "-->".
+            text = "\n".join(
+                line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                for line in cue.lines
+                if line.strip()
+            )
+            start = format_timestamp(cue.start, separator=".")
+            end = format_timestamp(cue.end, separator=".")
+            blocks.append(f"{start} --> {end}\n{text}\n")
+        return "\n".join(blocks)
+
+    def render(self, format: str, options: CueOptions | None = None, **kwargs: Any) -> str:
+        """The transcript as ``"text"``, ``"json"``, ``"srt"`` or ``"vtt"``."""
+        if format == "text":
+            return self.to_text()
+        if format == "json":
+            return self.to_json()
+        if format == "srt":
+            return self.to_srt(options, **kwargs)
+        if format == "vtt":
+            return self.to_vtt(options, **kwargs)
+        raise ConfigError(
+            f"unknown transcript format {format!r}; expected text, json, srt or vtt",
+            option="format",
+        )
+
+    def write(
+        self,
+        file: str | os.PathLike[str] | IO[str],
+        format: str | None = None,
+        options: CueOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Write the transcript to a path or text file object.
+
+        Args:
+            file: where to write; a path's suffix (.txt, .json, .srt, .vtt) picks the format
+                when ``format`` is None.
+            format: ``"text"``, ``"json"``, ``"srt"`` or ``"vtt"``.
+            options, kwargs: cue options for subtitles (see :meth:`cues`).
+        """
+        if format is None:
+            if not isinstance(file, (str, os.PathLike)):
+                raise ConfigError(
+                    "format is required when writing to a file object", option="format"
+                )
+            suffix = os.path.splitext(os.fspath(file))[1].lower()
+            if suffix not in _FORMATS:
+                raise ConfigError(
+                    f"cannot tell the format from the suffix {suffix!r}; pass format=",
+                    option="format",
+                )
+            format = _FORMATS[suffix]
+        content = self.render(format, options, **kwargs)
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(content)
+        else:
+            file.write(content)
