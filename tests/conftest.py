@@ -1,4 +1,4 @@
-"""Shared fixtures: a thread-leak check on every test."""
+"""Shared fixtures: the mock's pytest plugin (works uninstalled) and a thread-leak check."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+
+pytest_plugins = ["mock_server.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,522 @@
+"""Per-connection rules of the mock, sans-I/O: feed frames and times in, get actions out.
+
+:class:`Engine` knows nothing about sockets or event loops. The network side
+(:mod:`mock_server.server`) calls :meth:`Engine.start` once the socket is open,
+:meth:`Engine.receive` for every frame, and :meth:`Engine.tick` when :meth:`Engine.deadline`
+passes, and executes the returned :class:`Send` / :class:`Close` / :class:`Drop` actions in order.
+
+Times: ``now`` arguments are monotonic wall-clock seconds (idle and session limits); the
+*session clock* of word timestamps and of the audio-based triggers is the position in the
+received audio (seconds since the first audio byte), so results do not depend on how fast a
+client streams.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import secrets
+import time
+from typing import Any, Final
+
+import attrs
+
+from .journal import JournalFrame, SessionLog
+from .params import SessionParams
+from .scenarios import DEFAULT_ERROR_TEXTS, Fault, Scenario, close_for_error
+from .settings import Settings
+from .transcriber import TranscribedWord, Transcriber, find_entities, redact, words_payload
+from .vad import VoiceActivityDetector
+
+__all__ = ["Close", "Drop", "Engine", "Send", "error_actions"]
+
+# Live input_error texts (PROTOCOL.md §3, CAP-I, CAP-H).
+INVALID_MESSAGE: Final = "Message must be a valid protocol message"
+LATE_PREVIOUS_TEXT: Final = "previous_text can only be set on the first audio chunk"
+_ENTITY_CATEGORIES: Final = frozenset({"all", "pii", "phi", "pci", "other", "offensive_language"})
+
+
+@attrs.frozen
+class Send:
+    """Send one frame: a JSON object, or raw text/bytes (faults)."""
+
+    payload: dict[str, Any] | str | bytes
+
+
+@attrs.frozen
+class Close:
+    """Send a close frame and end the session."""
+
+    code: int
+    reason: str
+
+
+@attrs.frozen
+class Drop:
+    """Abort the TCP connection without a close frame."""
+
+
+Action = Send | Close | Drop
+
+
+def error_actions(error_type: str, text: str, *, close: bool = True) -> list[Action]:
+    """An error message, then (by default) the close the live service sends after it."""
+    actions: list[Action] = [Send({"message_type": error_type, "error": text})]
+    if close:
+        code, reason = close_for_error(error_type)
+        actions.append(Close(code, reason))
+    return actions
+
+
+class _BadFrame(Exception):
+    pass
+
+
+def _parse_chunk(data: str | bytes) -> tuple[dict[str, Any], bytes]:
+    """Parse a client frame strictly; raise _BadFrame with the live input_error text."""
+    if not isinstance(data, str):
+        # Binary frames: undocumented live (Q18); the mock refuses them like malformed JSON.
+        raise _BadFrame(INVALID_MESSAGE)
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        raise _BadFrame(INVALID_MESSAGE) from None
+    if not isinstance(obj, dict):
+        raise _BadFrame(INVALID_MESSAGE)
+    message_type = obj.get("message_type")
+    if not isinstance(message_type, str):
+        raise _BadFrame(INVALID_MESSAGE)
+    if message_type != "input_audio_chunk":
+        raise _BadFrame(f"Unexpected message type: {message_type}")
+    audio_b64 = obj.get("audio_base_64")
+    commit = obj.get("commit", False)
+    sample_rate = obj.get("sample_rate")
+    previous_text = obj.get("previous_text")
+    if (
+        not isinstance(audio_b64, str)
+        or not isinstance(commit, bool)
+        or not (sample_rate is None or (type(sample_rate) is int))
+        or not (previous_text is None or isinstance(previous_text, str))
+    ):
+        raise _BadFrame(INVALID_MESSAGE)
+    try:
+        audio = base64.b64decode(audio_b64, validate=True) if audio_b64 else b""
+    except (binascii.Error, ValueError):
+        raise _BadFrame(INVALID_MESSAGE) from None
+    return obj, audio
+
+
+class Engine:
+    """The rules of one connection. Not thread-safe; one engine per connection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        params: SessionParams,
+        log: SessionLog,
+        *,
+        scenario: Scenario | None = None,
+        scenario_session: int = 1,
+        now: float = 0.0,
+    ) -> None:
+        self.settings = settings
+        self.params = params
+        self.log = log
+        self.scenario = scenario
+        self.session_id = secrets.token_hex(16)
+        self.closed = False  # a Close or Drop was emitted; nothing more will be
+        self.stalled = False  # "stop answering": read and journal, never send
+
+        transcript = settings.transcript
+        if scenario is not None and scenario.transcript is not None:
+            transcript = scenario.transcript
+        self._vad = VoiceActivityDetector(
+            sample_rate=params.sample_rate,
+            bytes_per_sample=params.bytes_per_sample,
+            threshold=params.vad_threshold,
+            min_speech_ms=params.min_speech_duration_ms,
+            min_silence_ms=params.min_silence_duration_ms,
+        )
+        self._transcriber = Transcriber(
+            word_secs=settings.word_ms / 1000.0,
+            script=None if transcript is None else transcript.split(),
+        )
+        self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
+        self._audio_bytes = 0
+        self._committed_upto = 0.0  # session-clock point of the last commit
+        self._segment: list[TranscribedWord] = []
+        self._segment_speech = False
+        self._silence_since: float | None = None  # session clock where the current silence began
+        self._last_partial = ""
+        self._next_partial_at = 0.0
+        self._warm_secs = 0.0
+        self._last_audio_wall: float | None = None
+        self._started_wall = now
+        self._last_input_wall = now
+
+        faults = () if scenario is None else scenario.faults
+        self._faults: list[Fault] = [
+            f for f in faults if f.session is None or f.session == scenario_session
+        ]
+        self._duplicate_next = False
+        self._stall_at: int | None = None
+        self._rng: random.Random | None = None
+        if scenario is not None and scenario.random_faults is not None:
+            self._rng = random.Random(f"{scenario.random_faults.seed}:{scenario_session}")
+
+    # -----------------------------------------------------------------------------------------
+    # Inputs
+
+    def start(self, now: float) -> list[Action]:
+        """The socket is open: connect-time faults, then ``session_started``, then start faults."""
+        out: list[Action] = []
+        self._run_faults(out, "connect")
+        if self.closed:
+            return out
+        self.log.session_id = self.session_id
+        out.append(
+            Send(
+                {
+                    "message_type": "session_started",
+                    "session_id": self.session_id,
+                    "config": self.params.config(),
+                }
+            )
+        )
+        self._started_wall = self._last_input_wall = now
+        self._run_faults(out, "start")
+        return self._finish(out)
+
+    def receive(self, data: str | bytes, now: float) -> list[Action]:
+        """One frame from the client."""
+        if self.closed:
+            return []
+        out: list[Action] = []
+        try:
+            obj, audio = _parse_chunk(data)
+        except _BadFrame as exc:
+            self._journal_in(data, None, len(data))
+            # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
+            out.append(Send({"message_type": "input_error", "error": str(exc)}))
+            return self._finish(out)
+        self._journal_in(obj, audio, len(data))
+        self._last_input_wall = now
+
+        if obj.get("previous_text") is not None and self.log.chunks > 0:
+            # CAP-H: rejected, and the audio of the rejected frame is discarded.
+            out.append(Send({"message_type": "input_error", "error": LATE_PREVIOUS_TEXT}))
+            return self._finish(out)
+        sample_rate = obj.get("sample_rate")
+        if sample_rate is not None and sample_rate != self.params.sample_rate:
+            # invented text; the live behaviour is undocumented (PROTOCOL.md Q18).
+            out.append(
+                Send(
+                    {
+                        "message_type": "input_error",
+                        "error": (
+                            f"sample_rate {sample_rate} does not match audio_format "
+                            f"{self.params.audio_format} ({self.params.sample_rate} Hz)"
+                        ),
+                    }
+                )
+            )
+            return self._finish(out)
+        limit = self.settings.max_chunk_bytes
+        if limit is not None and len(audio) > limit:
+            # invented text
+            text = f"Audio chunk of {len(audio)} bytes exceeds the maximum of {limit} bytes."
+            out.extend(error_actions("chunk_size_exceeded", text))
+            self.closed = True
+            return out
+
+        self.log.chunks += 1
+        if audio:
+            self.log.add_audio(audio)
+            self._feed_audio(audio, now, out)
+        if obj.get("commit") is True and not self.closed:
+            self._manual_commit(out)
+        if not self.closed:
+            self._run_faults(out, "chunks")
+            self._run_faults(out, "audio")
+            self._random_fault(out)
+        return self._finish(out)
+
+    def deadline(self) -> float | None:
+        """The monotonic time at which :meth:`tick` has something to do, if any."""
+        if self.closed or self.stalled:
+            return None
+        times = []
+        if self.settings.idle_timeout_secs is not None:
+            times.append(self._last_input_wall + self.settings.idle_timeout_secs)
+        if self.settings.max_session_secs is not None:
+            times.append(self._started_wall + self.settings.max_session_secs)
+        return min(times) if times else None
+
+    def tick(self, now: float) -> list[Action]:
+        """Time passed: enforce the session length and idle limits."""
+        if self.closed or self.stalled:
+            return []
+        out: list[Action] = []
+        limit = self.settings.max_session_secs
+        idle = self.settings.idle_timeout_secs
+        if limit is not None and now >= self._started_wall + limit:
+            out.extend(
+                error_actions(
+                    "session_time_limit_exceeded",
+                    DEFAULT_ERROR_TEXTS["session_time_limit_exceeded"],
+                )
+            )
+        elif idle is not None and now >= self._last_input_wall + idle:
+            if self.settings.idle_error:
+                out.extend(
+                    error_actions(
+                        "insufficient_audio_activity",
+                        DEFAULT_ERROR_TEXTS["insufficient_audio_activity"],
+                    )
+                )
+            else:
+                # Observed live: a bare close 1000 with no message first (PROTOCOL.md §6, Q4).
+                out.append(Close(1000, ""))
+        return self._finish(out)
+
+    # -----------------------------------------------------------------------------------------
+    # Audio, partials, commits
+
+    @property
+    def audio_secs(self) -> float:
+        """Seconds of audio received (the session clock)."""
+        return self._audio_bytes / self._bytes_per_sec
+
+    def _feed_audio(self, audio: bytes, now: float, out: list[Action]) -> None:
+        duration = len(audio) / self._bytes_per_sec
+        gap = self.settings.warmup_reset_secs
+        if self._last_audio_wall is not None and now - self._last_audio_wall > gap:
+            self._warm_secs = 0.0  # after a pause the warm-up applies again (§6)
+        self._last_audio_wall = now
+        self._warm_secs += duration
+        self._audio_bytes += len(audio)
+
+        vad_commit = self.params.vad
+        silence_needed = self.params.vad_silence_threshold_secs
+        auto = self.settings.auto_commit_secs
+        words = self._segment
+        for frame in self._vad.feed(audio):
+            self._transcriber.feed((frame,), words)
+            if frame.speech:
+                self._segment_speech = True
+                self._silence_since = None
+            elif self._silence_since is None:
+                self._silence_since = frame.start
+            if (
+                vad_commit
+                and self._segment_speech
+                and self._silence_since is not None
+                and frame.end - self._silence_since >= silence_needed - 1e-9
+            ):
+                self._commit(frame.end, out)
+                words = self._segment
+            elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
+                self._commit(frame.end, out)  # server auto-commit (§6)
+                words = self._segment
+            if self.closed:
+                return
+
+        if (
+            self._warm_secs >= self.settings.warmup_secs - 1e-9
+            and self.audio_secs >= self._next_partial_at
+            and self._segment
+        ):
+            text = " ".join(w.text for w in self._segment)
+            if text != self._last_partial:
+                out.append(Send({"message_type": "partial_transcript", "text": text}))
+                self._last_partial = text
+                self._next_partial_at = self.audio_secs + self.settings.partial_interval_secs
+
+    def _manual_commit(self, out: list[Action]) -> None:
+        uncommitted = self.audio_secs - self._committed_upto
+        minimum = self.settings.min_commit_secs
+        if uncommitted < minimum - 1e-9:
+            # Live text (elevenlabs/packages#378), duration formatted %.2f.
+            text = (
+                f"Commit request ignored: only {uncommitted:.2f}s of uncommitted audio. "
+                f"You need at least {minimum:g}s of uncommitted audio before committing."
+            )
+            out.extend(
+                error_actions(
+                    "commit_throttled", text, close=self.settings.close_on_commit_throttled
+                )
+            )
+            if self.settings.close_on_commit_throttled:
+                self.closed = True
+            return
+        self._transcriber.feed(self._vad.flush(), self._segment)
+        self._commit(self.audio_secs, out)
+
+    def _commit(self, at: float, out: list[Action]) -> None:
+        self._transcriber.flush(self._segment)
+        words = self._segment
+        text = " ".join(w.text for w in words)
+        self._segment = []
+        self._segment_speech = False
+        self._last_partial = ""
+        self._committed_upto = at
+        self.log.commits += 1
+        number = self.log.commits
+
+        modifiers = {
+            f.action
+            for f in self._faults
+            if f.when == "commit"
+            and f.count == number
+            and f.action in ("duplicate_commit", "reorder_commit")
+        }
+        if self._duplicate_next:
+            modifiers.add("duplicate_commit")
+            self._duplicate_next = False
+
+        params = self.params
+        plain: dict[str, Any] = {"message_type": "committed_transcript", "text": text}
+        pair = [plain]
+        if params.include_timestamps or params.include_language_detection:
+            language = params.language_code
+            if language is None and params.include_language_detection:
+                language = "en"
+            stamped: dict[str, Any] = {
+                "message_type": "committed_transcript_with_timestamps",
+                "text": text,
+                "language_code": language,
+                "words": words_payload(words) if params.include_timestamps else None,
+            }
+            # Language detection alone: words null and the timestamped message first (§4.4).
+            first = not params.include_timestamps
+            if "reorder_commit" in modifiers:
+                first = not first
+            pair = [stamped, plain] if first else [plain, stamped]
+        elif "reorder_commit" in modifiers:
+            pair = [plain, plain]  # nothing to reorder: a duplicate is the closest fault
+        repeats = 2 if "duplicate_commit" in modifiers else 1
+        for _ in range(repeats):
+            out.extend(Send(dict(p)) for p in pair)
+
+        if params.entity_detection:
+            entities = self._entities(text, params.entity_detection)
+            out.append(
+                Send(
+                    {
+                        "message_type": "committed_transcript_entities",
+                        "text": text,
+                        "entities": entities,
+                    }
+                )
+            )
+        if params.entity_redaction:
+            entities = self._entities(text, params.entity_redaction)
+            out.append(
+                Send(
+                    {
+                        "message_type": "redacted_transcript",
+                        "text": text,
+                        "redacted_text": redact(text, entities, params.entity_redaction_mode),
+                    }
+                )
+            )
+        if params.transcript_edit is not None:
+            out.append(
+                Send({"message_type": "edited_transcript", "text": text, "edited_text": text})
+            )
+        if self.settings.echo_partial and text:
+            # The live server often re-sends the committed text as a partial (§4.2, CAP-A).
+            out.append(Send({"message_type": "partial_transcript", "text": text}))
+        self._run_faults(out, "commit")
+
+    @staticmethod
+    def _entities(text: str, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+        found = find_entities(text)
+        if _ENTITY_CATEGORIES.intersection(wanted):
+            return found
+        return [e for e in found if e["entity_type"] in wanted]
+
+    # -----------------------------------------------------------------------------------------
+    # Faults
+
+    def _run_faults(self, out: list[Action], when: str) -> None:
+        if self.closed:
+            return
+        for fault in list(self._faults):
+            if fault.when != when or fault.action in ("duplicate_commit", "reorder_commit"):
+                continue
+            if when in ("chunks",) and self.log.chunks != fault.count:
+                continue
+            if when == "commit" and self.log.commits != fault.count:
+                continue
+            if when == "audio" and self.audio_secs < fault.seconds - 1e-9:
+                continue
+            self._faults.remove(fault)
+            self._apply(fault, out)
+            if self.closed or self.stalled:
+                return
+
+    def _apply(self, fault: Fault, out: list[Action]) -> None:
+        action = fault.action
+        if action == "error":
+            out.append(Send({"message_type": fault.error_type, "error": fault.error_text}))
+            if fault.close:
+                code, reason = close_for_error(fault.error_type)
+                if fault.code != 1000 or fault.reason:
+                    code, reason = fault.code, fault.reason
+                out.append(Close(code, reason))
+                self.closed = True
+        elif action == "drop":
+            out.append(Drop())
+            self.closed = True
+        elif action == "close":
+            out.append(Close(fault.code, fault.reason))
+            self.closed = True
+        elif action == "stall":
+            self.stalled = True
+            self._stall_at = len(out)
+        elif action == "garbage":
+            out.append(Send(fault.data if fault.data is not None else "\u0000garbage{not json"))
+        elif action == "binary":
+            data = fault.data.encode() if fault.data is not None else b"\x00\xffgarbage"
+            out.append(Send(data))
+        elif action == "send":
+            payload = dict(fault.payload or {"message_type": "mock_unknown_event"})
+            out.append(Send(payload))
+        elif action == "duplicate_commit":
+            self._duplicate_next = True
+
+    def _random_fault(self, out: list[Action]) -> None:
+        if self._rng is None or self.scenario is None or self.scenario.random_faults is None:
+            return
+        config = self.scenario.random_faults
+        if self._rng.random() >= config.rate:
+            return
+        action = self._rng.choice(config.actions)
+        error_type = self._rng.choice(config.error_types)
+        self._apply(Fault(action=action, when="chunks", error_type=error_type), out)
+
+    # -----------------------------------------------------------------------------------------
+    # Journal helpers
+
+    def _journal_in(self, data: Any, audio: bytes | None, size: int) -> None:
+        if isinstance(data, dict):
+            summary = dict(data)
+            summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"
+            message_type: str | None = data.get("message_type")
+        else:
+            summary = data
+            message_type = None
+        self.log.frames.append(JournalFrame("in", time.monotonic(), message_type, summary, size))
+
+    def _finish(self, out: list[Action]) -> list[Action]:
+        if self.stalled:
+            # "Stop answering": what was decided before the stall goes out, nothing after it.
+            cut, self._stall_at = self._stall_at, None
+            out = out[:cut] if cut is not None else []
+        for action in out:
+            if not isinstance(action, Send):
+                self.closed = True
+        return out

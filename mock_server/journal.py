@@ -1,0 +1,231 @@
+"""The journal: what every session received and sent, for tests to assert on.
+
+Written on the server's event loop, read from any thread: :class:`Journal` hands out frozen
+snapshots (:class:`SessionRecord`) and lets a test wait for sessions to finish without sleeping.
+Secrets (``xi-api-key``, ``authorization``, ``cookie`` headers and the ``token`` query parameter)
+are redacted before they are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+__all__ = ["REDACTED", "Journal", "JournalFrame", "SessionLog", "SessionRecord"]
+
+REDACTED: Final = "<redacted>"
+_SECRET_HEADERS: Final = frozenset({"xi-api-key", "authorization", "cookie", "proxy-authorization"})
+_SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key"})
+
+
+@attrs.frozen
+class JournalFrame:
+    """One WebSocket frame. ``data`` is the parsed JSON object (inbound audio replaced by
+    ``"<N bytes>"`` to keep the journal small) or the raw text/bytes when it was not JSON."""
+
+    direction: str  # "in" (client -> mock) or "out" (mock -> client)
+    time: float  # time.monotonic() when received or sent
+    message_type: str | None
+    data: Any
+    size: int  # bytes on the wire (text length for text frames)
+
+
+@attrs.frozen
+class SessionRecord:
+    """A snapshot of one session's journal."""
+
+    index: int  # 1-based, in connection order, across the server's life (reset restarts it)
+    session_id: str | None  # None until session_started was sent
+    path: str
+    query: Mapping[str, Sequence[str]]
+    headers: Mapping[str, str]
+    remote: str
+    key_label: str | None  # the scenario/limit key: an API key's last 4 chars, or "token:<4>"
+    scenario: str | None
+    opened_at: float
+    closed_at: float | None
+    frames: tuple[JournalFrame, ...]
+    chunks: int  # input_audio_chunk frames accepted
+    commits: int  # commits answered (manual, VAD and auto)
+    audio_bytes: int
+    audio_sha256: str  # hex digest of all accepted audio, in order
+    close_code: int | None
+    close_reason: str | None
+    errors: tuple[str, ...]  # error message types sent
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is over."""
+        return self.closed_at is not None
+
+    def sent(self, message_type: str | None = None) -> list[Any]:
+        """Outbound JSON objects, optionally of one message type."""
+        return [
+            f.data
+            for f in self.frames
+            if f.direction == "out" and (message_type is None or f.message_type == message_type)
+        ]
+
+    def received(self, message_type: str | None = None) -> list[Any]:
+        """Inbound frames' data, optionally of one message type."""
+        return [
+            f.data
+            for f in self.frames
+            if f.direction == "in" and (message_type is None or f.message_type == message_type)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (admin API)."""
+        out = attrs.asdict(self, recurse=True, retain_collection_types=False)
+        out["frames"] = [
+            {**f, "data": f["data"] if not isinstance(f["data"], bytes) else f["data"].hex()}
+            for f in out["frames"]
+        ]
+        return out
+
+
+def redact_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Header name (lower case) -> value, secrets redacted."""
+    return {
+        name.lower(): (REDACTED if name.lower() in _SECRET_HEADERS else value)
+        for name, value in headers
+    }
+
+
+def redact_query(query: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Query parameters with secret values redacted."""
+    return {
+        name: ([REDACTED] * len(values) if name in _SECRET_PARAMS else list(values))
+        for name, values in query.items()
+    }
+
+
+def key_label(secret: str) -> str:
+    """A non-secret label for a credential: its last four characters."""
+    return "…" + secret[-4:]
+
+
+@attrs.define
+class SessionLog:
+    """The mutable journal of one live session. Mutated only on the event loop thread."""
+
+    index: int
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    remote: str
+    key_label: str | None = None
+    scenario: str | None = None
+    session_id: str | None = None
+    opened_at: float = attrs.field(factory=time.monotonic)
+    closed_at: float | None = None
+    frames: list[JournalFrame] = attrs.field(factory=list)
+    chunks: int = 0
+    commits: int = 0
+    audio_bytes: int = 0
+    digest: Any = attrs.field(factory=hashlib.sha256)
+    close_code: int | None = None
+    close_reason: str | None = None
+    errors: list[str] = attrs.field(factory=list)
+
+    def add_audio(self, audio: bytes) -> None:
+        """Account for accepted audio."""
+        self.audio_bytes += len(audio)
+        self.digest.update(audio)
+
+    def snapshot(self) -> SessionRecord:
+        """A frozen copy."""
+        return SessionRecord(
+            index=self.index,
+            session_id=self.session_id,
+            path=self.path,
+            query=self.query,
+            headers=self.headers,
+            remote=self.remote,
+            key_label=self.key_label,
+            scenario=self.scenario,
+            opened_at=self.opened_at,
+            closed_at=self.closed_at,
+            frames=tuple(self.frames),
+            chunks=self.chunks,
+            commits=self.commits,
+            audio_bytes=self.audio_bytes,
+            audio_sha256=self.digest.copy().hexdigest(),
+            close_code=self.close_code,
+            close_reason=self.close_reason,
+            errors=tuple(self.errors),
+        )
+
+
+class Journal:
+    """All sessions of a server, with a condition to wait on."""
+
+    def __init__(self) -> None:
+        # _cond's lock guards _sessions and _next_index and every SessionLog's closed_at.
+        self._cond = threading.Condition(threading.Lock())
+        self._sessions: list[SessionLog] = []
+        self._next_index = 1
+
+    def open(self, **fields: Any) -> SessionLog:
+        """Start the journal of a new connection."""
+        with self._cond:
+            log = SessionLog(index=self._next_index, **fields)
+            self._next_index += 1
+            self._sessions.append(log)
+            self._cond.notify_all()
+            return log
+
+    def close(self, log: SessionLog, code: int | None, reason: str | None) -> None:
+        """Mark a session over and wake waiters."""
+        with self._cond:
+            if log.closed_at is None:
+                log.close_code, log.close_reason = code, reason
+                log.closed_at = time.monotonic()
+            self._cond.notify_all()
+
+    def notify(self) -> None:
+        """Wake waiters after a change they may be waiting for."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def sessions(self) -> list[SessionRecord]:
+        """Snapshots of every session, in connection order."""
+        with self._cond:
+            logs = list(self._sessions)
+        return [log.snapshot() for log in logs]
+
+    def reset(self) -> None:
+        """Forget every session (open ones keep running but are no longer listed)."""
+        with self._cond:
+            self._sessions.clear()
+            self._next_index = 1
+            self._cond.notify_all()
+
+    def open_count(self) -> int:
+        """Sessions not yet closed."""
+        with self._cond:
+            return sum(1 for log in self._sessions if log.closed_at is None)
+
+    def wait_for(
+        self, predicate: Callable[[list[SessionRecord]], bool], timeout: float = 10.0
+    ) -> list[SessionRecord]:
+        """Block until ``predicate(sessions())`` is true; return those sessions.
+
+        Raises:
+            TimeoutError: not true within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                records = [log.snapshot() for log in self._sessions]
+                if predicate(records):
+                    return records
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the mock's journal did not reach the expected state")
+                self._cond.wait(min(remaining, 0.5))

@@ -1,0 +1,45 @@
+"""pytest plugin (entry point ``pytest11``): a ready mock server for tests.
+
+Fixtures:
+    scribe_mock: a :class:`~mock_server.MockServer` on 127.0.0.1, port 0, started for the test
+        and closed after it. Settings come from the ``scribe_mock_settings`` fixture, which a
+        test module or conftest may override, or from ``@pytest.mark.scribe_mock(**settings)``.
+    scribe_mock_settings: ``{}`` by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .server import MockServer
+
+__all__ = ["scribe_mock", "scribe_mock_settings"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``scribe_mock`` marker."""
+    config.addinivalue_line(
+        "markers", "scribe_mock(**settings): settings for the scribe_mock fixture's server"
+    )
+
+
+@pytest.fixture
+def scribe_mock_settings() -> dict[str, Any]:
+    """Keyword arguments for the ``scribe_mock`` server; override to change them."""
+    return {}
+
+
+@pytest.fixture
+def scribe_mock(
+    request: pytest.FixtureRequest, scribe_mock_settings: dict[str, Any]
+) -> Iterator[MockServer]:
+    """A running mock Scribe Realtime server, closed after the test."""
+    settings = dict(scribe_mock_settings)
+    marker = request.node.get_closest_marker("scribe_mock")
+    if marker is not None:
+        settings.update(marker.kwargs)
+    with MockServer(**settings) as server:
+        yield server

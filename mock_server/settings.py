@@ -1,0 +1,89 @@
+"""Every knob of the mock in one frozen object (``MockServer(**fields)`` builds it)."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from .params import DEFAULT_MODELS
+from .scenarios import Scenario, load_scenario
+
+__all__ = ["Settings"]
+
+
+def _opt_keys(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+def _opt_scenario(value: Any) -> Scenario | None:
+    return None if value is None else load_scenario(value)
+
+
+def _scenario_map(value: Any) -> Mapping[str, Scenario]:
+    return {key: load_scenario(item) for key, item in dict(value or {}).items()}
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Configuration of a mock server. Defaults follow the live service where it was observed.
+
+    Attributes:
+        host, port: where to listen (port 0 picks a free port).
+        api_keys: accepted ``xi-api-key`` values; ``None`` accepts any non-empty key.
+        scenario: the global scenario (object, dict, JSON text or file path).
+        key_scenarios: API key -> scenario; wins over ``scenario`` for sessions of that key.
+        transcript: a given transcript revealed word by word (``None``: the default rule).
+        models: accepted ``model_id`` values (the live list of August 2026).
+        word_ms: milliseconds of detected speech per transcribed word.
+        warmup_secs: audio needed before the first partial (≈2 s live, PROTOCOL.md §6).
+        warmup_reset_secs: a pause in the audio this long restarts the warm-up.
+        partial_interval_secs: audio between two partials (at most one per interval).
+        echo_partial: re-send the committed text as a partial right after a commit (§4.2).
+        min_commit_secs: below this much uncommitted audio a commit is throttled (0.3 s live).
+        close_on_commit_throttled: close 1000 "commit_throttled" after it (observed, Q5).
+        auto_commit_secs: commit on its own after this much uncommitted audio (≈36 s observed,
+            90 s documented, Q3); ``None`` disables.
+        max_chunk_bytes: decoded audio bytes allowed per chunk (``None``: no limit).
+        max_session_secs: wall-clock session length limit (``None``: no limit).
+        idle_timeout_secs: close 1000 after this long without an audio chunk (≈15 s observed);
+            ``None`` disables. Any ``input_audio_chunk``, even empty, counts as activity.
+        idle_error: send ``insufficient_audio_activity`` before the idle close (live: no).
+        max_sessions_per_key: concurrent sessions per credential before ``rate_limited``.
+        token_ttl_secs: single-use token lifetime (15 minutes live).
+        clock: wall clock for token expiry (injectable so tests need not wait).
+        stamp_send_times: add ``"_mock_sent_ns"`` (CLOCK_MONOTONIC ns) to every sent message.
+        ssl_context: serve ``wss://``/``https://`` with this context.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_keys: frozenset[str] | None = attrs.field(default=None, converter=_opt_keys)
+    scenario: Scenario | None = attrs.field(default=None, converter=_opt_scenario)
+    key_scenarios: Mapping[str, Scenario] = attrs.field(factory=dict, converter=_scenario_map)
+    transcript: str | None = None
+    models: tuple[str, ...] = attrs.field(default=DEFAULT_MODELS, converter=tuple)
+    word_ms: int = 400
+    warmup_secs: float = 2.0
+    warmup_reset_secs: float = 2.0
+    partial_interval_secs: float = 0.3
+    echo_partial: bool = True
+    min_commit_secs: float = 0.3
+    close_on_commit_throttled: bool = True
+    auto_commit_secs: float | None = 36.0
+    max_chunk_bytes: int | None = None
+    max_session_secs: float | None = None
+    idle_timeout_secs: float | None = 15.0
+    idle_error: bool = False
+    max_sessions_per_key: int | None = None
+    token_ttl_secs: float = 900.0
+    clock: Callable[[], float] = time.time
+    stamp_send_times: bool = False
+    ssl_context: ssl.SSLContext | None = None

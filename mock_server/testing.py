@@ -1,0 +1,135 @@
+"""Test helpers: a raw WebSocket peer for the mock and synthetic audio (tones, noise, silence)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from typing import Any
+
+import numpy as np
+import websocket
+
+RATE = 16000
+
+
+def speech(seconds: float, rate: int = RATE, seed: int = 0, level: float = 0.3) -> bytes:
+    """Band-limited noise standing in for speech (16-bit PCM)."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    noise = rng.standard_normal(n + 8)
+    smooth = np.convolve(noise, np.ones(8) / 8, mode="valid")[:n]
+    smooth /= max(1e-9, float(np.max(np.abs(smooth))))
+    return (smooth * level * 32767).astype("<i2").tobytes()
+
+
+def tone(seconds: float, rate: int = RATE, freq: float = 440.0, level: float = 0.3) -> bytes:
+    """A sine tone (16-bit PCM)."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * freq * t) * level * 32767).astype("<i2").tobytes()
+
+
+def silence(seconds: float, rate: int = RATE, bytes_per_sample: int = 2) -> bytes:
+    """Digital silence (zeros)."""
+    return b"\x00" * (round(seconds * rate) * bytes_per_sample)
+
+
+def chunk(audio: bytes = b"", *, commit: bool = False, sample_rate: int | None = RATE,
+          **extra: Any) -> str:
+    """An input_audio_chunk frame as the official SDK sends it."""
+    message: dict[str, Any] = {
+        "message_type": "input_audio_chunk",
+        "audio_base_64": base64.b64encode(audio).decode(),
+        "commit": commit,
+    }
+    if sample_rate is not None:
+        message["sample_rate"] = sample_rate
+    message.update(extra)
+    return json.dumps(message)
+
+
+class Peer:
+    """A raw websocket-client connection to the mock that records everything it receives."""
+
+    def __init__(self, server: Any, params: dict[str, Any] | list[tuple[str, str]] | None = None,
+                 *, api_key: str | None = "test-key", token: str | None = None,
+                 timeout: float = 10.0) -> None:
+        query: list[tuple[str, str]] = [("model_id", "scribe_v2_realtime")]
+        if isinstance(params, dict):
+            query = [(k, v) for k, v in query if k not in params]
+            for key, value in params.items():
+                if value is None:
+                    continue
+                if isinstance(value, bool):
+                    value = str(value).lower()
+                if isinstance(value, list):
+                    query.extend((key, str(v)) for v in value)
+                else:
+                    query.append((key, str(value)))
+        elif params is not None:
+            query = list(params)
+        if token is not None:
+            query.append(("token", token))
+        url = server.ws_url + "?" + urllib.parse.urlencode(query)
+        headers = [] if api_key is None else [f"xi-api-key: {api_key}"]
+        self.ws = websocket.create_connection(url, header=headers, timeout=timeout)
+        self.received: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+    def send(self, frame: str) -> None:
+        self.ws.send(frame)
+
+    def send_audio(self, audio: bytes, chunk_bytes: int = 3200, **extra: Any) -> None:
+        for start in range(0, len(audio), chunk_bytes):
+            self.ws.send(chunk(audio[start : start + chunk_bytes], **extra))
+
+    def commit(self) -> None:
+        self.ws.send(chunk(b"", commit=True))
+
+    def recv(self) -> dict[str, Any] | None:
+        """The next JSON message, or None once the server closed (code kept)."""
+        opcode, data = self.ws.recv_data(control_frame=True)
+        while opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_CLOSE):
+            if opcode == websocket.ABNF.OPCODE_BINARY:
+                self.received.append({"binary": data})
+                return {"binary": data}
+            opcode, data = self.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            self.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+            self.close_reason = data[2:].decode()
+            self.ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client already answered the close frame
+            return None
+        message: dict[str, Any] = json.loads(data)
+        self.received.append(message)
+        return message
+
+    def recv_until(self, message_type: str) -> dict[str, Any]:
+        """Receive until a message of this type arrives; fail if the socket closes first."""
+        while True:
+            message = self.recv()
+            assert message is not None, f"closed ({self.close_code}) before {message_type}"
+            if message.get("message_type") == message_type:
+                return message
+
+    def recv_all(self) -> list[dict[str, Any]]:
+        """Everything until the server closes."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            message = self.recv()
+            if message is None:
+                return messages
+            messages.append(message)
+
+    def close(self) -> None:
+        """Close the WebSocket (1000) if still open."""
+        if self.ws.connected:
+            self.ws.close()
+        else:
+            self.ws.shutdown()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> Peer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
