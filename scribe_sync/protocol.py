@@ -901,10 +901,19 @@ def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
 
     A token takes priority on the server and the SDK sends no key alongside it (PROTOCOL.md §1);
     not sending the key also keeps it off a connection that does not need it.
+
+    Raises:
+        ConfigError: neither credential is given, or the one given is empty.
     """
     if token is not None:
+        if not token:
+            # An empty token is always a caller bug (often an unset environment variable). The
+            # SDK treats it as absent and sends the key, yet still puts "token=" in the URL;
+            # refusing it here fails before any traffic instead of with a server auth_error.
+            raise ConfigError("token must be a non-empty string", option="token")
         return {}
-    if api_key is None:
+    if not api_key:
+        # None or "": the SDK refuses an empty key too (ValueError; ConfigError is one).
         raise ConfigError(
             "no credentials: pass api_key=, set ELEVENLABS_API_KEY, or pass token=",
             option="api_key",
