@@ -27,6 +27,7 @@ from .errors import (
     SessionTimeLimitExceededError,
     TranscriberError,
     UnacceptedTermsError,
+    server_error_class,
 )
 from .messages import (
     AudioFormat,
@@ -97,4 +98,7 @@ __all__ = [
     "UnknownEvent",
     "Word",
     "__version__",
+    # errors.__all__ lists it and the top level re-exports every public name of errors; the
+    # session code and users both need the wire-type -> exception lookup (test_public_api).
+    "server_error_class",
 ]
