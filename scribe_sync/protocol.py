@@ -167,12 +167,15 @@ def _decode_word(item: Mapping[str, Any]) -> Word:
     characters = item.get("characters")
     if characters is not None and not isinstance(characters, list):
         raise RemoteProtocolError("words[].characters must be a list")
+    # Only an absent (or null) type defaults: `or "word"` also rewrote an explicit "", so
+    # decode(encode(word)) was not word for Word(type="") (found by the round-trip property).
+    word_type = _opt_str(item, "type")
     return Word(
         text=_str(item, "text"),
         start=_opt_float(item, "start"),
         end=_opt_float(item, "end"),
         # The type is always present on the wire; "word" is the only sensible reading if not.
-        type=_opt_str(item, "type") or "word",
+        type="word" if word_type is None else word_type,
         logprob=_opt_float(item, "logprob"),
         speaker_id=_opt_str(item, "speaker_id"),
         characters=None if characters is None else tuple(map(_decode_character, characters)),

@@ -118,8 +118,7 @@ words = st.builds(
     text=texts,
     start=opt_seconds,
     end=opt_seconds,
-    # "" is read as "word" (the type is always present on the wire), so it is not drawn.
-    type=st.sampled_from(["word", "spacing", "audio_event"]) | st.text(min_size=1),
+    type=st.sampled_from(["word", "spacing", "audio_event"]) | st.text(),
     logprob=st.none() | st.floats(max_value=0, allow_nan=False, allow_infinity=False),
     speaker_id=st.none() | texts,
     characters=st.none() | st.lists(characters, max_size=4).map(tuple),

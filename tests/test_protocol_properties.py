@@ -622,3 +622,37 @@ def test_from_kwargs_still_validates_values() -> None:
     """Known names with bad values still raise the value's ConfigError."""
     with pytest.raises(ConfigError, match="vad_threshold"):
         SessionOptions.from_kwargs(vad_threshold=2)
+
+
+def test_word_without_type_reads_as_word() -> None:
+    """A words[] item with no (or a null) type is a word; an explicit type is kept verbatim."""
+    frame = {
+        "message_type": "committed_transcript_with_timestamps",
+        "text": "a",
+        "words": [{"text": "a"}, {"text": "b", "type": None}, {"text": "c", "type": ""}],
+    }
+    event = protocol.decode(json.dumps(frame))
+    assert [w.type for w in event.words] == ["word", "word", ""]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("audio_format", "rate", "width"),
+    [
+        (AudioFormat.PCM_8000, 8000, 2),
+        (AudioFormat.PCM_16000, 16000, 2),
+        (AudioFormat.PCM_22050, 22050, 2),
+        (AudioFormat.PCM_24000, 24000, 2),
+        (AudioFormat.PCM_44100, 44100, 2),
+        (AudioFormat.PCM_48000, 48000, 2),
+        (AudioFormat.ULAW_8000, 8000, 1),
+    ],
+)
+def test_audio_format_rate_and_sample_width(
+    audio_format: AudioFormat, rate: int, width: int
+) -> None:
+    """Each format knows its sample rate and bytes per sample (16-bit PCM, 8-bit mu-law)."""
+    assert audio_format.sample_rate == rate
+    assert audio_format.bytes_per_sample == width
+    assert audio_format.is_ulaw is (width == 1)
+    assert audio_format.duration(rate * width) == 1.0
+    assert str(audio_format) == audio_format.value
