@@ -127,9 +127,9 @@ def test_missing_credentials_are_refused() -> None:
 def test_empty_token_is_refused() -> None:
     """An empty token is a ConfigError (the SDK would send it and the key both; see report)."""
     with pytest.raises(ConfigError) as info:
-        auth_headers("key", "")
+        auth_headers("sk_secret_123", "")
     assert info.value.option == "token"
-    assert "key" not in str(info.value).replace("api_key", "")
+    assert "sk_secret_123" not in str(info.value)
 
 
 def test_url_for_a_typical_session_is_pinned() -> None:
