@@ -50,8 +50,7 @@ def test_client_chunk_round_trips(chunk: InputAudioChunk) -> None:
 
 @given(sst.server_events | sst.audio_chunks)
 def test_encoding_is_strict_json_object(message: Any) -> None:
-    """encode() gives one compact JSON object that a strict parser accepts, message_type first
-    for every typed message."""
+    """encode() gives one single-line JSON object, valid to a strict parser, with message_type."""
     text = protocol.encode(message)
 
     def refuse(name: str) -> None:
