@@ -28,6 +28,7 @@ from .errors import (
     SessionTimeLimitExceededError,
     TranscriberError,
     UnacceptedTermsError,
+    server_error_class,
 )
 from .messages import (
     AudioFormat,
@@ -106,4 +107,7 @@ __all__ = [
     "Word",
     "__version__",
     "connect",
+    # errors.__all__ lists it and the top level re-exports every public name of errors; the
+    # session code and users both need the wire-type -> exception lookup (test_public_api).
+    "server_error_class",
 ]

@@ -100,7 +100,14 @@ def _field(obj: Mapping[str, Any], key: str, kind: str, *, optional: bool) -> An
             f"got {type(value).__name__}"
         )
     if kind == "float":
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            # An integer beyond the double range (JSON ints are unbounded) would otherwise
+            # escape decode() as OverflowError, breaking its only-RemoteProtocolError contract.
+            raise RemoteProtocolError(
+                f"{obj.get('message_type')!s}: field {key!r} is out of range"
+            ) from None
     return value
 
 
@@ -160,12 +167,15 @@ def _decode_word(item: Mapping[str, Any]) -> Word:
     characters = item.get("characters")
     if characters is not None and not isinstance(characters, list):
         raise RemoteProtocolError("words[].characters must be a list")
+    # Only an absent (or null) type defaults: `or "word"` also rewrote an explicit "", so
+    # decode(encode(word)) was not word for Word(type="") (found by the round-trip property).
+    word_type = _opt_str(item, "type")
     return Word(
         text=_str(item, "text"),
         start=_opt_float(item, "start"),
         end=_opt_float(item, "end"),
         # The type is always present on the wire; "word" is the only sensible reading if not.
-        type=_opt_str(item, "type") or "word",
+        type="word" if word_type is None else word_type,
         logprob=_opt_float(item, "logprob"),
         speaker_id=_opt_str(item, "speaker_id"),
         characters=None if characters is None else tuple(map(_decode_character, characters)),
@@ -339,6 +349,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    # json parses 1e400 to inf without consulting parse_constant; such a value would decode
+    # into a field (or UnknownEvent payload) that encode() cannot write back as JSON.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def _load_object(data: str | bytes) -> Payload:
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
@@ -346,7 +365,7 @@ def _load_object(data: str | bytes) -> Payload:
         except UnicodeDecodeError as exc:
             raise RemoteProtocolError(f"frame is not valid UTF-8: {exc.reason}") from None
     try:
-        obj = json.loads(data, parse_constant=_reject_constant)
+        obj = json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
     # RecursionError: deeply nested arrays exhaust the parser's stack; ValueError covers
     # JSONDecodeError, huge integers and the non-finite constants refused above.
     except (ValueError, RecursionError) as exc:
@@ -514,8 +533,16 @@ def encode(message: Any) -> str:
 
     Raises:
         TypeError: ``message`` is not a protocol message.
+        ValueError: a float field is NaN or infinite, which JSON cannot represent.
     """
-    return json.dumps(_payload(message), ensure_ascii=False, separators=(",", ":"))
+    # allow_nan=False: json.dumps would otherwise write NaN/Infinity, which are not JSON and
+    # which our own decode() (and strict peers) refuse.
+    try:
+        return json.dumps(
+            _payload(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except ValueError as exc:
+        raise ValueError(f"cannot encode {type(message).__name__} as JSON: {exc}") from None
 
 
 # =============================================================================================
@@ -584,7 +611,9 @@ def _check_number(option: str, value: Any, low: float, high: float, *, integer: 
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int if integer else (int, float))):
         raise _fail(option, value, f"expected {kind} from {low} to {high} inclusive")
-    if not (math.isfinite(value) and low <= value <= high):
+    # Compare directly: math.isfinite() raises OverflowError for ints beyond the float range,
+    # and the chained comparison is already False for NaN and the infinities.
+    if not low <= value <= high:
         raise _fail(option, value, f"must be from {low} to {high} inclusive")
 
 
@@ -875,10 +904,19 @@ def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
 
     A token takes priority on the server and the SDK sends no key alongside it (PROTOCOL.md §1);
     not sending the key also keeps it off a connection that does not need it.
+
+    Raises:
+        ConfigError: neither credential is given, or the one given is empty.
     """
     if token is not None:
+        if not token:
+            # An empty token is always a caller bug (often an unset environment variable). The
+            # SDK treats it as absent and sends the key, yet still puts "token=" in the URL;
+            # refusing it here fails before any traffic instead of with a server auth_error.
+            raise ConfigError("token must be a non-empty string", option="token")
         return {}
-    if api_key is None:
+    if not api_key:
+        # None or "": the SDK refuses an empty key too (ValueError; ConfigError is one).
         raise ConfigError(
             "no credentials: pass api_key=, set ELEVENLABS_API_KEY, or pass token=",
             option="api_key",

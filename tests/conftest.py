@@ -1,13 +1,27 @@
-"""Shared fixtures: the mock's pytest plugin (works uninstalled) and a thread-leak check."""
+"""Shared test setup: Hypothesis profiles, the mock's pytest plugin, a thread-leak check."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["mock_server.pytest_plugin"]
+
+# "dev": fast enough to run on every save. "ci": more examples, no deadline (shared CI runners
+# stall unpredictably, and a flaky deadline failure says nothing about the code).
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=500,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(autouse=True)
