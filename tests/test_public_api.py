@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 import scribe_sync
-from scribe_sync import errors, messages, protocol
+from scribe_sync import client, errors, messages, protocol, session
 
 GOLDEN = Path(__file__).parent / "golden"
 MODULES = [
@@ -23,8 +23,12 @@ MODULES = [
 
 
 def test_top_level_all_is_exactly_the_reexported_public_names() -> None:
-    """scribe_sync.__all__ is errors' and messages' __all__, SessionOptions and __version__."""
-    expected = set(errors.__all__) | set(messages.__all__) | {"SessionOptions", "__version__"}
+    """scribe_sync.__all__ is the __all__ of errors, messages, client and session, plus
+    SessionOptions and __version__."""
+    expected = (
+        set(errors.__all__) | set(messages.__all__) | set(client.__all__) | set(session.__all__)
+        | {"SessionOptions", "__version__"}
+    )
     assert set(scribe_sync.__all__) == expected
     assert len(scribe_sync.__all__) == len(set(scribe_sync.__all__))
 
@@ -33,7 +37,7 @@ def test_top_level_names_are_the_modules_objects() -> None:
     """Every top-level name resolves to the very object of the module that defines it."""
     for name in scribe_sync.__all__:
         obj = getattr(scribe_sync, name)
-        for module in (errors, messages, protocol):
+        for module in (errors, messages, protocol, client, session):
             if name in module.__all__:
                 assert getattr(module, name) is obj, name
 
