@@ -5,6 +5,7 @@ The public names are re-exported here; see the README for a tour.
 
 from __future__ import annotations
 
+from ._transcribe import transcribe
 from ._version import __version__
 from .client import DEFAULT_BASE_URL, ScribeClient, connect
 from .errors import (
@@ -54,7 +55,8 @@ from .messages import (
     Word,
 )
 from .protocol import SessionOptions
-from .session import Session, SessionEnded, SessionStats, Subscription
+from .session import Session, SessionEnded, SessionStats, StreamHandle, Subscription
+from .transcript import Transcript
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -100,8 +102,10 @@ __all__ = [
     "SessionStats",
     "SessionTimeLimitExceededError",
     "SpeakersMerged",
+    "StreamHandle",
     "Subscription",
     "TranscriberError",
+    "Transcript",
     "UnacceptedTermsError",
     "UnknownEvent",
     "Word",
@@ -110,4 +114,5 @@ __all__ = [
     # errors.__all__ lists it and the top level re-exports every public name of errors; the
     # session code and users both need the wire-type -> exception lookup (test_public_api).
     "server_error_class",
+    "transcribe",
 ]

@@ -14,12 +14,14 @@ Any thread may call :meth:`Session.send_audio`, :meth:`Session.commit`,
 
 from __future__ import annotations
 
+import array
 import collections
 import contextlib
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -27,6 +29,7 @@ import attrs
 
 from ._transport import ABNORMAL_CLOSURE, Frame, Transport
 from .errors import (
+    ConfigError,
     ConnectionClosedError,
     LocalProtocolError,
     RemoteProtocolError,
@@ -34,6 +37,7 @@ from .errors import (
     server_error_class,
 )
 from .messages import (
+    CommitStrategy,
     CommittedTranscript,
     CommittedTranscriptWithTimestamps,
     ErrorEvent,
@@ -46,7 +50,7 @@ from .messages import (
 )
 from .protocol import SessionOptions, decode, encode
 
-__all__ = ["Session", "SessionEnded", "SessionStats", "Subscription"]
+__all__ = ["Session", "SessionEnded", "SessionStats", "StreamHandle", "Subscription"]
 
 logger = logging.getLogger("scribe_sync")
 
@@ -117,6 +121,35 @@ class Subscription:
         return f"<Subscription {self._event_type.__name__} -> {self._callback!r}>"
 
 
+class StreamHandle:
+    """The background sender started by :meth:`Session.stream`.
+
+    Attributes:
+        error: the exception that stopped the stream early, if any (the session was closed
+            with it, so iterators raise it too).
+    """
+
+    def __init__(self, thread: threading.Thread, stop: threading.Event) -> None:
+        self._thread = thread
+        self._stop = stop
+        self.error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the sender thread is alive."""
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop sending soon (the session stays open; call finish() or close() on it)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the sender to end; returns ``True`` if it has."""
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
 class Session:
     """An open realtime transcription session. Create one with ``ScribeClient.connect``.
 
@@ -180,6 +213,8 @@ class Session:
         self._closing = False  # close() started: a close frame was or is being sent
         self._ended = False  # the reader has exited; the ending below is final
         self._end_error: ScribeError | None = None
+        self._local_error: ScribeError | None = None  # why we closed, when it was a failure
+        self._streams: list[StreamHandle] = []
         self.close_code: int | None = None
         self.close_reason: str = ""
 
@@ -505,6 +540,8 @@ class Session:
                 error = self._ending_error(code, reason)
             elif self._closing:
                 error = None  # we closed it; a broken socket on the way is not the user's error
+            if self._closing and self._local_error is not None:
+                error = self._local_error
             self.close_code, self.close_reason = code, reason
             self._end_error = error
             self._ended = True
@@ -536,6 +573,121 @@ class Session:
             code=code,
             reason=reason,
         )
+
+    # ------------------------------------------------------------------------------------------
+    # Streaming a source
+
+    def stream(
+        self,
+        source: Iterable[bytes],
+        *,
+        speed: float | str | None = "auto",
+        commit_every: float | None = 20.0,
+        finish: bool = True,
+    ) -> StreamHandle:
+        """Send ``source`` from a background thread (``scribe-stream-<id>``).
+
+        Args:
+            source: an :class:`~scribe_sync.audio.AudioSource` in the session's format, or any
+                iterable of raw chunks in that format.
+            speed: ``1.0`` sends at real time, another number is a speed factor, ``None`` sends
+                as fast as possible. ``"auto"`` (the default) means real time with the VAD
+                strategy, whose decisions follow the audio's timing, and as fast as possible
+                otherwise. Live sources (``source.live``) are never paced.
+            commit_every: with the manual strategy, commit after about this many seconds of
+                audio, at the next quiet chunk (or at 1.5 times the interval), because the
+                service auto-commits long segments on its own and many short ones hurt quality
+                (PROTOCOL.md §6). ``None`` commits only at the end.
+            finish: call :meth:`finish` at the end of the source (the default), so that
+                iteration ends once the last transcript has arrived.
+
+        The stream stops promptly when the session closes, and closes the source at the end. If
+        the source fails, the session is closed with that error, which iterators then raise.
+
+        Raises:
+            ConfigError: the source's format is not the session's.
+        """
+        from .audio import paced
+
+        fmt = getattr(source, "format", None)
+        if fmt is not None and fmt != self._format:
+            raise ConfigError(
+                f"source format {fmt} does not match the session's audio_format "
+                f"{self._format.value}; open the source with format={self._format.value!r}",
+                option="audio_format",
+            )
+        if speed == "auto":
+            speed = 1.0 if self.options.commit_strategy is CommitStrategy.VAD else None
+        elif isinstance(speed, str):
+            raise ConfigError(f"invalid speed={speed!r}: a number, None or 'auto'", option="speed")
+        if commit_every is not None and not commit_every >= 1.0:
+            raise ConfigError(f"invalid commit_every={commit_every!r}: at least 1 second or None",
+                              option="commit_every")
+        stop = threading.Event()
+        chunks = paced(source, speed, format=self._format, sleep=stop.wait)
+        manual = self.options.commit_strategy is CommitStrategy.MANUAL
+        thread = threading.Thread(
+            target=self._stream_loop,
+            args=(source, chunks, stop, commit_every if manual else None, finish),
+            name=f"scribe-stream-{self.session_id[:8]}",
+            daemon=True,
+        )
+        handle = StreamHandle(thread, stop)
+        self._streams.append(handle)
+        thread.start()
+        return handle
+
+    def _stream_loop(self, source: Iterable[bytes], chunks: Iterator[bytes],
+                     stop: threading.Event, commit_every: float | None, finish: bool) -> None:
+        handle = next(h for h in self._streams if h._thread is threading.current_thread())
+        rate = self._format.bytes_per_second
+        since_commit = 0
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                self.send_audio(chunk)
+                since_commit += len(chunk)
+                if commit_every is not None and since_commit >= commit_every * rate and (
+                    since_commit >= 1.5 * commit_every * rate or self._is_quiet(chunk)
+                ):
+                    self.commit()
+                    since_commit = 0
+            if finish and not stop.is_set():
+                self.finish()
+        except ScribeError as exc:
+            # After a close (by the user, a callback or the server) sending fails by design;
+            # the session's own ending is what iterators report. Otherwise, end it with this.
+            if not (self._closing or self._ended):
+                handle.error = exc
+                self._fail(exc)
+        except TimeoutError as exc:  # finish() gave up waiting; the session is closed
+            handle.error = exc
+            logger.warning("%s: %s", self.session_id, exc)
+        except Exception as exc:
+            handle.error = exc
+            logger.exception("%s: streaming failed", self.session_id)
+            self._fail(ConnectionClosedError(f"streaming failed: {exc!r}"))
+        finally:
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+
+    def _is_quiet(self, chunk: bytes) -> bool:
+        """Whether a PCM chunk is near silence (a better place to cut a segment)."""
+        if self._format.is_ulaw or len(chunk) < 2:
+            return False
+        samples = array.array("h", chunk[: len(chunk) - len(chunk) % 2])
+        if sys.byteorder == "big":
+            samples.byteswap()
+        return max(map(abs, samples)) < 1000  # about -30 dBFS
+
+    def _fail(self, error: ScribeError) -> None:
+        """Close the session because of a local failure that iterators should see."""
+        with self._cond:
+            if self._local_error is None:
+                self._local_error = error
+        self.close()
 
     # ------------------------------------------------------------------------------------------
     # Ending
@@ -604,6 +756,9 @@ class Session:
             finally:
                 self._send_lock.release()
         current = threading.current_thread()
+        for handle in self._streams:
+            handle.stop()
+            handle.join(max(0.0, deadline - time.monotonic()))
         if current is not self._reader:
             self._reader.join(max(0.0, deadline - time.monotonic()))
             if self._reader.is_alive():

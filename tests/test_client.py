@@ -59,15 +59,11 @@ def test_stream_in_one_thread_iterate_in_another_gives_the_full_transcript() -> 
         thread.start()
         events = list(session)
         thread.join(10)
-        assert [e.text for e in events if isinstance(e, CommittedTranscript)] == [
-            " ".join(text.split()[:10])
-        ]
+        assert [e.text for e in events if isinstance(e, CommittedTranscript)] == [text]
         assert any(isinstance(e, PartialTranscript) for e in events)
         assert session.transcript == text
         record = server.wait_idle()[0]
-        assert record.audio_sha256.startswith(
-            hashlib.sha256(audio + silence(0.3)).hexdigest()[:16]
-        ) or record.audio_bytes >= len(audio)
+        assert record.audio_sha256 == hashlib.sha256(audio + silence(0.3)).hexdigest()
 
 
 def test_session_started_config_is_normalised(scribe_mock: MockServer) -> None:

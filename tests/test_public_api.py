@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 import scribe_sync
-from scribe_sync import client, errors, messages, protocol, session
+from scribe_sync import _transcribe, client, errors, messages, protocol, session, transcript
 
 GOLDEN = Path(__file__).parent / "golden"
 MODULES = [
@@ -27,7 +27,7 @@ def test_top_level_all_is_exactly_the_reexported_public_names() -> None:
     SessionOptions and __version__."""
     expected = (
         set(errors.__all__) | set(messages.__all__) | set(client.__all__) | set(session.__all__)
-        | {"SessionOptions", "__version__"}
+        | set(_transcribe.__all__) | {"SessionOptions", "Transcript", "__version__"}
     )
     assert set(scribe_sync.__all__) == expected
     assert len(scribe_sync.__all__) == len(set(scribe_sync.__all__))
@@ -37,7 +37,7 @@ def test_top_level_names_are_the_modules_objects() -> None:
     """Every top-level name resolves to the very object of the module that defines it."""
     for name in scribe_sync.__all__:
         obj = getattr(scribe_sync, name)
-        for module in (errors, messages, protocol, client, session):
+        for module in (errors, messages, protocol, client, session, _transcribe, transcript):
             if name in module.__all__:
                 assert getattr(module, name) is obj, name
 

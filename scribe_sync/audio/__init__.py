@@ -12,6 +12,7 @@ that releases its file, device or subprocess on close.
 - :func:`paced` / :class:`Pacer`: send non-live audio at real time or a speed factor.
 - Conversion helpers: :func:`ulaw_encode`, :func:`ulaw_decode`, :func:`to_int16`,
   :func:`to_mono`, :func:`encode_audio`, :func:`decode_audio`, :class:`Resampler`.
+- :func:`open_source`: the right source for a path, URL or ``-`` (stdin).
 - :func:`sample_path`, :func:`sample_transcript`: the bundled sample recording.
 """
 
@@ -38,6 +39,7 @@ from ._convert import (
 from ._ffmpeg import FfmpegSource, find_ffmpeg
 from ._file import FileSource
 from ._mic import DeviceInfo, MicrophoneSource, list_devices
+from ._open import open_source
 from ._pacing import Pacer, paced
 from ._raw import RawSource
 from ._sample import sample_path, sample_transcript
@@ -61,6 +63,7 @@ __all__ = [
     "encode_audio",
     "find_ffmpeg",
     "list_devices",
+    "open_source",
     "paced",
     "sample_path",
     "sample_transcript",
