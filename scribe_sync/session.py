@@ -696,7 +696,8 @@ class Session:
         """Commit what is uncommitted, wait for every commit's transcripts, then close.
 
         Waits for the ``committed_transcript`` of every commit sent (and its timestamped twin
-        when timestamps or language detection are on).
+        when timestamps or language detection are on). If another thread calls :meth:`close`
+        meanwhile, ``finish`` returns once the session has closed.
 
         Args:
             timeout: seconds to wait for the final transcripts; the client's ``finish_timeout``
@@ -722,9 +723,14 @@ class Session:
             )
             error = self._end_error if self._ended else None
             unanswered = self._pending_plain
+            # Another thread's close() ended the wait: closing discards what is unanswered, by
+            # request, so that is not the server's failure (and not finish()'s to report).
+            closed_by_caller = self._closing
         self.close()
         if error is not None:
             raise error
+        if closed_by_caller:
+            return
         if done and unanswered:
             raise ConnectionClosedError(
                 f"the server ended the session before answering {unanswered} commit(s); "
