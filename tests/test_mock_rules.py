@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 import pytest
+import websocket
 
 from mock_server import MockServer
 from mock_server.testing import Peer, chunk, pcm16_to_ulaw, silence, speech, tone
@@ -85,11 +88,7 @@ def test_config_echo_normalises_and_ignores_unknown(server: MockServer) -> None:
         "&language_code=eng&encoding=pcm&keyterms=New+York&enable_logging=false"
         "&vad_silence_threshold_secs=0.5&min_speech_duration_ms=250&entity_detection=pii"
     )
-    import websocket
-
     ws = websocket.create_connection(f"{server.ws_url}?{query}", header=["xi-api-key: k"])
-    import json
-
     config = json.loads(ws.recv())["config"]
     ws.close()
     assert config["sample_rate"] == 24000
@@ -121,9 +120,10 @@ def test_partials_wait_for_warmup_and_carry_whole_hypothesis(server: MockServer)
         partials.append(message["text"])
     committed = message
     assert partials
-    for earlier, later in zip(partials, partials[1:]):
+    for earlier, later in itertools.pairwise(partials):
         assert later.startswith(earlier)
-    assert committed is not None and committed["text"].startswith(partials[-1])
+    assert committed is not None
+    assert committed["text"].startswith(partials[-1])
     # At most one partial per 0.3 s of audio.
     assert len(partials) <= 3.0 / 0.3 + 1
     peer.close()
@@ -161,8 +161,10 @@ def test_timestamps_on_the_session_clock(server: MockServer) -> None:
     assert stamped["message_type"] == "committed_transcript_with_timestamps"
     words = stamped["words"]
     assert [w["type"] for w in words] == ["word", "spacing", "word"]
-    assert words[0]["start"] == 1.0 and words[0]["end"] == 1.4
-    assert words[2]["start"] == 1.4 and words[2]["end"] == 1.8
+    assert words[0]["start"] == 1.0
+    assert words[0]["end"] == 1.4
+    assert words[2]["start"] == 1.4
+    assert words[2]["end"] == 1.8
     assert words[1] == {"text": " ", "start": 1.4, "end": 1.4, "type": "spacing"}
     assert words[0]["characters"] == list(words[0]["text"])
     assert words[0]["logprob"] <= 0
@@ -186,9 +188,11 @@ def test_language_detection_alone_sends_timestamped_first_with_null_words(
     peer.commit()
     first = peer.recv()
     second = peer.recv()
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert first["message_type"] == "committed_transcript_with_timestamps"
-    assert first["words"] is None and first["language_code"] == "en"
+    assert first["words"] is None
+    assert first["language_code"] == "en"
     assert second["message_type"] == "committed_transcript"
     peer.close()
 
@@ -374,7 +378,8 @@ def test_sample_rate_must_match_audio_format(server: MockServer) -> None:
     peer.recv_until("session_started")
     peer.send(chunk(speech(0.2), sample_rate=44100))
     error = peer.recv()
-    assert error is not None and error["message_type"] == "input_error"
+    assert error is not None
+    assert error["message_type"] == "input_error"
     assert "44100" in error["error"]
     peer.send(chunk(speech(0.4), sample_rate=None, commit=True))
     peer.recv_until("committed_transcript")
