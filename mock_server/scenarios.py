@@ -227,7 +227,7 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        result: dict[str, Any] = attrs.asdict(self, retain_collection_types=False)
+        result: dict[str, Any] = attrs.asdict(self)
         return result
 
 

@@ -100,7 +100,11 @@ class Peer:
             self.close_reason = data[2:].decode()
             self.ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client already answered the close frame
             return None
-        message: dict[str, Any] = json.loads(data)
+        text = data.decode("utf-8", errors="replace")
+        try:
+            message: dict[str, Any] = json.loads(text)
+        except ValueError:
+            message = {"text_frame": text}  # a garbage frame (fault injection)
         self.received.append(message)
         return message
 
