@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='stamp each sent message with "_mock_sent_ns" (CLOCK_MONOTONIC ns)',
     )
+    parser.add_argument(
+        "--no-journal-frames",
+        action="store_true",
+        help="journal counts and audio digests only, not every frame (long load tests)",
+    )
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -108,6 +113,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_session_secs": args.max_session_secs,
         "max_sessions_per_key": args.max_sessions_per_key,
         "stamp_send_times": args.bench_stamps,
+        "journal_frames": not args.no_journal_frames,
     }
     if args.certfile:
         import ssl

@@ -502,6 +502,8 @@ class Engine:
     # Journal helpers
 
     def _journal_in(self, data: Any, audio: bytes | None, size: int) -> None:
+        if not self.settings.journal_frames:
+            return
         if isinstance(data, dict):
             summary = dict(data)
             summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"

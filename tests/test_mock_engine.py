@@ -113,3 +113,55 @@ def test_tls_mode_serves_wss() -> None:
         )
         assert '"session_started"' in ws.recv()
         ws.close()
+
+
+def test_journal_without_frames_keeps_counts_and_digest() -> None:
+    """journal_frames=False keeps counts and the audio digest but no frames."""
+    import hashlib
+
+    from mock_server.testing import Peer
+
+    with MockServer(journal_frames=False) as server:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        audio = speech(0.5)
+        peer.send_audio(audio)
+        peer.commit()
+        peer.recv_until("committed_transcript")
+        peer.close()
+        record = server.wait_idle()[0]
+    assert record.frames == ()
+    assert record.chunks == 6
+    assert record.audio_sha256 == hashlib.sha256(audio).hexdigest()
+
+
+def test_admin_scenario_removal_falls_back() -> None:
+    """Removing a key's installed scenario falls back to the configured one."""
+    from mock_server.testing import Peer
+
+    configured = Scenario(name="configured")
+    with MockServer(key_scenarios={"k": configured}) as server:
+        server.install_scenario({"name": "installed"}, api_key="k")
+        server.install_scenario(None, api_key="k")
+        peer = Peer(server, api_key="k")
+        peer.recv_until("session_started")
+        peer.close()
+        assert server.wait_idle()[0].scenario == "configured"
+
+
+def test_arbitrary_frames_only_give_input_errors() -> None:
+    """Any text or bytes frame is either accepted or answered with input_error; never a crash."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    engine = _engine(idle_timeout_secs=None)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.one_of(st.text(max_size=200), st.binary(max_size=200)))
+    def check(frame: str | bytes) -> None:
+        for action in engine.receive(frame, 1.0):
+            assert isinstance(action, Send)
+            assert isinstance(action.payload, dict)
+            assert action.payload["message_type"] in ("input_error", "partial_transcript")
+
+    check()
