@@ -261,3 +261,15 @@ def test_raw_tcp_garbage_does_not_hurt_the_server(scribe_mock: MockServer) -> No
     peer = Peer(scribe_mock)
     peer.recv_until("session_started")
     peer.close()
+
+
+def test_stall_at_connect_is_a_black_hole() -> None:
+    """A stall at connect: the socket opens but session_started never comes."""
+    scenario = Scenario(faults=[Fault(action="stall", when="connect")])
+    with MockServer(scenario=scenario) as server:
+        peer = Peer(server)
+        peer.send(chunk(silence(0.1), commit=True))
+        records = server.wait_for(lambda rs: bool(rs) and rs[0].chunks == 1)
+        assert records[0].session_id is None
+        assert [f for f in records[0].frames if f.direction == "out"] == []
+        peer.close()
