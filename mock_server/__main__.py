@@ -1,3 +1,153 @@
-"""The ``scribe-mock`` command (placeholder, completed below)."""
-def main() -> None:
-    raise SystemExit("not yet")
+"""The ``scribe-mock`` command: run the fake Scribe Realtime server until Ctrl+C.
+
+Example::
+
+    scribe-mock --port 8765 --api-key test-key --transcript "hello world"
+    python -m mock_server --port 0 --scenario faults.json --key-scenario flaky=flaky.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .scenarios import load_scenario
+from .server import MockServer
+
+__all__ = ["build_parser", "main"]
+
+
+def _transcript(value: str) -> str:
+    if value.startswith("@"):
+        with open(value[1:], encoding="utf-8") as handle:
+            return handle.read().strip()
+    return value
+
+
+def _key_scenario(value: str) -> tuple[str, str]:
+    key, sep, path = value.partition("=")
+    if not sep or not key or not path:
+        raise argparse.ArgumentTypeError("expected KEY=FILE")
+    return key, path
+
+
+def _optional_float(value: str) -> float | None:
+    return None if value.lower() in ("none", "off", "0") else float(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="scribe-mock",
+        description="A faithful offline fake of the ElevenLabs Scribe v2 Realtime server.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    parser.add_argument("--scenario", help="global scenario JSON file")
+    parser.add_argument(
+        "--key-scenario",
+        action="append",
+        type=_key_scenario,
+        default=[],
+        metavar="KEY=FILE",
+        help="scenario for sessions authenticated with KEY (repeatable)",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accepted API key (repeatable); default: any non-empty key",
+    )
+    parser.add_argument(
+        "--transcript", type=_transcript, help="text revealed word by word (or @FILE)"
+    )
+    parser.add_argument("--word-ms", type=int, default=400, help="ms of speech per word")
+    parser.add_argument("--no-echo-partial", action="store_true", help="no echo partial")
+    parser.add_argument(
+        "--auto-commit-secs", type=_optional_float, default=36.0, help="'none' disables"
+    )
+    parser.add_argument(
+        "--idle-timeout-secs", type=_optional_float, default=15.0, help="'none' disables"
+    )
+    parser.add_argument(
+        "--idle-error", action="store_true", help="send insufficient_audio_activity first"
+    )
+    parser.add_argument("--max-chunk-bytes", type=int, help="chunk_size_exceeded above this")
+    parser.add_argument("--max-session-secs", type=float, help="session_time_limit_exceeded")
+    parser.add_argument("--max-sessions-per-key", type=int, help="rate_limited above this")
+    parser.add_argument(
+        "--bench-stamps",
+        action="store_true",
+        help='stamp each sent message with "_mock_sent_ns" (CLOCK_MONOTONIC ns)',
+    )
+    parser.add_argument(
+        "--no-journal-frames",
+        action="store_true",
+        help="journal counts and audio digests only, not every frame (long load tests)",
+    )
+    parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
+    parser.add_argument("--keyfile", help="private key for --certfile")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """MockServer keyword arguments from parsed options."""
+    settings: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "api_keys": args.api_keys,
+        "scenario": None if args.scenario is None else load_scenario(args.scenario),
+        "key_scenarios": {key: load_scenario(path) for key, path in args.key_scenario},
+        "transcript": args.transcript,
+        "word_ms": args.word_ms,
+        "echo_partial": not args.no_echo_partial,
+        "auto_commit_secs": args.auto_commit_secs,
+        "idle_timeout_secs": args.idle_timeout_secs,
+        "idle_error": args.idle_error,
+        "max_chunk_bytes": args.max_chunk_bytes,
+        "max_session_secs": args.max_session_secs,
+        "max_sessions_per_key": args.max_sessions_per_key,
+        "stamp_send_times": args.bench_stamps,
+        "journal_frames": not args.no_journal_frames,
+    }
+    if args.certfile:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.certfile, args.keyfile)
+        settings["ssl_context"] = context
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until Ctrl+C (SIGINT) or SIGTERM; print the base URL first."""
+    args = build_parser().parse_args(argv)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {
+        sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with MockServer(**settings_from_args(args)) as server:
+            print(f"scribe-mock listening on {server.base_url}", flush=True)
+            print(f"  WebSocket: {server.ws_url}", flush=True)
+            print(f"  admin:     {server.base_url}/_mock/sessions", flush=True)
+            while not stop.wait(3600):
+                pass
+            print("scribe-mock: shutting down", file=sys.stderr, flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

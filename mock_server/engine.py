@@ -173,8 +173,8 @@ class Engine:
         """The socket is open: connect-time faults, then ``session_started``, then start faults."""
         out: list[Action] = []
         self._run_faults(out, "connect")
-        if self.closed:
-            return out
+        if self.closed or self.stalled:
+            return self._finish(out)  # rejected, or a black hole that never starts
         self.log.session_id = self.session_id
         out.append(
             Send(
@@ -502,6 +502,8 @@ class Engine:
     # Journal helpers
 
     def _journal_in(self, data: Any, audio: bytes | None, size: int) -> None:
+        if not self.settings.journal_frames:
+            return
         if isinstance(data, dict):
             summary = dict(data)
             summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"

@@ -26,7 +26,9 @@ Fault ``when``:
   ``connect`` (before ``session_started``), ``start`` (right after it), ``chunks`` (after the
   ``count``-th received chunk), ``audio`` (once ``seconds`` of audio were received), ``commit``
   (after the ``count``-th commit is answered).
-``session`` limits a fault to the n-th session (1-based) opened under the scenario.
+``session`` limits a fault to the n-th session (1-based) opened under the scenario. For ``error``,
+a ``code`` other than 1000 or a non-empty ``reason`` replaces the close that normally follows the
+error (1000 with the error type as reason; 1000 "" for auth_error; 1008 for invalid_request).
 """
 
 from __future__ import annotations
@@ -227,7 +229,7 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        result: dict[str, Any] = attrs.asdict(self, retain_collection_types=False)
+        result: dict[str, Any] = attrs.asdict(self)
         return result
 
 

@@ -153,6 +153,7 @@ class _Session:
         self.loop = asyncio.get_running_loop()
         self.engine: Engine | None = None
         self.stamp = server.settings.stamp_send_times
+        self.journal_frames = server.settings.journal_frames
         self.delay: Delay | None = None
         self._rng = random.Random(0)
         self.queue: asyncio.Queue[tuple[float, Send | Close | Drop]] | None = None
@@ -213,9 +214,8 @@ class _Session:
             else:
                 text = payload
                 message_type = None
-            self.log.frames.append(
-                _out_frame(message_type, payload, len(text))  # before send: ordered with input
-            )
+            if self.journal_frames:  # appended before the send: ordered with the input
+                self.log.frames.append(_out_frame(message_type, payload, len(text)))
             try:
                 await conn.send(text)
             except ConnectionClosed:
@@ -388,7 +388,7 @@ class MockServer:
         self._tokens = _Tokens()
         self._admin_scenario: Scenario | None = None
         self._admin_scenario_set = False
-        self._admin_key_scenarios: dict[str, Scenario | None] = {}
+        self._admin_key_scenarios: dict[str, Scenario] = {}
         self._scenario_counts: dict[int, int] = {}
         self._active: dict[str, int] = {}  # credential -> open sessions; event loop only
         self._tasks: set[asyncio.Task[None]] = set()  # event loop only
@@ -562,6 +562,8 @@ class MockServer:
             if api_key is None:
                 self._admin_scenario = loaded
                 self._admin_scenario_set = loaded is not None
+            elif loaded is None:
+                self._admin_key_scenarios.pop(api_key, None)
             else:
                 self._admin_key_scenarios[api_key] = loaded
 
@@ -581,6 +583,7 @@ class MockServer:
     def _scenario_for(self, key: str) -> tuple[Scenario | None, int]:
         settings = self.settings
         with self._state_lock:
+            scenario: Scenario | None
             if key in self._admin_key_scenarios:
                 scenario = self._admin_key_scenarios[key]
             elif key in settings.key_scenarios:

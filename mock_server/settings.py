@@ -59,6 +59,8 @@ class Settings:
         max_sessions_per_key: concurrent sessions per credential before ``rate_limited``.
         token_ttl_secs: single-use token lifetime (15 minutes live).
         clock: wall clock for token expiry (injectable so tests need not wait).
+        journal_frames: keep every frame in the journal (counts and the audio digest are always
+            kept); turn off for long load tests to bound memory.
         stamp_send_times: add ``"_mock_sent_ns"`` (CLOCK_MONOTONIC ns) to every sent message.
         ssl_context: serve ``wss://``/``https://`` with this context.
     """
@@ -86,4 +88,5 @@ class Settings:
     token_ttl_secs: float = 900.0
     clock: Callable[[], float] = time.time
     stamp_send_times: bool = False
+    journal_frames: bool = True
     ssl_context: ssl.SSLContext | None = None

@@ -100,7 +100,11 @@ class Peer:
             self.close_reason = data[2:].decode()
             self.ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client already answered the close frame
             return None
-        message: dict[str, Any] = json.loads(data)
+        text = data.decode("utf-8", errors="replace")
+        try:
+            message: dict[str, Any] = json.loads(text)
+        except ValueError:
+            message = {"text_frame": text}  # a garbage frame (fault injection)
         self.received.append(message)
         return message
 
@@ -133,3 +137,15 @@ class Peer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def pcm16_to_ulaw(pcm: bytes) -> bytes:
+    """Encode 16-bit PCM as G.711 mu-law (for ulaw_8000 tests)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    sign = np.where(samples < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(samples), 32635) + 0x84
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    encoded: bytes = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    return encoded
