@@ -55,11 +55,13 @@ from .messages import (
     Word,
 )
 from .protocol import SessionOptions
+from .reconnect import AudioBufferFullError, Reconnected, Reconnecting, ReconnectPolicy
 from .session import Session, SessionEnded, SessionStats, StreamHandle, Subscription
 from .transcript import Transcript
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "AudioBufferFullError",
     "AudioFormat",
     "AuthError",
     "Character",
@@ -86,6 +88,9 @@ __all__ = [
     "QueueOverflowError",
     "QuotaExceededError",
     "RateLimitedError",
+    "ReconnectPolicy",
+    "Reconnected",
+    "Reconnecting",
     "RedactedTranscript",
     "RemoteProtocolError",
     "ResourceExhaustedError",

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any, Final
 
 from ._transport import ProxySettings, TLSSettings, Transport, WebSocketTransport
@@ -31,6 +32,7 @@ from .errors import (
 )
 from .messages import ErrorEvent, ServerEvent, SessionStarted
 from .protocol import SessionOptions, auth_headers, build_url, decode, redact_url
+from .reconnect import ReconnectPolicy
 from .session import Session
 
 __all__ = ["DEFAULT_BASE_URL", "ScribeClient", "connect"]
@@ -130,14 +132,19 @@ class ScribeClient:
         self,
         model_id: str = "scribe_v2_realtime",
         *,
-        token: str | None = None,
+        token: str | Callable[[], str] | None = None,
+        reconnect: bool | ReconnectPolicy | None = None,
         **options: Any,
     ) -> Session:
         """Open a realtime session and wait for ``session_started``.
 
         Args:
             model_id: the realtime model.
-            token: a single-use token (see :meth:`create_token`) instead of the API key.
+            token: a single-use token (see :meth:`create_token`) instead of the API key, or a
+                function returning a fresh one (needed with ``reconnect``, since a token is
+                consumed by its first connection).
+            reconnect: ``True`` or a :class:`~scribe_sync.reconnect.ReconnectPolicy` to survive
+                lost connections without losing audio (see the README, "Reconnect").
             **options: any :class:`~scribe_sync.protocol.SessionOptions` field, e.g.
                 ``audio_format="pcm_16000"``, ``commit_strategy="vad"``,
                 ``include_timestamps=True``, ``language_code="en"``.
@@ -149,16 +156,47 @@ class ScribeClient:
             ConnectionClosedError: the connection failed.
         """
         session_options = SessionOptions.from_kwargs(model_id=model_id, **options)
-        if token is not None and (not isinstance(token, str) or not token):
-            raise ConfigError("token must be a non-empty string", option="token")
+        if token is not None and not callable(token) and (not isinstance(token, str) or not token):
+            raise ConfigError("token must be a non-empty string or a function", option="token")
         if token is None and self._api_key is None:
             raise ConfigError(
                 f"no API key: pass api_key= to ScribeClient, set the {API_KEY_ENV} environment "
                 "variable, or connect with token=",
                 option="api_key",
             )
+        policy = ReconnectPolicy() if reconnect is True else reconnect or None
+        if policy is not None and isinstance(token, str):
+            raise ConfigError(
+                "reconnect needs a fresh token for every connection: pass token= a function "
+                "that returns one (e.g. client.create_token), or use the API key",
+                option="token",
+            )
+
+        def open_connection() -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
+            fresh = token() if callable(token) else token
+            return self._open(session_options, fresh)
+
+        transport, started, early = open_connection()
+        return Session(
+            transport,
+            started,
+            session_options,
+            early_events=early,
+            close_timeout=self.close_timeout,
+            finish_timeout=self.finish_timeout,
+            keepalive_interval=self.keepalive_interval,
+            max_queue=self.max_queue,
+            reconnect=policy,
+            connector=open_connection if policy is not None else None,
+            open_timeout=self.open_timeout,
+        )
+
+    def _open(
+        self, options: SessionOptions, token: str | None
+    ) -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
+        """One connection: WebSocket upgrade, then read until ``session_started``."""
         headers = auth_headers(self._api_key, token)
-        url = build_url(self.base_url, session_options, token=token)
+        url = build_url(self.base_url, options, token=token)
         deadline = time.monotonic() + self.open_timeout
         logger.debug("connecting to %s", redact_url(url))
         transport = WebSocketTransport.connect(
@@ -171,16 +209,7 @@ class ScribeClient:
             transport.abort()
             raise
         logger.debug("session %s started", started.session_id)
-        return Session(
-            transport,
-            started,
-            session_options,
-            early_events=early,
-            close_timeout=self.close_timeout,
-            finish_timeout=self.finish_timeout,
-            keepalive_interval=self.keepalive_interval,
-            max_queue=self.max_queue,
-        )
+        return transport, started, early
 
     def create_token(self) -> str:
         """Mint a single-use ``realtime_scribe`` token (valid 15 minutes, one connection).
@@ -299,7 +328,8 @@ def connect(
     *,
     api_key: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
-    token: str | None = None,
+    token: str | Callable[[], str] | None = None,
+    reconnect: bool | ReconnectPolicy | None = None,
     **options: Any,
 ) -> Session:
     """Open a session with a default :class:`ScribeClient`: the one-line way in.
@@ -308,4 +338,6 @@ def connect(
     ``ScribeClient(api_key, base_url=base_url).connect(model_id, token=token, **options)``.
     Client settings (timeouts, TLS, proxy, keepalive) need a ``ScribeClient``.
     """
-    return ScribeClient(api_key, base_url=base_url).connect(model_id, token=token, **options)
+    return ScribeClient(api_key, base_url=base_url).connect(
+        model_id, token=token, reconnect=reconnect, **options
+    )

@@ -55,7 +55,15 @@ __all__ = [
 
 
 class ScribeError(Exception):
-    """Root of every exception raised by scribe-sync."""
+    """Root of every exception raised by scribe-sync.
+
+    Attributes:
+        reconnect_attempts: when a reconnecting session gave up, how many attempts it made.
+        undelivered_audio_seconds: ... and how much accepted audio no transcript covered.
+    """
+
+    reconnect_attempts: int = 0
+    undelivered_audio_seconds: float = 0.0
 
 
 class ConfigError(ScribeError, ValueError):

@@ -18,6 +18,7 @@ import array
 import collections
 import contextlib
 import logging
+import random
 import sys
 import threading
 import time
@@ -40,6 +41,7 @@ from .messages import (
     CommitStrategy,
     CommittedTranscript,
     CommittedTranscriptWithTimestamps,
+    DiarizedTranscript,
     ErrorEvent,
     Event,
     InputAudioChunk,
@@ -47,8 +49,10 @@ from .messages import (
     ServerEvent,
     SessionConfig,
     SessionStarted,
+    Word,
 )
 from .protocol import SessionOptions, decode, encode
+from .reconnect import AudioBufferFullError, Reconnected, Reconnecting, ReconnectPolicy
 
 __all__ = ["Session", "SessionEnded", "SessionStats", "StreamHandle", "Subscription"]
 
@@ -72,6 +76,14 @@ _LATE_FINALIZATION_ERRORS: Final = frozenset(
     {"commit_throttled", "input_error", "insufficient_audio_activity"}
 )
 _NORMAL_CLOSE_CODES: Final = frozenset({1000, 1005})
+#: After an unsolicited commit (VAD or auto-commit), audio this recent is kept for replay: the
+#: service commits once silence follows speech, so the last second before the commit arrives is
+#: after the committed speech (PROTOCOL.md §6 measures 0.7-0.9 s from speech end to commit).
+UNSOLICITED_COMMIT_MARGIN_SECONDS: Final = 1.0
+#: previous_text sent with replayed audio: the end of the committed text (docs: best under 50).
+CONTEXT_CHARS: Final = 50
+
+Connector = Callable[[], "tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]"]
 _CLOSE_REASON: Final = "User ended session"
 
 
@@ -99,6 +111,8 @@ class SessionStats:
     events_received: int
     partials_dropped: int
     malformed_frames: int
+    reconnects: int
+    buffered_seconds: float
 
 
 class Subscription:
@@ -169,7 +183,12 @@ class Session:
         finish_timeout: float = 30.0,
         keepalive_interval: float | None = 5.0,
         max_queue: int | None = 4096,
+        reconnect: ReconnectPolicy | None = None,
+        connector: Connector | None = None,
+        open_timeout: float = 10.0,
     ) -> None:
+        if reconnect is not None and connector is None:
+            raise ValueError("reconnect needs a connector")
         self.session_id: str = started.session_id
         self.config: SessionConfig = started.config
         self.options: SessionOptions = options
@@ -195,6 +214,30 @@ class Session:
         self._commits_sent = 0
         self._keepalives_sent = 0
         self._last_send = time.monotonic()
+
+        # Reconnect state. _retained (guarded by _cond; appended with _send_lock held too) is
+        # the audio no committed transcript has covered yet, in order, with None marking where
+        # each unanswered commit was sent. _covered_bytes is the session-clock position of its
+        # first byte; _offset_bytes the position where the current connection's clock starts.
+        self._policy = reconnect
+        self._connector = connector
+        self._open_timeout = open_timeout
+        self._rng = random.Random(None if reconnect is None else reconnect.seed)
+        self._retained: collections.deque[bytes | None] = collections.deque()
+        self._retained_bytes = 0
+        limit = 0.0 if reconnect is None else reconnect.buffer_seconds
+        self._retain_limit = int(limit * self._format.bytes_per_second)
+        self._covered_bytes = 0
+        self._clock_bytes = 0
+        self._offset_bytes = 0
+        self._reconnecting = False
+        self._reconnects = 0
+        # Failed attempts since the last healthy connection, and when that streak began. A new
+        # connection counts as healthy once it delivers a message after session_started: a
+        # server that accepts and then drops at once must not reset the count (PEERS.md (d)).
+        self._streak = 0
+        self._streak_since = 0.0
+        self._first_previous_text: str | None = None
 
         # _cond (over _state_lock) guards the event queues, the commit bookkeeping, the
         # transcript and the ending. Never held while calling user code or doing socket I/O.
@@ -262,6 +305,17 @@ class Session:
                 )
             buffer = self._carry + bytes(data) if self._carry else bytes(data)
             usable = len(buffer) - len(buffer) % self._format.bytes_per_sample
+            if self._policy is not None:
+                with self._cond:
+                    if self._retained_bytes + usable > self._retain_limit:
+                        held = self._retained_bytes / self._format.bytes_per_second
+                        raise AudioBufferFullError(
+                            f"reconnect buffer full: {held:.1f} s "
+                            "of audio not yet covered by a committed transcript (commit more "
+                            "often, or raise ReconnectPolicy.buffer_seconds); nothing was sent"
+                        )
+            if previous_text is not None:
+                self._first_previous_text = previous_text
             self._carry = buffer[usable:]
             if usable == 0 and previous_text is None:
                 return
@@ -280,7 +334,23 @@ class Session:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s > input_audio_chunk audio=%d bytes commit=%s%s", self.session_id,
                          len(audio), commit, " previous_text" if previous_text else "")
-        self._transport.send_text(frame)
+        if self._policy is None:
+            self._transport.send_text(frame)
+        else:
+            with self._cond:
+                if audio:
+                    self._retained.append(audio)
+                    self._retained_bytes += len(audio)
+                if commit:
+                    self._retained.append(None)
+                reconnecting = self._reconnecting
+            if not reconnecting:
+                try:
+                    self._transport.send_text(frame)
+                except ConnectionClosedError:
+                    # Kept in _retained: the reader sees the loss, reconnects and replays it.
+                    logger.debug("%s: send failed; audio kept for replay", self.session_id)
+        self._clock_bytes += len(audio)
         self._chunks_sent += 1
         self._bytes_sent += len(audio)
         self._uncommitted_bytes += len(audio)
@@ -414,6 +484,23 @@ class Session:
                 self._subscriptions.remove(subscription)
 
     def _read_loop(self) -> None:
+        while True:
+            code, reason, error = self._pump()
+            if self._policy is not None:
+                with self._cond:
+                    ending = error if error is not None else self._ending_error(code, reason)
+                    wanted = not self._closing and not (
+                        self._finishing and self._pending_plain == 0 and self._pending_twin == 0
+                    )
+                if wanted and ReconnectPolicy.retryable(ending, code):
+                    if self._reconnect(ending, code, reason):
+                        continue
+                    return
+            self._end(code, reason, error)
+            return
+
+    def _pump(self) -> tuple[int | None, str, ScribeError | None]:
+        """Receive on the current connection until it ends; how it ended."""
         tick = 0.5 if self._keepalive_interval is None else min(0.5, self._keepalive_interval / 2)
         error: ScribeError | None = None
         code: int | None = None
@@ -438,7 +525,129 @@ class Session:
             error = ConnectionClosedError(f"reader failed: {exc!r}", code=ABNORMAL_CLOSURE)
         finally:
             self._transport.abort()
-            self._end(code, reason, error)
+        return code, reason, error
+
+    def _emit(self, event: Event) -> None:
+        """Deliver a client-side event to iterators and callbacks (reader thread)."""
+        with self._cond:
+            self._enqueue(event)
+            if self._dispatching:
+                self._queue_for_dispatch(event)
+
+    def _reconnect(self, error: ScribeError | None, code: int | None, reason: str) -> bool:
+        """Replace the lost connection and replay the retained audio (reader thread).
+
+        Returns ``True`` with a new connection in place, or ``False`` after ending the session
+        (closed meanwhile, or the policy gave up: the last error is then the session's error).
+        """
+        policy = self._policy
+        connector = self._connector
+        assert policy is not None and connector is not None
+        last: BaseException = error or ConnectionClosedError(
+            f"the server closed the connection (code {code})", code=code, reason=reason
+        )
+        with self._cond:
+            self._reconnecting = True
+            if self._streak == 0:
+                self._streak_since = time.monotonic()
+            attempt = self._streak
+        while True:
+            attempt += 1
+            with self._cond:
+                self._streak = attempt
+            if (attempt > policy.max_attempts
+                    or time.monotonic() - self._streak_since > policy.budget):
+                break
+            delay = policy.delay(attempt, last, self._rng)
+            logger.info("%s: connection lost (%s); reconnect attempt %d in %.2f s",
+                        self.session_id, last, attempt, delay)
+            self._emit(Reconnecting(attempt, delay, last if isinstance(last, ScribeError)
+                                    else None))
+            with self._cond:
+                closed = self._cond.wait_for(lambda: self._closing, timeout=delay)
+            if closed:
+                self._end(code, reason, None)
+                return False
+            try:
+                transport, started, early = connector()
+            except (ScribeError, TimeoutError) as exc:
+                last = exc
+                if not ReconnectPolicy.retryable(exc, getattr(exc, "code", None)):
+                    break
+                continue
+            try:
+                replayed = self._resume(transport, started)
+            except ConnectionClosedError as exc:
+                transport.abort()
+                last = exc
+                continue
+            self._reconnects += 1
+            for event in early:
+                self._emit(event)
+            self._emit(Reconnected(attempt, started.session_id,
+                                   replayed / self._format.bytes_per_second))
+            logger.info("%s: reconnected as %s, replayed %.2f s", self.session_id,
+                        started.session_id, replayed / self._format.bytes_per_second)
+            return True
+        if isinstance(last, ScribeError):
+            final = last
+        else:  # a TimeoutError while connecting: keep it as the cause
+            final = ConnectionClosedError(f"reconnect failed: {last}", code=code)
+            final.__cause__ = last
+        final.reconnect_attempts = attempt - 1
+        final.undelivered_audio_seconds = self._retained_bytes / self._format.bytes_per_second
+        self._end(code, reason, final)
+        return False
+
+    def _resume(self, transport: Transport, started: SessionStarted) -> int:
+        """Make ``transport`` current and replay the retained audio; returns bytes replayed."""
+        with self._send_lock:
+            with self._cond:
+                items = list(self._retained)
+                marks = items.count(None)
+                self._pending_plain = marks
+                self._pending_twin = marks * self._twin_expected
+                self._offset_bytes = self._covered_bytes
+                self._last_error = None
+                context = self._context_locked()
+            self._transport = transport
+            self.session_id = started.session_id
+            self.config = started.config
+            replayed = 0
+            uncommitted = 0
+            for item in items:
+                if item is None:
+                    frame = encode(InputAudioChunk(b"", True, self._format.sample_rate))
+                    transport.send_text(frame)
+                    uncommitted = 0
+                    continue
+                for start in range(0, len(item), self._max_chunk_bytes):
+                    piece = item[start : start + self._max_chunk_bytes]
+                    transport.send_text(encode(
+                        InputAudioChunk(piece, False, self._format.sample_rate, context)
+                    ))
+                    context = None
+                replayed += len(item)
+                uncommitted += len(item)
+            if context is not None:  # nothing to replay: give the context with no audio
+                transport.send_text(encode(
+                    InputAudioChunk(b"", False, self._format.sample_rate, context)
+                ))
+            self._uncommitted_bytes = uncommitted
+            self._last_send = time.monotonic()
+            with self._cond:
+                self._reconnecting = False
+        return replayed
+
+    def _context_locked(self) -> str | None:
+        """previous_text for the first replayed chunk; caller holds ``_cond``."""
+        if not self._segments:
+            # Still in the first segment: the caller's own context, if it gave one.
+            return self._first_previous_text if self._covered_bytes == 0 else None
+        text = " ".join(self._segments)[-CONTEXT_CHARS:]
+        if " " in text and len(text) == CONTEXT_CHARS:
+            text = text.split(" ", 1)[1]  # start at a word boundary
+        return text or None
 
     def _on_frame(self, frame: Frame) -> None:
         try:
@@ -449,9 +658,12 @@ class Session:
                 self._malformed += 1
             logger.warning("%s: ignoring malformed frame from server: %s", self.session_id, exc)
             return
+        if self._offset_bytes:
+            event = self._shift_words(event)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s < %r", self.session_id, event)
         with self._cond:
+            self._streak = 0  # this connection works
             self._events_received += 1
             self._account(event)
             self._enqueue(event)
@@ -463,9 +675,12 @@ class Session:
         if isinstance(event, ErrorEvent):
             self._last_error = event
             if event.error_type == "commit_throttled":
-                # A throttled commit is answered: no transcript will follow for it.
+                # A throttled commit is answered: no transcript will follow for it. Its audio
+                # stays uncommitted on the server, so only the mark is forgotten.
                 self._pending_plain = max(0, self._pending_plain - 1)
                 self._pending_twin = max(0, self._pending_twin - self._twin_expected)
+                if None in self._retained:
+                    self._retained.remove(None)
             return
         self._last_error = None
         if isinstance(event, CommittedTranscript):
@@ -473,7 +688,9 @@ class Session:
                 self._segments.append(event.text.strip())
             if self._pending_plain:
                 self._pending_plain -= 1
+                self._release_retained(through_commit=True)
             else:
+                self._release_retained(through_commit=False)
                 # An unsolicited commit (VAD or auto-commit): the server's buffer restarted at
                 # some point before now. Counting from here underestimates what is uncommitted,
                 # which only makes commit() pad a little more than needed.
@@ -481,6 +698,55 @@ class Session:
         elif isinstance(event, CommittedTranscriptWithTimestamps) and self._pending_twin:
             self._pending_twin -= 1
         self._cond.notify_all()
+
+    def _release_retained(self, *, through_commit: bool) -> None:
+        """Forget audio a committed transcript now covers; caller holds ``_cond``.
+
+        The answer to one of our commits covers everything up to its mark. An unsolicited
+        commit covers an unknown prefix: everything older than the last
+        ``UNSOLICITED_COMMIT_MARGIN_SECONDS`` before the first unanswered mark is released.
+        """
+        retained = self._retained
+        if not retained:
+            return
+        if through_commit:
+            while retained:
+                item = retained.popleft()
+                if item is None:
+                    return
+                self._retained_bytes -= len(item)
+                self._covered_bytes += len(item)
+            return
+        keep = int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._format.bytes_per_second)
+        prefix = 0
+        for item in retained:
+            if item is None:
+                break
+            prefix += len(item)
+        release = prefix - keep
+        bps = self._format.bytes_per_sample
+        while release > 0 and retained and retained[0] is not None:
+            head = retained[0]
+            assert head is not None
+            if len(head) <= release:
+                retained.popleft()
+                cut = len(head)
+            else:
+                cut = release - release % bps
+                retained[0] = head[cut:]
+            self._retained_bytes -= cut
+            self._covered_bytes += cut
+            release -= cut
+            if cut == 0:
+                break
+
+    def _shift_words(self, event: ServerEvent) -> ServerEvent:
+        """Put a reconnected connection's word times on the session's one clock."""
+        offset = self._offset_bytes / self._format.bytes_per_second
+        timed = (CommittedTranscriptWithTimestamps, DiarizedTranscript)
+        if isinstance(event, timed) and event.words:
+            return attrs.evolve(event, words=tuple(_shift(w, offset) for w in event.words))
+        return event
 
     def _enqueue(self, event: Event) -> None:
         """Queue for iterators; caller holds ``_cond``. Never drops a committed transcript."""
@@ -655,6 +921,10 @@ class Session:
                     since_commit = 0
             if finish and not stop.is_set():
                 self.finish()
+        except ConnectionClosedError:
+            # The connection failed under a send: the reader sees the same ending, together with
+            # any error message the server sent first, and reports it (or reconnects).
+            pass
         except ScribeError as exc:
             # After a close (by the user, a callback or the server) sending fails by design;
             # the session's own ending is what iterators report. Otherwise, end it with this.
@@ -768,9 +1038,12 @@ class Session:
         if current is not self._reader:
             self._reader.join(max(0.0, deadline - time.monotonic()))
             if self._reader.is_alive():
-                # The server did not answer the close handshake in time: cut the socket.
+                # The server did not answer the close handshake in time: cut the socket. A
+                # reconnect attempt in progress ends within its open timeout.
                 self._transport.abort()
-                self._reader.join(self._close_timeout)
+                self._reader.join(self._close_timeout + (
+                    self._open_timeout if self._policy is not None else 0.0
+                ))
         dispatcher = self._dispatcher
         if dispatcher is not None and dispatcher is not current:
             dispatcher.join(max(0.1, deadline - time.monotonic()))
@@ -818,9 +1091,22 @@ class Session:
                 events_received=self._events_received,
                 partials_dropped=self._partials_dropped,
                 malformed_frames=self._malformed,
+                reconnects=self._reconnects,
+                buffered_seconds=self._retained_bytes / rate,
             )
 
     def __repr__(self) -> str:
         state = "ended" if self._ended else "closing" if self._closing else "open"
         return f"<Session {self.session_id} {state} {self._format.value}>"
 
+
+
+def _shift(word: Word, offset: float) -> Word:
+    def moved(t: float | None) -> float | None:
+        return None if t is None else round(t + offset, 6)
+
+    characters = word.characters
+    if characters is not None:
+        characters = tuple(attrs.evolve(c, start=moved(c.start), end=moved(c.end))
+                           for c in characters)
+    return attrs.evolve(word, start=moved(word.start), end=moved(word.end), characters=characters)

@@ -13,7 +13,16 @@ import attrs
 import pytest
 
 import scribe_sync
-from scribe_sync import _transcribe, client, errors, messages, protocol, session, transcript
+from scribe_sync import (
+    _transcribe,
+    client,
+    errors,
+    messages,
+    protocol,
+    reconnect,
+    session,
+    transcript,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 MODULES = [
@@ -28,6 +37,7 @@ def test_top_level_all_is_exactly_the_reexported_public_names() -> None:
     expected = (
         set(errors.__all__) | set(messages.__all__) | set(client.__all__) | set(session.__all__)
         | set(_transcribe.__all__) | {"SessionOptions", "Transcript", "__version__"}
+        | {"AudioBufferFullError", "ReconnectPolicy", "Reconnected", "Reconnecting"}
     )
     assert set(scribe_sync.__all__) == expected
     assert len(scribe_sync.__all__) == len(set(scribe_sync.__all__))
@@ -37,7 +47,8 @@ def test_top_level_names_are_the_modules_objects() -> None:
     """Every top-level name resolves to the very object of the module that defines it."""
     for name in scribe_sync.__all__:
         obj = getattr(scribe_sync, name)
-        for module in (errors, messages, protocol, client, session, _transcribe, transcript):
+        for module in (errors, messages, protocol, client, session, _transcribe, transcript,
+                       reconnect):
             if name in module.__all__:
                 assert getattr(module, name) is obj, name
 

@@ -1,0 +1,139 @@
+"""Reconnect policy: which endings are retried, how long to wait, and the events it produces.
+
+Which endings are retried (the table; anything not listed ends the session):
+
+==========================================  =====================================================
+ending                                       retried?
+==========================================  =====================================================
+transport loss (no close frame, 1006)        yes
+close 1001, 1011, 1012, 1013                 yes (going away, server error, restart, try later)
+close 1000/1005 without an error             yes while the session is open: the service closes
+                                             idle sockets that way (PROTOCOL.md §6); not after
+                                             ``finish()`` has its answers or after ``close()``
+``session_time_limit_exceeded``              yes
+``resource_exhausted``, ``queue_overflow``   yes
+``insufficient_audio_activity``              yes (an idle close with a reason)
+``transcriber_error``, ``error``             yes (transient failures on the server)
+``rate_limited``                             yes, with ``rate_limited_factor`` times the delay
+``auth_error``, ``invalid_request``,         never: retrying cannot fix a credential, an option,
+``quota_exceeded``, ``unaccepted_terms``     a quota or the terms of service
+``chunk_size_exceeded``, ``input_error``,    never: the same input would fail the same way
+``commit_throttled``
+other close codes (1002, 1003, 1007-1010)    never: a protocol disagreement
+connect failures while reconnecting          retried as above; ``TimeoutError`` and connection
+                                             refusals are retried
+==========================================  =====================================================
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Final
+
+import attrs
+
+from .errors import ConfigError, ConnectionClosedError, ScribeError, ServerError
+from .messages import Event
+
+__all__ = [
+    "RETRYABLE_CLOSE_CODES",
+    "RETRYABLE_ERROR_TYPES",
+    "AudioBufferFullError",
+    "ReconnectPolicy",
+    "Reconnected",
+    "Reconnecting",
+]
+
+RETRYABLE_ERROR_TYPES: Final = frozenset({
+    "session_time_limit_exceeded",
+    "resource_exhausted",
+    "queue_overflow",
+    "insufficient_audio_activity",
+    "transcriber_error",
+    "error",
+    "rate_limited",
+})
+RETRYABLE_CLOSE_CODES: Final = frozenset({1001, 1006, 1011, 1012, 1013})
+
+
+class AudioBufferFullError(ScribeError):
+    """``send_audio`` refused audio: the reconnect buffer is full.
+
+    The buffer holds audio no committed transcript has covered yet (and audio sent while
+    reconnecting), up to ``ReconnectPolicy.buffer_seconds``. Commit more often, or raise the bound.
+    Nothing of the refused call was accepted.
+    """
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"invalid {attribute.name}={value!r}: must be > 0",
+                          option=attribute.name)
+
+
+@attrs.frozen(kw_only=True)
+class ReconnectPolicy:
+    """How a session reconnects. ``connect(reconnect=True)`` uses these defaults.
+
+    Delays grow exponentially from ``initial_delay`` by ``multiplier`` up to ``max_delay``, each
+    spread by +/- ``jitter`` (a fraction), times ``rate_limited_factor`` after ``rate_limited``.
+    The policy gives up after ``max_attempts`` consecutive failed attempts or once ``budget``
+    seconds have passed since the connection was lost.
+
+    Attributes:
+        buffer_seconds: the bound on audio kept for replay (see :class:`AudioBufferFullError`).
+        seed: seed for the jitter, for reproducible tests; ``None`` for a random one.
+    """
+
+    max_attempts: int = attrs.field(default=5, validator=_positive)
+    initial_delay: float = attrs.field(default=0.5, validator=_positive)
+    max_delay: float = attrs.field(default=10.0, validator=_positive)
+    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    jitter: float = 0.2
+    budget: float = attrs.field(default=60.0, validator=_positive)
+    rate_limited_factor: float = attrs.field(default=4.0, validator=_positive)
+    buffer_seconds: float = attrs.field(default=300.0, validator=_positive)
+    seed: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.jitter < 1:
+            raise ConfigError(f"invalid jitter={self.jitter!r}: must be from 0 to below 1",
+                              option="jitter")
+
+    def delay(self, attempt: int, error: BaseException | None, rng: random.Random) -> float:
+        """Seconds to wait before ``attempt`` (1-based) after ``error``."""
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+        if isinstance(error, ServerError) and error.error_type == "rate_limited":
+            base *= self.rate_limited_factor
+        return base * (1 + self.jitter * (2 * rng.random() - 1))
+
+    @staticmethod
+    def retryable(error: BaseException | None, code: int | None) -> bool:
+        """Whether an ending (an error, or a bare close with ``code``) is retried."""
+        if isinstance(error, ServerError):
+            return error.error_type in RETRYABLE_ERROR_TYPES
+        if isinstance(error, ConnectionClosedError):
+            return error.code is None or error.code in RETRYABLE_CLOSE_CODES
+        if isinstance(error, TimeoutError):
+            return True
+        if error is None:  # a clean close of an open session: the idle close
+            return code in (1000, 1005, None) or code in RETRYABLE_CLOSE_CODES
+        return False
+
+
+@attrs.frozen
+class Reconnecting(Event):
+    """The connection was lost; attempt ``attempt`` starts after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    error: ScribeError | None = attrs.field(eq=False, default=None)
+
+
+@attrs.frozen
+class Reconnected(Event):
+    """A new connection replaced the lost one; ``replayed_seconds`` of audio were re-sent."""
+
+    attempt: int
+    session_id: str
+    replayed_seconds: float
