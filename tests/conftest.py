@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import threading
 from collections.abc import Iterator
@@ -9,7 +10,21 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["mock_server.pytest_plugin"]
+
+def _plugin_autoloaded() -> bool:
+    """Whether pytest already loads the mock's plugin through its ``pytest11`` entry point."""
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    return any(
+        entry.value == "mock_server.pytest_plugin"
+        for entry in importlib.metadata.entry_points(group="pytest11")
+    )
+
+
+# After `pip install -e .` (the README's test command) the entry point registers the plugin;
+# naming it here as well would make pytest refuse to start ("Plugin already registered under a
+# different name"). Without an install (a plain checkout), this line is what loads it.
+pytest_plugins = [] if _plugin_autoloaded() else ["mock_server.pytest_plugin"]
 
 # "dev": fast enough to run on every save. "ci": more examples, no deadline (shared CI runners
 # stall unpredictably, and a flaky deadline failure says nothing about the code).
