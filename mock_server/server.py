@@ -661,8 +661,13 @@ class MockServer:
             await session.run(query, request.headers)
         finally:
             if session.our_close is None:
-                received = conn.protocol.close_rcvd
-                if received is not None:
+                protocol = conn.protocol
+                received, sent = protocol.close_rcvd, protocol.close_sent
+                if sent is not None and not protocol.close_rcvd_then_sent:
+                    # websockets itself closed first: a message over max_message_bytes (1009),
+                    # invalid UTF-8 (1007) or another protocol error (1002).
+                    self.journal.close(log, sent.code, sent.reason)
+                elif received is not None:
                     self.journal.close(log, received.code, received.reason)
                 else:
                     self.journal.close(log, 1006, "")
