@@ -83,7 +83,7 @@ _MAX_CONTROL_PAYLOAD: Final = 125
 _SECRET_HEADER_RE: Final = re.compile(
     r"(?im)^(\s*(?:xi-api-key|authorization|proxy-authorization|cookie)\s*:\s*)\S.*?(\r?)$"
 )
-_SECRET_PARAM_RE: Final = re.compile(r"(?i)([?&;](?:token|xi-api-key|api_key)=)[^&#\s'\"]*")
+_SECRET_PARAM_RE: Final = re.compile(r"(?i)([?&;](?:token|xi-api-key|api_key)=)[^&#;\s'\"]*")
 
 
 def redact_log_text(text: str) -> str:
