@@ -18,7 +18,9 @@ import contextlib
 import http
 import ipaddress
 import json
+import logging
 import random
+import re
 import secrets
 import threading
 import time
@@ -35,6 +37,7 @@ from websockets.server import ServerProtocol
 
 from .engine import Close, Drop, Engine, Send, error_actions
 from .journal import (
+    REDACTED,
     Journal,
     JournalFrame,
     SessionLog,
@@ -55,6 +58,32 @@ TOKEN_TYPES: Final = ("realtime_scribe", "batch_scribe", "tts_websocket")
 AUTH_ERROR_TEXT: Final = "You must be authenticated to use this endpoint."  # live (CAP-A)
 _MAX_BODY: Final = 1 << 20
 _ERROR_TYPES: Final = frozenset(ERROR_TYPES)
+
+# websockets logs request lines and headers at DEBUG ("< GET /...?token=...", "< xi-api-key: ...").
+# The mock's connections log to a child of "websockets.server" (so handlers configured for
+# websockets still see them) through a filter that masks credentials first.
+_SECRET_LOG_RES: Final = (
+    re.compile(r"(?i)([?&](?:token|api_key|xi-api-key)=)[^&#\s]+"),
+    re.compile(r"(?im)(^[<>] (?:xi-api-key|authorization|proxy-authorization|cookie): ).+$"),
+)
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        redacted = message
+        for pattern in _SECRET_LOG_RES:
+            redacted = pattern.sub(r"\g<1>" + REDACTED, redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_WS_LOGGER: Final = logging.getLogger("websockets.server.scribe_mock")
+_WS_LOGGER.addFilter(_RedactingFilter())
 
 
 # =============================================================================================
@@ -207,7 +236,15 @@ class _Session:
             if isinstance(payload, dict):
                 if self.stamp:
                     payload["_mock_sent_ns"] = time.monotonic_ns()
-                text: str | bytes = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+                encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+                if not encoded.isascii():
+                    try:
+                        encoded.encode("utf-8")
+                    except UnicodeEncodeError:
+                        # A lone surrogate echoed from a client's JSON ("\\ud800" is valid
+                        # JSON but not valid UTF-8): send it escaped rather than fail the send.
+                        encoded = json.dumps(payload, separators=(",", ":"))
+                text: str | bytes = encoded
                 message_type = payload.get("message_type")
                 if message_type in _ERROR_TYPES:
                     self.log.errors.append(message_type)
@@ -354,6 +391,17 @@ class _Session:
                         await self.sender
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether a peer address is loopback, IPv4-mapped IPv6 (``::ffff:127.0.0.1``) included."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 def _out_frame(message_type: str | None, payload: Any, size: int) -> JournalFrame:
     return JournalFrame("out", time.monotonic(), message_type, payload, size)
 
@@ -493,11 +541,11 @@ class MockServer:
             create_connection=_Connection,
             ping_interval=None,  # the live service does not rely on pings (PROTOCOL.md §1)
             compression=None,  # keeps 500 sessions on 2 cores cheap; clients do not need it
-            max_size=16 * 1024 * 1024,
+            max_size=settings.max_message_bytes,
             max_queue=64,
             close_timeout=2.0,
             ssl=settings.ssl_context,
-            logger=None,
+            logger=_WS_LOGGER,
         )
         sockets = list(server.sockets)
         self.port = sockets[0].getsockname()[1]
@@ -616,8 +664,13 @@ class MockServer:
             await session.run(query, request.headers)
         finally:
             if session.our_close is None:
-                received = conn.protocol.close_rcvd
-                if received is not None:
+                protocol = conn.protocol
+                received, sent = protocol.close_rcvd, protocol.close_sent
+                if sent is not None and not protocol.close_rcvd_then_sent:
+                    # websockets itself closed first: a message over max_message_bytes (1009),
+                    # invalid UTF-8 (1007) or another protocol error (1002).
+                    self.journal.close(log, sent.code, sent.reason)
+                elif received is not None:
                     self.journal.close(log, received.code, received.reason)
                 else:
                     self.journal.close(log, 1006, "")
@@ -636,10 +689,7 @@ class MockServer:
             return self._token_endpoint(request, path[len(TOKEN_PATH) :])
         if path.startswith("/_mock/"):
             remote = conn.remote_address
-            try:
-                loopback = remote is not None and ipaddress.ip_address(remote[0]).is_loopback
-            except ValueError:
-                loopback = False
+            loopback = remote is not None and _is_loopback(remote[0])
             if not loopback:
                 return _response(403, {"detail": "the admin API answers loopback clients only"})
             return self._admin(request, path[len("/_mock/") :], parse_query(raw_query))

@@ -51,7 +51,15 @@ class Settings:
         close_on_commit_throttled: close 1000 "commit_throttled" after it (observed, Q5).
         auto_commit_secs: commit on its own after this much uncommitted audio (≈36 s observed,
             90 s documented, Q3); ``None`` disables.
-        max_chunk_bytes: decoded audio bytes allowed per chunk (``None``: no limit).
+        max_chunk_bytes: decoded audio bytes allowed per chunk (``None``: no limit); over it the
+            session gets ``chunk_size_exceeded`` and is closed.
+        max_message_bytes: the largest WebSocket message accepted from a client, in bytes
+            (websockets' ``max_size``); a larger one is refused from its frame header and the
+            connection is closed with 1009 (message too big). 16 MiB by default: a client that
+            splits audio at 1 s (as scribe-sync does) sends at most ~128 KB per frame at
+            pcm_48000, so this admits chunks of a minute or more of the largest format, while
+            a single hostile frame cannot make the mock buffer more than 16 MiB. Checked before
+            ``max_chunk_bytes``, which counts decoded audio and answers with the service's error.
         max_session_secs: wall-clock session length limit (``None``: no limit).
         idle_timeout_secs: close 1000 after this long without an audio chunk (≈15 s observed);
             ``None`` disables. Any ``input_audio_chunk``, even empty, counts as activity.
@@ -81,6 +89,7 @@ class Settings:
     close_on_commit_throttled: bool = True
     auto_commit_secs: float | None = 36.0
     max_chunk_bytes: int | None = None
+    max_message_bytes: int = 16 * 1024 * 1024
     max_session_secs: float | None = None
     idle_timeout_secs: float | None = 15.0
     idle_error: bool = False

@@ -19,7 +19,14 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._transport import ProxySettings, TLSSettings, Transport, WebSocketTransport
+from ._transport import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ProxySettings,
+    TLSSettings,
+    Transport,
+    WebSocketTransport,
+    tls_problem,
+)
 from .errors import (
     AuthError,
     ConfigError,
@@ -66,6 +73,14 @@ class ScribeClient:
         ssl_context: a ready ``ssl.SSLContext`` (overrides ``verify`` and ``ca_file``).
         proxy: ``http://[user:pass@]host:port`` or ``socks5://...``. Without it the
             ``https_proxy``/``http_proxy``/``no_proxy`` environment variables apply.
+        max_message_size: the largest message, in bytes, accepted from the server (default
+            1 MiB; server messages are small JSON). A larger frame or fragmented message is
+            refused from its header, before its payload is read: the client sends close 1009
+            and the session ends with ``ConnectionClosedError`` (``code == 1009``). ``None``
+            removes the limit.
+
+    TLS certificates are verified by default. ``verify=False`` logs a warning (once per client).
+    The API key never appears in this object's ``repr``, in exception text or in log records.
     """
 
     def __init__(
@@ -83,6 +98,7 @@ class ScribeClient:
         ca_file: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         proxy: str | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(API_KEY_ENV) or None
@@ -100,6 +116,14 @@ class ScribeClient:
         if max_queue is not None and max_queue < 1:
             raise ConfigError(f"invalid max_queue={max_queue!r}: must be >= 1 or None",
                               option="max_queue")
+        if max_message_size is not None and (
+            not isinstance(max_message_size, int) or max_message_size < 1
+        ):
+            raise ConfigError(
+                f"invalid max_message_size={max_message_size!r}: a positive number of bytes "
+                "or None",
+                option="max_message_size",
+            )
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
             raise ConfigError(
@@ -118,6 +142,12 @@ class ScribeClient:
             verify=verify, ca_file=None if ca_file is None else os.fspath(ca_file),
             context=ssl_context,
         )
+        self.max_message_size = max_message_size
+        if not verify and ssl_context is None:
+            logger.warning(
+                "TLS certificate verification is disabled (verify=False): the connection to %s "
+                "can be intercepted; prefer ca_file= to trust a private CA", self.base_url
+            )
         self._proxy = None if proxy is None else ProxySettings(proxy)
         if self._proxy is not None:
             self._proxy.options()  # validate now, before any connection
@@ -201,7 +231,7 @@ class ScribeClient:
         logger.debug("connecting to %s", redact_url(url))
         transport = WebSocketTransport.connect(
             url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
-            tls=self._tls, proxy=self._proxy,
+            tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
         )
         try:
             started, early = _await_session_started(transport, deadline, self.open_timeout)
@@ -242,11 +272,13 @@ class ScribeClient:
             with opener.open(request, timeout=self.open_timeout) as response:
                 body = response.read(65536)
         except urllib.error.HTTPError as exc:
-            raise _http_error(exc) from None
+            raise _http_error(exc, self._api_key) from None
         except TimeoutError:
             raise TimeoutError(f"timed out minting a token at {self.base_url}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLError):
+                reason = f"TLS handshake failed: {tls_problem(reason)}"
             raise ConnectionClosedError(
                 f"could not reach {urllib.parse.urlsplit(url).netloc}: {reason}"
             ) from None
@@ -269,7 +301,7 @@ class ScribeClient:
         return ssl.create_default_context(cafile=self._tls.ca_file)
 
 
-def _http_error(exc: urllib.error.HTTPError) -> ServerError:
+def _http_error(exc: urllib.error.HTTPError, api_key: str) -> ServerError:
     table: dict[int, type[ServerError]] = {
         401: AuthError, 403: AuthError, 402: QuotaExceededError, 429: RateLimitedError,
     }
@@ -277,6 +309,8 @@ def _http_error(exc: urllib.error.HTTPError) -> ServerError:
         detail = exc.read(2048).decode("utf-8", "replace")
     except OSError:
         detail = ""
+    # A gateway may echo the request (headers included) in its error page: never repeat the key.
+    detail = detail.replace(api_key, "***")
     cls = table.get(exc.code, ServerError)
     message = f"token request refused with HTTP {exc.code}" + (f": {detail}" if detail else "")
     if cls is ServerError:
