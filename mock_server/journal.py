@@ -81,7 +81,7 @@ class SessionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (admin API)."""
-        out = attrs.asdict(self, recurse=True, retain_collection_types=False)
+        out = attrs.asdict(self, recurse=True)
         out["frames"] = [
             {**f, "data": f["data"] if not isinstance(f["data"], bytes) else f["data"].hex()}
             for f in out["frames"]
