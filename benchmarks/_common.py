@@ -19,6 +19,7 @@ import numpy as np
 __all__ = [
     "API_KEY",
     "CHUNK_BYTES",
+    "CHUNK_SECS",
     "ROOT",
     "MockProcess",
     "fetch_sessions",
