@@ -72,6 +72,7 @@ def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
                                      header=[f"xi-api-key: {API_KEY}"], skip_utf8_validation=True)
     sock = ws.sock
+    assert sock is not None
     events = 0
     committed = 0
     ws.recv()  # session_started
