@@ -155,6 +155,8 @@ class Engine:
         self._last_audio_wall: float | None = None
         self._started_wall = now
         self._last_input_wall = now
+        self._ticks_sent = 0  # bench_stream frames sent
+        self._next_tick: float | None = None  # when the next one is due (None: no stream)
 
         faults = () if scenario is None else scenario.faults
         self._faults: list[Fault] = [
@@ -186,6 +188,8 @@ class Engine:
             )
         )
         self._started_wall = self._last_input_wall = now
+        if self.settings.bench_stream_count > 0:
+            self._next_tick = now + self.settings.bench_stream_interval_secs
         self._run_faults(out, "start")
         return self._finish(out)
 
@@ -248,6 +252,8 @@ class Engine:
         if self.closed or self.stalled:
             return None
         times = []
+        if self._next_tick is not None:
+            times.append(self._next_tick)
         if self.settings.idle_timeout_secs is not None:
             times.append(self._last_input_wall + self.settings.idle_timeout_secs)
         if self.settings.max_session_secs is not None:
@@ -259,6 +265,7 @@ class Engine:
         if self.closed or self.stalled:
             return []
         out: list[Action] = []
+        self._bench_ticks(now, out)
         limit = self.settings.max_session_secs
         idle = self.settings.idle_timeout_secs
         if limit is not None and now >= self._started_wall + limit:
@@ -280,6 +287,18 @@ class Engine:
                 # Observed live: a bare close 1000 with no message first (PROTOCOL.md §6, Q4).
                 out.append(Close(1000, ""))
         return self._finish(out)
+
+    def _bench_ticks(self, now: float, out: list[Action]) -> None:
+        """The benchmark stream (``bench_stream_count``): every frame that is due by now."""
+        settings = self.settings
+        while self._next_tick is not None and now >= self._next_tick:
+            self._ticks_sent += 1
+            text = f"tick {self._ticks_sent} the quick brown fox jumps over the lazy dog"
+            out.append(Send({"message_type": "partial_transcript", "text": text}))
+            if self._ticks_sent >= settings.bench_stream_count:
+                self._next_tick = None
+            else:
+                self._next_tick += settings.bench_stream_interval_secs
 
     # -----------------------------------------------------------------------------------------
     # Audio, partials, commits

@@ -46,6 +46,11 @@ class Settings:
         warmup_secs: audio needed before the first partial (≈2 s live, PROTOCOL.md §6).
         warmup_reset_secs: a pause in the audio this long restarts the warm-up.
         partial_interval_secs: audio between two partials (at most one per interval).
+        bench_stream_count: benchmarks only: after ``session_started``, send this many
+            ``partial_transcript`` frames (text ``"tick <n> ..."``), one every
+            ``bench_stream_interval_secs``, whatever the audio (0, the default, disables).
+            With ``stamp_send_times`` they give a steady stream to time event delivery.
+        bench_stream_interval_secs: the wall-clock interval between two such frames.
         echo_partial: re-send the committed text as a partial right after a commit (§4.2).
         min_commit_secs: below this much uncommitted audio a commit is throttled (0.3 s live).
         close_on_commit_throttled: close 1000 "commit_throttled" after it (observed, Q5).
@@ -84,6 +89,8 @@ class Settings:
     warmup_secs: float = 2.0
     warmup_reset_secs: float = 2.0
     partial_interval_secs: float = 0.3
+    bench_stream_count: int = 0
+    bench_stream_interval_secs: float = 0.005
     echo_partial: bool = True
     min_commit_secs: float = 0.3
     close_on_commit_throttled: bool = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import collections
 import contextlib
+import functools
 import logging
 import random
 import sys
@@ -85,6 +86,12 @@ CONTEXT_CHARS: Final = 50
 
 Connector = Callable[[], "tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]"]
 _CLOSE_REASON: Final = "User ended session"
+
+
+@functools.cache
+def _silence(ulaw: bool, size: int) -> bytes:
+    """One second of silence, shared by every session of that format (32 KB at 16 kHz)."""
+    return (b"\xff" if ulaw else b"\x00") * size  # mu-law 0xFF encodes 0
 
 
 @attrs.frozen
@@ -199,8 +206,7 @@ class Session:
         self._keepalive_interval = keepalive_interval
         self._max_queue = max_queue
         self._twin_expected = options.expects_timestamped_twin
-        silence_byte = b"\xff" if self._format.is_ulaw else b"\x00"  # mu-law 0xFF encodes 0
-        self._silence = silence_byte * (self._format.bytes_per_sample * self._format.sample_rate)
+        self._silence = _silence(self._format.is_ulaw, self._format.bytes_per_second)
         bps = self._format.bytes_per_sample
         self._max_chunk_bytes = int(MAX_CHUNK_SECONDS * self._format.bytes_per_second) // bps * bps
 

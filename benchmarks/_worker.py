@@ -1,0 +1,275 @@
+"""Client workers, one per process so that CPU time and memory are the client's own.
+
+``python -m benchmarks._worker '<JSON>'`` with ``task`` (``unpaced``, ``paced``, ``memory``),
+``client`` (``raw``, ``sdk``, ``ours``) and ``url`` (the mock's base URL); prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import resource
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._common import API_KEY, CHUNK_BYTES, CHUNK_SECS, pcm_speech
+
+__all__ = ["main"]
+
+QUERY = "/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&audio_format=pcm_16000"
+COMMIT_EVERY = 20  # chunks (2 s of audio) between manual commits
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def audio_chunks(seconds: float) -> list[bytes]:
+    """Speech in 1.5 s bursts separated by 0.5 s of silence, as 100 ms chunks."""
+    pattern = pcm_speech(1.5) + b"\x00" * int(0.5 * 32000)
+    whole = pattern * (int(seconds / 2) + 1)
+    whole = whole[: int(seconds * 32000)]
+    return [whole[i : i + CHUNK_BYTES] for i in range(0, len(whole), CHUNK_BYTES)]
+
+
+def _frame(audio: bytes, commit: bool = False) -> str:
+    return json.dumps({"message_type": "input_audio_chunk",
+                       "audio_base_64": base64.b64encode(audio).decode(), "commit": commit,
+                       "sample_rate": 16000})
+
+
+class _Pacer:
+    """Absolute deadlines: chunk k is sent once it has been 'captured' (k * 100 ms)."""
+
+    def __init__(self, paced: bool) -> None:
+        self.paced = paced
+        self.start = time.monotonic()
+
+    def due(self, k: int) -> float:
+        return self.start + (k + 1) * CHUNK_SECS if self.paced else 0.0
+
+
+# ------------------------------------------------------------------------------------------
+# Streaming: raw floor, official SDK, scribe-sync. Each returns counters; the caller times.
+
+
+def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """One thread: send a chunk, then read whatever arrived until the next chunk is due."""
+    import websocket
+
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
+                                     header=[f"xi-api-key: {API_KEY}"], skip_utf8_validation=True)
+    sock = ws.sock
+    assert sock is not None
+    events = 0
+    committed = 0
+    ws.recv()  # session_started
+    t0, c0 = time.monotonic(), cpu_seconds()
+
+    def drain(until: float, want: int | None = None) -> None:
+        nonlocal events, committed
+        while want is None or committed < want:
+            wait = max(0.0, until - time.monotonic())
+            if not select.select([sock], [], [], wait)[0]:
+                return
+            message = json.loads(ws.recv())
+            events += 1
+            committed += message["message_type"] == "committed_transcript"
+
+    pacer = _Pacer(paced)
+    commits = 0
+    for k, chunk in enumerate(chunks):
+        drain(pacer.due(k))
+        ws.send(_frame(chunk))
+        if (k + 1) % COMMIT_EVERY == 0:
+            ws.send(_frame(b"", commit=True))
+            commits += 1
+    if len(chunks) % COMMIT_EVERY:
+        ws.send(_frame(b"", commit=True))
+        commits += 1
+    drain(time.monotonic() + 10.0, commits)
+    wall, cpu = time.monotonic() - t0, cpu_seconds() - c0
+    ws.close()
+    return {"wall": wall, "cpu": cpu, "events": events}
+
+
+def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    from elevenlabs import AsyncElevenLabs
+    from elevenlabs.realtime import AudioFormat, RealtimeEvents
+
+    out: dict[str, Any] = {}
+
+    async def main() -> None:
+        client = AsyncElevenLabs(api_key=API_KEY, base_url=url)
+        conn = await client.speech_to_text.realtime.connect(
+            {"model_id": "scribe_v2_realtime", "audio_format": AudioFormat.PCM_16000,
+             "sample_rate": 16000}
+        )
+        counts = {"events": 0, "committed": 0}
+        changed = asyncio.Event()
+
+        def on_partial(data: dict[str, Any]) -> None:
+            counts["events"] += 1
+
+        def on_committed(data: dict[str, Any]) -> None:
+            counts["events"] += 1
+            counts["committed"] += 1
+            changed.set()
+
+        conn.on(RealtimeEvents.PARTIAL_TRANSCRIPT, on_partial)
+        conn.on(RealtimeEvents.COMMITTED_TRANSCRIPT, on_committed)
+        t0, c0 = time.monotonic(), cpu_seconds()
+        pacer = _Pacer(paced)
+        commits = 0
+        for k, chunk in enumerate(chunks):
+            if paced:
+                await asyncio.sleep(max(0.0, pacer.due(k) - time.monotonic()))
+            # the SDK takes base64: encoding is the caller's job, so it is timed here too
+            await conn.send({"audio_base_64": base64.b64encode(chunk).decode()})
+            if (k + 1) % COMMIT_EVERY == 0:
+                await conn.commit()
+                commits += 1
+        if len(chunks) % COMMIT_EVERY:
+            await conn.commit()
+            commits += 1
+        while counts["committed"] < commits:
+            changed.clear()
+            await asyncio.wait_for(changed.wait(), 10.0)
+        out.update(wall=time.monotonic() - t0, cpu=cpu_seconds() - c0, events=counts["events"])
+        await conn.close()
+
+    asyncio.run(main())
+    return out
+
+
+def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """scribe-sync as documented: send from this thread, events to callbacks."""
+    from scribe_sync import CommittedTranscript, PartialTranscript, ScribeClient
+
+    session = ScribeClient(API_KEY, base_url=url).connect(audio_format="pcm_16000")
+    counts = {"events": 0, "committed": 0}
+    changed = threading.Condition()
+
+    def on_partial(event: PartialTranscript) -> None:
+        counts["events"] += 1
+
+    def on_committed(event: CommittedTranscript) -> None:
+        with changed:
+            counts["events"] += 1
+            counts["committed"] += 1
+            changed.notify_all()
+
+    session.on(PartialTranscript, on_partial)
+    session.on(CommittedTranscript, on_committed)
+    t0, c0 = time.monotonic(), cpu_seconds()
+    pacer = _Pacer(paced)
+    commits = 0
+    for k, chunk in enumerate(chunks):
+        if paced:
+            time.sleep(max(0.0, pacer.due(k) - time.monotonic()))
+        session.send_audio(chunk)
+        if (k + 1) % COMMIT_EVERY == 0:
+            commits += session.commit()
+    commits += session.commit()
+    with changed:
+        changed.wait_for(lambda: counts["committed"] >= commits, timeout=10.0)
+    wall, cpu = time.monotonic() - t0, cpu_seconds() - c0
+    session.close()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"]}
+
+
+STREAMERS: dict[str, Callable[[str, list[bytes], bool], dict[str, Any]]] = {
+    "raw": stream_raw,
+    "sdk": stream_sdk,
+    "ours": stream_ours,
+}
+
+
+# ------------------------------------------------------------------------------------------
+# Memory: open N sessions and hold them.
+
+
+def memory(url: str, client: str, sessions: int) -> dict[str, Any]:
+    import gc
+
+    if client == "raw":
+        import websocket
+
+        def open_raw() -> Callable[[], None]:
+            ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
+                                             header=[f"xi-api-key: {API_KEY}"],
+                                             skip_utf8_validation=True)
+            ws.recv()
+            return ws.close
+
+        opener: Callable[[], Callable[[], None]] = open_raw
+        open_raw()()  # warm up imports and caches
+        gc.collect()
+        before = rss_bytes()
+        closers = [opener() for _ in range(sessions)]
+        gc.collect()
+        after = rss_bytes()
+        for close in closers:
+            close()
+    elif client == "ours":
+        from scribe_sync import ScribeClient
+
+        scribe = ScribeClient(API_KEY, base_url=url)
+        scribe.connect(audio_format="pcm_16000").close()
+        gc.collect()
+        before = rss_bytes()
+        opened = [scribe.connect(audio_format="pcm_16000") for _ in range(sessions)]
+        gc.collect()
+        after = rss_bytes()
+        for session in opened:
+            session.close()
+    else:
+        from elevenlabs import AsyncElevenLabs
+        from elevenlabs.realtime import AudioFormat
+
+        async def main() -> tuple[int, int]:
+            sdk = AsyncElevenLabs(api_key=API_KEY, base_url=url)
+            options: Any = {"model_id": "scribe_v2_realtime",
+                            "audio_format": AudioFormat.PCM_16000, "sample_rate": 16000}
+            await (await sdk.speech_to_text.realtime.connect(options)).close()
+            gc.collect()
+            before = rss_bytes()
+            conns = [await sdk.speech_to_text.realtime.connect(options) for _ in range(sessions)]
+            await asyncio.sleep(0.2)  # let the message tasks receive session_started
+            gc.collect()
+            after = rss_bytes()
+            for conn in conns:
+                await conn.close()
+            return before, after
+
+        before, after = asyncio.run(main())
+    return {"sessions": sessions, "rss_before": before, "rss_after": after,
+            "per_session": (after - before) / sessions}
+
+
+def main() -> None:
+    args: dict[str, Any] = json.loads(sys.argv[1])
+    task, client, url = args["task"], args["client"], args["url"]
+    if task == "memory":
+        result = memory(url, client, args["sessions"])
+    else:
+        chunks = audio_chunks(args["seconds"])
+        result = STREAMERS[client](url, chunks, task == "paced")
+        result["audio_secs"] = len(chunks) * CHUNK_SECS
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
