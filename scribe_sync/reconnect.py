@@ -22,6 +22,7 @@ close 1000/1005 without an error             yes while the session is open: the 
 other close codes (1002, 1003, 1007-1010)    never: a protocol disagreement
 connect failures while reconnecting          retried as above; ``TimeoutError`` and connection
                                              refusals are retried
+a commit unanswered for ``answer_timeout``   yes: the connection is stalled; it is dropped
 ==========================================  =====================================================
 """
 
@@ -82,6 +83,8 @@ class ReconnectPolicy:
 
     Attributes:
         buffer_seconds: the bound on audio kept for replay (see :class:`AudioBufferFullError`).
+        answer_timeout: a commit unanswered for this long means the connection is stalled
+            (open, but the server stopped answering): it is dropped and replaced like a lost one.
         seed: seed for the jitter, for reproducible tests; ``None`` for a random one.
     """
 
@@ -93,6 +96,7 @@ class ReconnectPolicy:
     budget: float = attrs.field(default=60.0, validator=_positive)
     rate_limited_factor: float = attrs.field(default=4.0, validator=_positive)
     buffer_seconds: float = attrs.field(default=300.0, validator=_positive)
+    answer_timeout: float = attrs.field(default=15.0, validator=_positive)
     seed: int | None = None
 
     def __attrs_post_init__(self) -> None:

@@ -243,6 +243,7 @@ class Session:
         # server that accepts and then drops at once must not reset the count (PEERS.md (d)).
         self._streak = 0
         self._streak_since = 0.0
+        self._waiting_since: float | None = None  # when the oldest unanswered commit was sent
         self._first_previous_text: str | None = None
 
         # _cond (over _state_lock) guards the event queues, the commit bookkeeping, the
@@ -387,6 +388,8 @@ class Session:
             self._send_chunk(self._silence[: pad - pad % self._format.bytes_per_sample])
         with self._cond:
             # Counted before sending: the answer may arrive before send returns.
+            if self._pending_plain == 0:
+                self._waiting_since = time.monotonic()
             self._pending_plain += 1
             self._pending_twin += self._twin_expected
         self._send_chunk(b"", commit=True)
@@ -516,6 +519,7 @@ class Session:
                 frame = self._transport.recv(tick)
                 if frame is None:
                     self._keepalive()
+                    self._check_stalled()
                     continue
                 if frame.kind == "close":
                     code, reason = frame.code, frame.reason
@@ -532,6 +536,19 @@ class Session:
         finally:
             self._transport.abort()
         return code, reason, error
+
+    def _check_stalled(self) -> None:
+        """With reconnect on, a commit left unanswered too long means a stalled connection."""
+        policy = self._policy
+        since = self._waiting_since
+        if policy is None or since is None or self._closing:
+            return
+        if time.monotonic() - since > policy.answer_timeout:
+            raise ConnectionClosedError(
+                f"no answer to a commit within {policy.answer_timeout:g} s: the connection is "
+                "stalled",
+                code=ABNORMAL_CLOSURE,
+            )
 
     def _emit(self, event: Event) -> None:
         """Deliver a client-side event to iterators and callbacks (reader thread)."""
@@ -587,6 +604,10 @@ class Session:
                 transport.abort()
                 last = exc
                 continue
+            if replayed is None:  # close() came while connecting: the new socket is not used
+                transport.abort()
+                self._end(code, reason, None)
+                return False
             self._reconnects += 1
             for event in early:
                 self._emit(event)
@@ -605,14 +626,19 @@ class Session:
         self._end(code, reason, final)
         return False
 
-    def _resume(self, transport: Transport, started: SessionStarted) -> int:
-        """Make ``transport`` current and replay the retained audio; returns bytes replayed."""
+    def _resume(self, transport: Transport, started: SessionStarted) -> int | None:
+        """Make ``transport`` current and replay the retained audio; returns bytes replayed,
+        or ``None`` if the session is closing (close() sends its close frame under the send
+        lock, so checking under it leaves no window for a close to miss the new socket)."""
         with self._send_lock:
             with self._cond:
+                if self._closing:
+                    return None
                 items = list(self._retained)
                 marks = items.count(None)
                 self._pending_plain = marks
                 self._pending_twin = marks * self._twin_expected
+                self._waiting_since = time.monotonic() if marks else None
                 self._offset_bytes = self._covered_bytes
                 self._last_error = None
                 context = self._context_locked()
@@ -685,6 +711,7 @@ class Session:
                 # stays uncommitted on the server, so only the mark is forgotten.
                 self._pending_plain = max(0, self._pending_plain - 1)
                 self._pending_twin = max(0, self._pending_twin - self._twin_expected)
+                self._waiting_since = time.monotonic() if self._pending_plain else None
                 if None in self._retained:
                     self._retained.remove(None)
             return
@@ -694,6 +721,7 @@ class Session:
                 self._segments.append(event.text.strip())
             if self._pending_plain:
                 self._pending_plain -= 1
+                self._waiting_since = time.monotonic() if self._pending_plain else None
                 self._release_retained(through_commit=True)
             else:
                 self._release_retained(through_commit=False)
@@ -997,8 +1025,11 @@ class Session:
                 lambda: self._ended or (self._pending_plain <= 0 and self._pending_twin <= 0),
                 timeout=max(0.0, deadline - time.monotonic()),
             )
-            error = self._end_error if self._ended else None
             unanswered = self._pending_plain
+            answered = unanswered <= 0 and self._pending_twin <= 0
+            # Once every commit is answered the transcript is complete: how the connection
+            # ends afterwards (an error, a drop) no longer concerns finish().
+            error = self._end_error if self._ended and not answered else None
             # Another thread's close() ended the wait: closing discards what is unanswered, by
             # request, so that is not the server's failure (and not finish()'s to report).
             closed_by_caller = self._closing

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("psutil")
-pytest.importorskip("matplotlib")
-pytest.importorskip("elevenlabs")
-
+# No importorskip: psutil and matplotlib are test dependencies, so this test cannot quietly skip.
 from benchmarks import BENCHMARKS
 from benchmarks.__main__ import run_all
 
