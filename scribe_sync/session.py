@@ -303,6 +303,8 @@ class Session:
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"audio must be bytes, not {type(data).__name__}")
+        if previous_text is not None:
+            _check_text("previous_text", previous_text)
         with self._send_lock:
             self._check_open("send audio")
             if previous_text is not None and self._chunks_sent:
@@ -1147,3 +1149,14 @@ def _shift(word: Word, offset: float) -> Word:
         characters = tuple(attrs.evolve(c, start=moved(c.start), end=moved(c.end))
                            for c in characters)
     return attrs.evolve(word, start=moved(word.start), end=moved(word.end), characters=characters)
+
+
+def _check_text(option: str, value: object) -> None:
+    """Text sent on the wire must be a str that UTF-8 can encode (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{option} must be a str, not {type(value).__name__}", option=option)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{option} is not valid Unicode text (it holds a lone surrogate)",
+                          option=option) from None

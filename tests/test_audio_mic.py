@@ -21,25 +21,11 @@ from scribe_sync.audio import (
     list_devices,
     ulaw_encode,
 )
+from tests.fakemic import fake_mic_home
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 pyaudio = pytest.importorskip("pyaudio", reason="PyAudio (the mic extra) is not installed")
-
-ASOUNDRC = """
-pcm.fakemic {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{infile}"
-    format "raw"
-}}
-pcm.!default {{
-    type asym
-    capture.pcm "fakemic"
-    playback.pcm "null"
-}}
-"""
 
 # Runs in a child process: ALSA reads $HOME/.asoundrc once per process, so the fake microphone
 # must be configured before PortAudio starts, in a process of its own.
@@ -85,11 +71,7 @@ needs_alsa = pytest.mark.skipif(
 def _record(
     tmp_path: pathlib.Path, samples: np.ndarray, device: str, fmt: str, count: int
 ) -> tuple[dict[str, Any], bytes]:
-    infile = tmp_path / "input.raw"
-    infile.write_bytes(samples.astype("<i2").tobytes())
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".asoundrc").write_text(ASOUNDRC.format(infile=infile))
+    home = fake_mic_home(tmp_path, samples.astype("<i2").tobytes())
     out = tmp_path / "chunks.raw"
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
     proc = subprocess.run(

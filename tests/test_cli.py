@@ -30,8 +30,10 @@ from scribe_sync.cli import (
     build_parser,
 )
 from scribe_sync.protocol import decode
+from tests.fakemic import fake_mic_home
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+
 KEY = "cli-test-key-0123456789"
 SAMPLE = str(sample_path())
 SAMPLE_TEXT = sample_transcript()
@@ -41,22 +43,6 @@ TIMEOUT = 60.0
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 SRT_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)")
 VTT_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)\.(\d\d\d) --> (\d\d):(\d\d):(\d\d)\.(\d\d\d)")
-
-ASOUNDRC = """
-pcm.fakemic {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{infile}"
-    format "raw"
-}}
-pcm.!default {{
-    type asym
-    capture.pcm "fakemic"
-    playback.pcm "null"
-}}
-"""
-
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
@@ -156,12 +142,7 @@ def fake_microphone(tmp_path: pathlib.Path, audio: bytes) -> dict[str, str]:
         "/usr/lib/libasound.so.2", "/usr/lib64/libasound.so.2",
     )):
         pytest.skip("the fake microphone needs Linux with ALSA (libasound2)")
-    infile = tmp_path / "mic.raw"
-    infile.write_bytes(audio)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".asoundrc").write_text(ASOUNDRC.format(infile=infile))
-    return _env(HOME=str(home))
+    return _env(HOME=str(fake_mic_home(tmp_path, audio)))
 
 
 def seconds(match: re.Match[str], first: int) -> float:

@@ -35,6 +35,7 @@ import soundfile
 from mock_server import MockServer
 from mock_server.testing import silence, speech
 from scribe_sync.audio import sample_path, sample_transcript
+from tests.fakemic import fake_mic_home
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -53,22 +54,6 @@ sys.argv = ["scribe-sync", *args]
 from scribe_sync.cli import main
 sys.exit(main())
 """
-
-ASOUNDRC = """
-pcm.fakemic {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{infile}"
-    format "raw"
-}}
-pcm.!default {{
-    type asym
-    capture.pcm "fakemic"
-    playback.pcm "null"
-}}
-"""
-
 
 def blocks(language: str, text: str = README) -> list[str]:
     """The bodies of the fenced code blocks of one language, in order."""
@@ -110,11 +95,7 @@ def workdir(tmp_path: pathlib.Path, mock: MockServer) -> Iterator[Workdir]:
     work.mkdir()
     data, rate = soundfile.read(sample_path(), dtype="int16")
     soundfile.write(work / "talk.mp3", data, rate, format="MP3")
-    home = tmp_path / "home"
-    home.mkdir()
-    mic = tmp_path / "mic.raw"
-    mic.write_bytes(speech(1.6, seed=2) + silence(2.0))
-    (home / ".asoundrc").write_text(ASOUNDRC.format(infile=mic))
+    home = fake_mic_home(tmp_path, speech(1.6, seed=2) + silence(2.0))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "scribe-sync"

@@ -12,6 +12,7 @@ from scribe_sync import (
     AuthError,
     CommittedTranscript,
     CommittedTranscriptWithTimestamps,
+    ConfigError,
     ConnectionClosedError,
     ErrorEvent,
     Event,
@@ -252,6 +253,17 @@ def test_previous_text_only_with_first_chunk() -> None:
     with pytest.raises(LocalProtocolError):
         session.send_audio(b"\x00\x00" * 160, previous_text="again")
     assert len(t.sent) == 1
+    session.close()
+
+
+def test_previous_text_must_be_encodable_text() -> None:
+    """A lone surrogate or a non-str previous_text is a ConfigError; nothing is sent."""
+    session, t = make_session()
+    with pytest.raises(ConfigError, match="previous_text"):
+        session.send_audio(b"\x00\x00", previous_text="\ud800")
+    with pytest.raises(ConfigError, match="previous_text"):
+        session.send_audio(b"\x00\x00", previous_text=b"bytes")  # type: ignore[arg-type]
+    assert t.sent == []
     session.close()
 
 
