@@ -234,7 +234,6 @@ class Session:
         limit = 0.0 if reconnect is None else reconnect.buffer_seconds
         self._retain_limit = int(limit * self._format.bytes_per_second)
         self._covered_bytes = 0
-        self._clock_bytes = 0
         self._offset_bytes = 0
         self._reconnecting = False
         self._reconnects = 0
@@ -359,7 +358,6 @@ class Session:
                 except ConnectionClosedError:
                     # Kept in _retained: the reader sees the loss, reconnects and replays it.
                     logger.debug("%s: send failed; audio kept for replay", self.session_id)
-        self._clock_bytes += len(audio)
         self._chunks_sent += 1
         self._bytes_sent += len(audio)
         self._uncommitted_bytes += len(audio)
