@@ -179,8 +179,11 @@ def run_soak(config: SoakConfig) -> SoakReport:
             records = server.wait_idle(timeout=30, count=len(server.sessions()))
         except TimeoutError:
             records = server.sessions()
-            report.failures.extend(f"mock connection {r.index} still open" for r in records
-                                   if not r.closed)
+            report.failures.extend(
+                f"mock connection {r.index} still open (key {r.key_label}, {r.chunks} chunks, "
+                f"{r.commits} commits, errors {list(r.errors)}, scenario session "
+                f"{r.session_id})" for r in records if not r.closed
+            )
 
     for index in range(config.sessions):
         session, problems = results.get(index, (None, ["no result"]))

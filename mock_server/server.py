@@ -226,7 +226,9 @@ class _Session:
             if wait > 0:
                 await asyncio.sleep(wait)
             await self._perform(action)
-            if not isinstance(action, Send):
+            # A close or drop ends the sender; so does a send that found the connection gone
+            # (the handler is then waiting for this task, and nothing else will be queued).
+            if not isinstance(action, Send) or self.done:
                 return
 
     async def _perform(self, action: Send | Close | Drop) -> None:
