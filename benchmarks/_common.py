@@ -164,20 +164,8 @@ def fetch_sessions(base_url: str) -> list[dict[str, Any]]:
 
 def run_worker(module: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run ``python -m module '<args JSON>'`` in a fresh process; its last stdout line is JSON."""
-    proc = subprocess.Popen(
-        python_cmd(module, json.dumps(args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=_env(), cwd=ROOT,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise RuntimeError(f"{module} timed out after {timeout:g} s: {err[-2000:]}") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"{module} failed ({proc.returncode}): {err[-2000:]}")
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
+    with workers(module, [args]) as (proc,):
+        return collect(proc, module, timeout)
 
 
 @contextlib.contextmanager
@@ -212,7 +200,7 @@ def collect(proc: subprocess.Popen[str], module: str, timeout: float) -> dict[st
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise RuntimeError(f"{module} timed out: {err[-2000:]}") from None
+        raise RuntimeError(f"{module} timed out after {timeout:g} s: {err[-2000:]}") from None
     if proc.returncode != 0:
         raise RuntimeError(f"{module} failed ({proc.returncode}): {err[-2000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
