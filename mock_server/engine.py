@@ -24,8 +24,9 @@ from .frames import LATE_PREVIOUS_TEXT, BadFrame, parse_chunk
 from .journal import JournalFrame, SessionLog
 from .params import SessionParams
 from .scenarios import Scenario
+from .script import ScriptedRecognizer
 from .settings import Settings
-from .transcriber import TranscribedWord, Transcriber
+from .transcriber import Transcriber
 from .vad import VoiceActivityDetector
 
 __all__ = ["Action", "Close", "Drop", "Engine", "Send", "error_actions"]
@@ -62,14 +63,15 @@ class Engine:
             min_speech_ms=params.min_speech_duration_ms,
             min_silence_ms=params.min_silence_duration_ms,
         )
-        self._transcriber = Transcriber(
-            word_secs=settings.word_ms / 1000.0,
-            script=None if transcript is None else transcript.split(),
+        word_secs = settings.word_ms / 1000.0
+        self._recognizer: Transcriber | ScriptedRecognizer = (
+            Transcriber(word_secs=word_secs)
+            if transcript is None
+            else ScriptedRecognizer(transcript, word_secs=word_secs)
         )
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
-        self._segment: list[TranscribedWord] = []
         self._segment_speech = False
         self._silence_since: float | None = None  # session clock where the current silence began
         self._last_partial = ""
@@ -224,9 +226,8 @@ class Engine:
         vad_commit = self.params.vad
         silence_needed = self.params.vad_silence_threshold_secs
         auto = self.settings.auto_commit_secs
-        words = self._segment
         for frame in self._vad.feed(audio):
-            self._transcriber.feed((frame,), words)
+            self._recognizer.feed((frame,))
             if frame.speech:
                 self._segment_speech = True
                 self._silence_since = None
@@ -239,19 +240,18 @@ class Engine:
                 and frame.end - self._silence_since >= silence_needed - 1e-9
             ):
                 self._commit(frame.end, out)
-                words = self._segment
             elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
                 self._commit(frame.end, out)  # server auto-commit (§6)
-                words = self._segment
             if self.closed:
                 return
 
+        revealed = self._recognizer.partial()
         if (
             self._warm_secs >= self.settings.warmup_secs - 1e-9
             and self.audio_secs >= self._next_partial_at
-            and self._segment
+            and revealed
         ):
-            text = " ".join(w.text for w in self._segment)
+            text = " ".join(revealed)
             if text != self._last_partial:
                 out.append(Send({"message_type": "partial_transcript", "text": text}))
                 self._last_partial = text
@@ -274,13 +274,11 @@ class Engine:
             if self.settings.close_on_commit_throttled:
                 self.closed = True
             return
-        self._transcriber.feed(self._vad.flush(), self._segment)
+        self._recognizer.feed(self._vad.flush())
         self._commit(self.audio_secs, out)
 
     def _commit(self, at: float, out: list[Action]) -> None:
-        self._transcriber.flush(self._segment)
-        words = self._segment
-        self._segment = []
+        words, _utterance = self._recognizer.commit()
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at

@@ -30,6 +30,7 @@ import attrs
 
 from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, close_for_error
 from .faults import FAULTS, TRIGGERS, Fault, RandomFaults, fault_from_dict
+from .script import Utterance, parse_script
 
 __all__ = [
     "DEFAULT_ERROR_TEXTS",
@@ -83,7 +84,7 @@ class Scenario:
     """Scripted behaviour for the sessions it applies to. See the module docstring."""
 
     name: str = ""
-    transcript: str | None = None
+    transcript: tuple[Utterance, ...] | None = attrs.field(default=None, converter=parse_script)
     faults: tuple[Fault, ...] = attrs.field(default=(), converter=_faults)
     delay: Delay | None = attrs.field(default=None, converter=_delay)
     random_faults: RandomFaults | None = attrs.field(
@@ -97,8 +98,13 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        result: dict[str, Any] = attrs.asdict(self, filter=lambda a, v: a.name != "faults")
+        result: dict[str, Any] = attrs.asdict(
+            self, filter=lambda a, v: a.name not in ("faults", "transcript")
+        )
         result["faults"] = [fault.to_dict() for fault in self.faults]
+        result["transcript"] = (
+            None if self.transcript is None else [u.to_dict() for u in self.transcript]
+        )
         return result
 
 
