@@ -131,6 +131,7 @@ class Peer:
         self._buffer = b""
         self.audio_chunks = 0  # input_audio_chunk frames read so far (commits included)
         self.commits = 0
+        self.eof = False  # the client closed or went away
 
     # -- writing
     def send_frame(self, opcode: int, payload: bytes = b"") -> None:
@@ -171,8 +172,10 @@ class Peer:
             except TimeoutError:
                 continue
             except OSError:
+                self.eof = True
                 return None
             if not data:
+                self.eof = True
                 return None
             self._buffer += data
 
@@ -199,8 +202,8 @@ class Peer:
     def read_message(self, timeout: float = 10.0) -> dict[str, Any] | None:
         """The client's next text message as JSON, answering pings and counting audio.
 
-        ``None`` at EOF, after ``timeout``, or when the client sent a close frame (which is
-        answered).
+        ``None`` after ``timeout``, or at EOF or the client's close frame (which is answered;
+        :attr:`eof` tells these apart).
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -211,6 +214,7 @@ class Peer:
             if opcode == OP_PING:
                 self.send_frame(OP_PONG, body)
             elif opcode == OP_CLOSE:
+                self.eof = True
                 with contextlib.suppress(OSError):
                     self.send_frame(OP_CLOSE, body[:2])
                 return None
@@ -232,7 +236,7 @@ class Peer:
         while True:
             message = self.read_message(idle_limit if idle_limit is not None else 30.0)
             if message is None:
-                if idle_limit is not None and not self.stopping.is_set() and self._open():
+                if idle_limit is not None and not self.stopping.is_set() and not self.eof:
                     with contextlib.suppress(OSError):
                         self.send_error("insufficient_audio_activity", "no audio received")
                         self.send_close(1000)
@@ -241,19 +245,6 @@ class Peer:
             if message.get("commit"):
                 for _ in range(duplicates):
                     self.send_json({"message_type": "committed_transcript", "text": text})
-
-    def _open(self) -> bool:
-        """Whether the client still holds the connection open (no EOF pending)."""
-        self.sock.setblocking(False)
-        try:
-            data = self.sock.recv(65536, socket.MSG_PEEK)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        finally:
-            self.sock.setblocking(True)
-        return bool(data)
 
     def hold(self) -> None:
         """Go silent and stop reading until the test server shuts down."""

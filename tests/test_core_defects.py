@@ -10,15 +10,19 @@ watchdogs (an ``Event`` wait many times the option under test), never measuremen
 from __future__ import annotations
 
 import math
+import os
 import pathlib
+import subprocess
+import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from mock_server.testing import speech
+from mock_server.testing import silence, speech
 from scribe_sync import (
     CommittedTranscript,
     ConnectionClosedError,
@@ -31,7 +35,7 @@ from scribe_sync import (
     ScribeError,
     TranscriberError,
 )
-from tests.rawserver import Peer, ScriptServer
+from tests.rawserver import OP_PING, OP_PONG, Peer, ScriptServer
 
 KEY = "core-defects-key-0123456789"
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -307,3 +311,314 @@ def test_a_refused_timeout_leaves_the_session_usable() -> None:
             session.finish(timeout=PROMPT)
         finally:
             session.close()
+
+
+# =============================================================================================
+# Defect 3: select() fails on descriptors >= 1024
+
+FD_SCRIPT = """
+import os, resource, sys
+from scribe_sync import CommittedTranscript, ScribeClient
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+assert max(held) >= 1024
+client = ScribeClient(sys.argv[1], base_url=sys.argv[2], keepalive_interval=0.2,
+                      io_timeout=1.0, close_timeout=2.0, finish_timeout=5.0)
+session = client.connect()
+try:
+    session.recv(timeout=3.0)  # idle: three io_timeouts, fifteen keepalive intervals
+except TimeoutError:
+    pass
+session.send_audio(bytes(12800))
+session.commit()
+event = session.recv(timeout=5.0)
+assert isinstance(event, CommittedTranscript), event
+keepalives = session.stats.keepalives_sent
+session.finish(timeout=5.0)
+print("ok", keepalives)
+"""
+
+
+def idle_limited(limit: float) -> Callable[[Peer], None]:
+    """A peer that closes a client silent for ``limit`` seconds, as the live service does."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        peer.serve(idle_limit=limit)
+
+    return handler
+
+
+def python(*args: str, timeout: float = 60.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False, **kwargs)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 3")
+def test_an_idle_session_on_a_descriptor_above_1024_keeps_alive() -> None:
+    """With 1100 files open, an idle session past three io_timeouts survives on keepalives."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1200:
+        pytest.skip("the hard descriptor limit is below 1200")
+    with ScriptServer(idle_limited(1.0)) as server:
+        proc = python("-c", FD_SCRIPT, KEY, server.base_url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    word, keepalives = proc.stdout.split()
+    assert word == "ok" and int(keepalives) >= 2
+
+
+def test_an_idle_session_keeps_alive_past_the_server_idle_limit() -> None:
+    """The same idle session on a low descriptor: keepalives hold it open."""
+    with ScriptServer(idle_limited(1.0)) as server:
+        session = client_for(server, keepalive_interval=0.2, io_timeout=1.0).connect()
+        try:
+            with pytest.raises(TimeoutError):
+                session.recv(timeout=3.0)
+            assert not session.closed
+            assert session.stats.keepalives_sent >= 2
+            session.send_audio(speech(0.4))
+            session.commit()
+            assert isinstance(session.recv(timeout=PROMPT), CommittedTranscript)
+            session.finish(timeout=PROMPT)
+        finally:
+            session.close()
+
+
+# =============================================================================================
+# Defect 4: a frozen peer hangs the session when reconnect is off
+
+IO_TIMEOUT = 0.5
+#: More audio than the client's send buffer and the peer's shrunk receive buffer hold.
+FLOOD = silence(100.0)
+
+
+def frozen_after_first_chunk(first: threading.Event) -> Callable[[Peer], None]:
+    """A peer that reads one audio frame, sets ``first``, then never reads or writes again."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        peer.read_message()
+        first.set()
+        peer.hold()
+
+    return handler
+
+
+def drain(session: Any, wait: float) -> None:
+    """Receive until the session ends, each wait bounded by ``wait``."""
+    while session.recv(timeout=wait) is not None:
+        pass
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
+def test_a_send_to_a_frozen_peer_ends_the_session_with_connection_closed() -> None:
+    """The peer stops reading: the blocked send fails, and the iterator raises
+    ConnectionClosedError within a few io_timeouts."""
+    first = threading.Event()
+    with ScriptServer(frozen_after_first_chunk(first)) as server:
+        session = client_for(server, io_timeout=IO_TIMEOUT, keepalive_interval=0.2).connect()
+        sender, outcome, sent = in_thread(lambda: session.send_audio(FLOOD), "test-sender")
+        try:
+            assert first.wait(PROMPT)
+            with pytest.raises(ConnectionClosedError):
+                drain(session, 10 * IO_TIMEOUT)
+            assert sent.wait(10 * IO_TIMEOUT)
+            assert isinstance(outcome[0], ConnectionClosedError)
+            assert session.closed
+        finally:
+            session.close()
+            sender.join(PROMPT)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
+def test_a_stream_to_a_frozen_peer_ends_the_session_with_connection_closed() -> None:
+    """Streaming into a peer that stops reading: the iterator raises ConnectionClosedError."""
+    first = threading.Event()
+    with ScriptServer(frozen_after_first_chunk(first)) as server:
+        session = client_for(server, io_timeout=IO_TIMEOUT, keepalive_interval=0.2).connect()
+        try:
+            handle = session.stream(iter([silence(1.0)] * 100), speed=None)
+            assert first.wait(PROMPT)
+            with pytest.raises(ConnectionClosedError):
+                drain(session, 10 * IO_TIMEOUT)
+            assert handle.join(10 * IO_TIMEOUT)
+        finally:
+            session.close()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
+def test_close_after_a_frozen_send_does_not_make_the_ending_normal() -> None:
+    """A send timed out on a frozen peer; a later close() must not turn that into a normal end."""
+    first = threading.Event()
+    with ScriptServer(frozen_after_first_chunk(first)) as server:
+        session = client_for(server, io_timeout=IO_TIMEOUT, keepalive_interval=None).connect()
+        try:
+            with pytest.raises(ConnectionClosedError):
+                session.send_audio(FLOOD)
+        finally:
+            session.close()
+        with pytest.raises(ConnectionClosedError):
+            session.recv(timeout=PROMPT)
+
+
+CLI_WITH_IO_TIMEOUT = """
+import sys
+import scribe_sync
+from scribe_sync import cli
+
+# The command has no flag for io_timeout; shorten the client's default so a frozen peer is
+# detected in a fraction of a second instead of ten.
+original = scribe_sync.ScribeClient.__init__
+
+def patched(self, *args, **kwargs):
+    kwargs.setdefault("io_timeout", float(sys.argv[1]))
+    original(self, *args, **kwargs)
+
+scribe_sync.ScribeClient.__init__ = patched
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
+def test_the_cli_exits_5_when_the_server_stops_reading(tmp_path: pathlib.Path) -> None:
+    """scribe-sync transcribe into a frozen peer ends with exit 5 instead of hanging."""
+    audio = tmp_path / "flood.pcm"
+    audio.write_bytes(FLOOD)
+    first = threading.Event()
+    with ScriptServer(frozen_after_first_chunk(first)) as server, audio.open("rb") as stdin:
+        try:
+            proc = python("-c", CLI_WITH_IO_TIMEOUT, str(IO_TIMEOUT), "transcribe", "-",
+                          "--base-url", server.base_url, "--api-key", KEY, "--fast",
+                          timeout=40 * IO_TIMEOUT, stdin=stdin)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the command hung on a peer that stopped reading")
+    assert proc.returncode == 5, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+# =============================================================================================
+# Defect 5: one server ping followed by silence kills the session
+
+
+def control_then_idle(opcode: int, limit: float = 1.0) -> Callable[[Peer], None]:
+    """A peer that sends one ping (or pong), then nothing but answers, closing idle clients."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        peer.send_frame(opcode, b"heartbeat")
+        peer.serve(idle_limit=limit)
+
+    return handler
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 5")
+@pytest.mark.parametrize("opcode", [OP_PING, OP_PONG], ids=["ping", "unsolicited-pong"])
+def test_one_control_frame_then_silence_does_not_kill_the_session(opcode: int) -> None:
+    """A ping (or an unsolicited pong), then silence past io_timeout: keepalives continue and
+    the session stays open."""
+    with ScriptServer(control_then_idle(opcode)) as server:
+        session = client_for(server, keepalive_interval=0.2, io_timeout=1.0).connect()
+        try:
+            with pytest.raises(TimeoutError):
+                session.recv(timeout=3.0)
+            assert not session.closed
+            assert session.stats.keepalives_sent >= 5
+            session.send_audio(speech(0.4))
+            session.commit()
+            assert isinstance(session.recv(timeout=PROMPT), CommittedTranscript)
+            session.finish(timeout=PROMPT)
+        finally:
+            session.close()
+
+
+def heartbeat(interval: float, limit: float) -> Callable[[Peer], None]:
+    """A proxy-like peer that pings every ``interval`` and closes a client silent for
+    ``limit`` seconds."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        heard = next_ping = time.monotonic()
+        while not peer.stopping.is_set():
+            now = time.monotonic()
+            if now >= next_ping:
+                peer.send_frame(OP_PING, b"heartbeat")
+                next_ping = now + interval
+            if now - heard > limit:
+                peer.send_error("insufficient_audio_activity", "no audio received")
+                peer.send_close(1000)
+                peer.read_message()
+                return
+            message = peer.read_message(max(0.0, min(next_ping, heard + limit) - now))
+            if peer.eof:
+                return
+            if message is not None:
+                heard = time.monotonic()
+                if message.get("commit"):
+                    peer.send_json({"message_type": "committed_transcript", "text": "beat"})
+
+    return handler
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 5")
+def test_heartbeat_pings_do_not_starve_the_keepalive() -> None:
+    """A peer pinging every 0.3 s and closing after 1 s without audio: keepalives still go out."""
+    with ScriptServer(heartbeat(0.3, 1.0)) as server:
+        session = client_for(server, keepalive_interval=0.2, io_timeout=1.0).connect()
+        try:
+            with pytest.raises(TimeoutError):
+                session.recv(timeout=3.0)
+            assert not session.closed
+            session.send_audio(speech(0.4))
+            session.commit()
+            assert isinstance(session.recv(timeout=PROMPT), CommittedTranscript)
+            session.finish(timeout=PROMPT)
+        finally:
+            session.close()
+
+
+# =============================================================================================
+# Defect 7: locks held across blocking I/O
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 7")
+def test_stats_answers_while_a_send_is_blocked_on_a_frozen_peer() -> None:
+    """While a send blocks on a peer that stopped reading, stats, transcript and closed answer
+    at once (well before the write's io_timeout)."""
+    first = threading.Event()
+    io_timeout = 10.0
+    with ScriptServer(frozen_after_first_chunk(first)) as server:
+        session = client_for(server, io_timeout=io_timeout, keepalive_interval=None).connect()
+        sender, _, sent = in_thread(lambda: session.send_audio(FLOOD), "test-sender")
+        try:
+            assert first.wait(PROMPT)  # the sender is inside send_audio, writing
+            reader, outcome, answered = in_thread(
+                lambda: (session.stats, session.transcript, session.closed), "test-stats"
+            )
+            assert answered.wait(io_timeout / 4), "stats waited for the blocked write"
+            assert not sent.is_set()
+            assert outcome[0][0].audio_bytes_sent >= 0
+        finally:
+            session.close()
+            sender.join(PROMPT)
+            reader.join(io_timeout)
+
+
+def test_close_while_a_send_is_blocked_is_bounded_by_one_close_timeout() -> None:
+    """close() during a write blocked on a frozen peer returns within one close timeout (with
+    slack), and the blocked sender is released."""
+    first = threading.Event()
+    close_timeout = 1.0
+    with ScriptServer(frozen_after_first_chunk(first)) as server:
+        session = client_for(server, io_timeout=30.0, close_timeout=close_timeout,
+                             keepalive_interval=None).connect()
+        sender, outcome, sent = in_thread(lambda: session.send_audio(FLOOD), "test-sender")
+        try:
+            assert first.wait(PROMPT)
+            closer, _, closed = in_thread(session.close, "test-closer")
+            assert closed.wait(close_timeout * 3), "close() overran its deadline"
+            assert sent.wait(PROMPT), "the blocked sender was not released by close()"
+            assert isinstance(outcome[0], ScribeError)
+        finally:
+            session.close()
+            sender.join(PROMPT)
+            closer.join(PROMPT)
