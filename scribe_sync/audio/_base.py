@@ -5,19 +5,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from scribe_sync.errors import ConfigError, ScribeError
 from scribe_sync.messages import AudioFormat
 
 __all__ = [
     "DEFAULT_CHUNK_MS",
+    "EXTRA_OF",
     "MAX_CHUNK_MS",
     "MIN_CHUNK_MS",
     "AudioDependencyError",
     "AudioSource",
     "AudioSourceError",
     "chunk_samples",
+    "missing_extra",
 ]
 
 DEFAULT_CHUNK_MS = 100
@@ -42,7 +44,37 @@ class AudioSourceError(ScribeError):
 
 
 class AudioDependencyError(AudioSourceError):
-    """A library or program an audio source needs (PyAudio, ffmpeg) is not installed."""
+    """A library or program an audio source needs (numpy, soundfile, soxr, PyAudio, ffmpeg) is
+    not installed. For a Python library, the message names the extra that installs it.
+
+    On a base install (no ``audio`` extra), ``from scribe_sync.audio import FileSource`` raises
+    it with ``extra == "audio"`` and the text ``pip install 'scribe-sync[audio]'``.
+
+    Attributes:
+        extra: the ``scribe-sync`` extra that installs what is missing (``"audio"``, ``"mic"``),
+            or ``None`` when no extra does (ffmpeg is a program).
+    """
+
+    def __init__(self, source: str, reason: str, *, extra: str | None = None) -> None:
+        super().__init__(source, reason)
+        self.extra = extra
+
+
+#: The extra that installs each optional top-level module the audio package uses.
+EXTRA_OF: Final = {"numpy": "audio", "soundfile": "audio", "soxr": "audio", "pyaudio": "mic"}
+
+
+def missing_extra(exc: ImportError, needed_for: str) -> AudioDependencyError | None:
+    """The one-line error for an optional module that failed to import, naming its extra; None
+    when ``exc`` is about something else (a real bug must not hide behind an install hint)."""
+    root = (exc.name or "").partition(".")[0]
+    extra = EXTRA_OF.get(root)
+    if extra is None:
+        return None
+    return AudioDependencyError(
+        needed_for, f"{root} is not installed; run: pip install 'scribe-sync[{extra}]'",
+        extra=extra,
+    )
 
 
 def _check_format(fmt: AudioFormat | str) -> AudioFormat:

@@ -6,6 +6,10 @@ import os
 import threading
 from typing import IO, Any
 
+# Imported here, not in __init__: a missing audio extra then fails the import of FileSource
+# (with the extra to install, see scribe_sync.audio), not the first file opened.
+import soundfile
+
 from scribe_sync.messages import AudioFormat
 
 from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, chunk_samples
@@ -65,8 +69,6 @@ class FileSource(AudioSource):
         chunk_ms: int = DEFAULT_CHUNK_MS,
     ) -> None:
         super().__init__(format=format, chunk_ms=chunk_ms, name=_describe(file))
-        import soundfile
-
         try:
             self._file: Any = soundfile.SoundFile(file)
         except (soundfile.LibsndfileError, OSError, RuntimeError, TypeError) as exc:

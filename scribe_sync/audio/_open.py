@@ -8,9 +8,8 @@ from collections.abc import Iterable
 
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError
+from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, missing_extra
 from ._ffmpeg import FfmpegSource, find_ffmpeg
-from ._file import FileSource
 from ._raw import RawSource
 
 __all__ = ["open_source"]
@@ -40,6 +39,15 @@ def open_source(
         return RawSource(sys.stdin.buffer, format=format, chunk_ms=chunk_ms)
     if "://" in location:
         return FfmpegSource(location, format=format, chunk_ms=chunk_ms)
+    # Imported here: FileSource needs the audio extra (numpy, soundfile, soxr), stdin and URLs
+    # do not.
+    try:
+        from ._file import FileSource
+    except ImportError as exc:
+        error = missing_extra(exc, location)
+        if error is None:
+            raise
+        raise error from exc
     try:
         return FileSource(location, format=format, chunk_ms=chunk_ms)
     except AudioSourceError as exc:
