@@ -18,6 +18,7 @@ __all__ = [
     "AudioDependencyError",
     "AudioSource",
     "AudioSourceError",
+    "NotDecodableError",
     "chunk_samples",
     "missing_extra",
 ]
@@ -58,6 +59,11 @@ class AudioDependencyError(AudioSourceError):
     def __init__(self, source: str, reason: str, *, extra: str | None = None) -> None:
         super().__init__(source, reason)
         self.extra = extra
+
+
+class NotDecodableError(AudioSourceError):
+    """A readable file that a decoder does not recognise as audio (private: callers see an
+    :class:`AudioSourceError`; :func:`~scribe_sync.audio.open_source` then tries ffmpeg)."""
 
 
 #: The extra that installs each optional top-level module the audio package uses.
@@ -164,6 +170,17 @@ class AudioSource:
     def __next__(self) -> bytes:
         if self._closed:
             raise StopIteration
+        self._fill()
+        if not self._pending:
+            self.close()
+            raise StopIteration
+        chunk = bytes(self._pending[: self.chunk_bytes])
+        del self._pending[: self.chunk_bytes]
+        return chunk
+
+    def _fill(self) -> None:
+        """Read until a whole chunk is pending (or the end). Also lets a source be checked at
+        open time: a decoder that fails on its first block fails here."""
         try:
             while not self._eof and len(self._pending) < self.chunk_bytes:
                 data = self._read()
@@ -176,12 +193,6 @@ class AudioSource:
             # the exception propagate unchanged.
             self.close()
             raise
-        if not self._pending:
-            self.close()
-            raise StopIteration
-        chunk = bytes(self._pending[: self.chunk_bytes])
-        del self._pending[: self.chunk_bytes]
-        return chunk
 
     def _read(self) -> bytes:
         """The next audio in the target format, ``b""`` at the end. Subclasses override."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import IO, Any
@@ -12,10 +13,18 @@ import soundfile
 
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, chunk_samples
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    AudioSource,
+    AudioSourceError,
+    NotDecodableError,
+    chunk_samples,
+)
 from ._convert import Resampler, encode_audio, to_mono
 
-__all__ = ["FileSource"]
+__all__ = ["NOT_AUDIO", "FileSource"]
+
+logger = logging.getLogger("scribe_sync.audio")
 
 
 def _describe(file: str | os.PathLike[str] | IO[bytes]) -> str:
@@ -35,10 +44,13 @@ def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception)
             return "is a directory, not an audio file"
         if not os.access(path, os.R_OK):
             return "permission denied"
-    reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
-    if "format not recognised" in reason.lower() or "unknown format" in reason.lower():
-        return f"unsupported or unrecognised audio format ({reason})"
-    return reason or type(exc).__name__
+    return ""  # the file is there and readable: libsndfile does not know what it holds
+
+
+#: What a readable file libsndfile cannot open is called. libsndfile's own text misleads: for a
+#: text file named .mp3 it says "File does not exist or is not a regular file (possibly a
+#: pipe?)" (its MP3 probe's error), which is why it is only logged.
+NOT_AUDIO = "not an audio file we can decode"
 
 
 class FileSource(AudioSource):
@@ -73,7 +85,12 @@ class FileSource(AudioSource):
             self._file: Any = soundfile.SoundFile(file)
         except (soundfile.LibsndfileError, OSError, RuntimeError, TypeError) as exc:
             self._closed = True
-            raise AudioSourceError(self.name, _open_error_reason(file, exc)) from exc
+            reason = _open_error_reason(file, exc)
+            if reason:
+                raise AudioSourceError(self.name, reason) from exc
+            detail = str(getattr(exc, "error_string", "") or exc).strip()
+            logger.info("%s: libsndfile: %s", self.name, detail)
+            raise NotDecodableError(self.name, f"{NOT_AUDIO} (tried libsndfile)") from exc
         #: The file's own sample rate and channel count, before conversion.
         self.file_sample_rate: int = int(self._file.samplerate)
         self.file_channels: int = int(self._file.channels)
