@@ -10,9 +10,10 @@ Example::
 
     import scribe_sync
 
-    with scribe_sync.connect(language_code="en") as session:  # key: $ELEVENLABS_API_KEY
-        session.send_audio(pcm_16k_mono)
-    print(session.transcript)
+    with scribe_sync.connect(language_code="en") as session:  # the key: $ELEVENLABS_API_KEY
+        session.send_audio(bytes(32000))  # 1 s of 16 kHz 16-bit mono PCM (silence)
+    # Leaving the block committed the audio and waited for its transcript.
+    print(repr(session.transcript))
 """
 
 from __future__ import annotations

@@ -44,6 +44,15 @@ def transcribe(
 
     Raises:
         ConfigError, AudioSourceError, ServerError, ConnectionClosedError: see their docs.
+
+    Example::
+
+        import scribe_sync
+        from scribe_sync.audio import sample_path
+
+        transcript = scribe_sync.transcribe(sample_path(), include_timestamps=True, speed=None)
+        transcript.write("sample.srt")  # or .vtt, .json, .txt
+        print(transcript.text)
     """
     # Imported here so that `import scribe_sync` stays light: audio sources may need the audio
     # extra, a client that sends its own bytes does not.

@@ -480,9 +480,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example::
 
+        from scribe_sync.audio import sample_path
         from scribe_sync.cli import main
 
-        exit_code = main(["transcribe", "talk.wav", "--fast", "-o", "talk.srt"])
+        exit_code = main(["transcribe", str(sample_path()), "--fast", "-o", "sample.srt"])
+        assert exit_code == 0
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -67,8 +67,17 @@ class FileSource(AudioSource):
 
     Raises:
         AudioSourceError: the file is missing, unreadable or not a supported audio format;
-            the message names the file and the reason.
+            the message names the file and the reason ("not an audio file we can decode
+            (tried libsndfile)" for a readable file that is not audio).
         ConfigError: ``format`` or ``chunk_ms`` is invalid.
+
+    Example::
+
+        from scribe_sync.audio import FileSource, sample_path
+
+        with FileSource(sample_path(), format="pcm_16000", chunk_ms=100) as source:
+            seconds = sum(len(chunk) for chunk in source) / source.format.bytes_per_second
+        print(f"{seconds:.1f} s")
     """
 
     live = False

@@ -41,9 +41,13 @@ def open_source(
 
     Example::
 
-        with open_source("talk.mp3", format="pcm_16000") as chunks:
-            for chunk in chunks:
+        import scribe_sync
+        from scribe_sync.audio import open_source, sample_path
+
+        with scribe_sync.connect() as session, open_source(sample_path()) as chunks:
+            for chunk in chunks:  # 100 ms of 16 kHz PCM each, sent as fast as they come
                 session.send_audio(chunk)
+        print(session.transcript)
 
     Raises:
         AudioSourceError: the file is missing or unreadable, or nothing can decode it: a readable
