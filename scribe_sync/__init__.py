@@ -9,10 +9,12 @@ from ._transcribe import transcribe
 from ._version import __version__
 from .client import DEFAULT_BASE_URL, ScribeClient, connect
 from .errors import (
+    AudioBufferFullError,
     AuthError,
     ChunkSizeExceededError,
     CommitThrottledError,
     ConfigError,
+    ConnectError,
     ConnectionClosedError,
     InputError,
     InsufficientAudioActivityError,
@@ -22,6 +24,7 @@ from .errors import (
     QueueOverflowError,
     QuotaExceededError,
     RateLimitedError,
+    ReconnectFailedError,
     RemoteProtocolError,
     ResourceExhaustedError,
     ScribeError,
@@ -55,7 +58,7 @@ from .messages import (
     Word,
 )
 from .protocol import SessionOptions
-from .reconnect import AudioBufferFullError, Reconnected, Reconnecting, ReconnectPolicy
+from .reconnect import Reconnected, Reconnecting, ReconnectPolicy
 from .session import Session, SessionEnded, SessionStats, StreamHandle, Subscription
 from .transcript import Transcript
 
@@ -72,6 +75,7 @@ __all__ = [
     "CommittedTranscriptEntities",
     "CommittedTranscriptWithTimestamps",
     "ConfigError",
+    "ConnectError",
     "ConnectionClosedError",
     "DiarizedTranscript",
     "EditedTranscript",
@@ -88,6 +92,7 @@ __all__ = [
     "QueueOverflowError",
     "QuotaExceededError",
     "RateLimitedError",
+    "ReconnectFailedError",
     "ReconnectPolicy",
     "Reconnected",
     "Reconnecting",
