@@ -213,7 +213,7 @@ async def sdk(url: str, quiet: float) -> None:
     conn.on(RealtimeEvents.PARTIAL_TRANSCRIPT, on_partial)
     conn.on(RealtimeEvents.COMMITTED_TRANSCRIPT, on_committed)
     _answer(0)  # ready
-    while (line := (await stdin.readline()).strip()) not in (b"q", b""):
+    while (await stdin.readline()).strip() not in (b"q", b""):
         for chunk in CHUNKS:
             await conn.send({"audio_base_64": base64.b64encode(chunk).decode()})
         while True:
