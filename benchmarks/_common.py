@@ -214,6 +214,9 @@ def workers(module: str, arg_list: Sequence[dict[str, Any]], *, stdin: bool = Fa
             if proc.poll() is None:
                 proc.terminate()
             _stop(proc, 5)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
 
 
 def collect(proc: subprocess.Popen[str], module: str, timeout: float) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """Concurrency worker: N real-time sessions in this one process, as one application would run them.
 
 ``python -m benchmarks._concworker '{"client": "raw"|"ours", "url": ..., "sessions": N,
-"seconds": S}'`` connects N sessions, then runs one sending thread per session that sends a
-100 ms chunk every 100 ms (real time; the sessions' phases spread over the 100 ms) and commits
-every 0.5 s. It prints one JSON line about the measured window of S seconds (after a 1 s
-warm-up): this process's CPU (``getrusage``), the commit round trips (``commit`` called ->
+"seconds": S, "warmup": W}'`` connects N sessions, then runs one sending thread per session
+that sends a 100 ms chunk every 100 ms (real time; the sessions' phases spread over the 100 ms)
+and commits every 0.5 s. After W s of warm-up it measures a window of S seconds and prints one
+JSON line: this process's CPU (``getrusage``), the commit round trips (``commit`` called ->
 ``committed_transcript`` in user code) started in the window, threads and memory per session.
 
 - ``raw``: websocket-client, one thread per session that sends and, until the next chunk is
@@ -29,14 +29,14 @@ from ._common import API_KEY, CHUNK_SECS, QUERY, audio_chunks, cpu_seconds, fram
 __all__ = ["main"]
 
 COMMIT_EVERY = 5  # chunks: a commit every 0.5 s
-WARMUP_SECS = 1.0
 
 
 class Run:
     """The shared clock, the measured window and the round trips recorded in it."""
 
-    def __init__(self, sessions: int, seconds: float) -> None:
+    def __init__(self, sessions: int, seconds: float, warmup: float) -> None:
         self.sessions = sessions
+        self.warmup = warmup
         self.seconds = seconds
         self.begin()
         self.stop = threading.Event()
@@ -47,7 +47,7 @@ class Run:
     def begin(self) -> None:
         """Start the clock (once every session is connected)."""
         self.start = time.monotonic() + 0.2
-        self.window = (self.start + WARMUP_SECS, self.start + WARMUP_SECS + self.seconds)
+        self.window = (self.start + self.warmup, self.start + self.warmup + self.seconds)
 
     def due(self, index: int, k: int) -> float:
         return self.start + index * CHUNK_SECS / self.sessions + k * CHUNK_SECS
@@ -122,7 +122,7 @@ def main() -> None:
     n, seconds = int(args["sessions"]), float(args["seconds"])
     opener = {"raw": raw_session, "ours": ours_session}[args["client"]]
     me = psutil.Process()
-    run = Run(n, seconds)
+    run = Run(n, seconds, float(args.get("warmup", 1.0)))
     opener(run, args["url"])[1]()  # imports and caches warm before the baseline
     threads0, rss0 = me.num_threads(), me.memory_info().rss
     opened = [opener(run, args["url"]) for _ in range(n)]

@@ -28,7 +28,7 @@ from ._rtclient import CLIENTS
 __all__ = ["run"]
 
 MODES: dict[str, dict[str, Any]] = {
-    "quick": {"samples": 30, "warmup": 5},
+    "quick": {"samples": 20, "warmup": 3},
     "full": {"samples": 2000, "warmup": 50},
 }
 #: Settle time per server: how long without an event before the clock may start.
