@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,9 @@ def run_all(mode: str, only: list[str] | None = None, out: Path | None = None,
         started = time.monotonic()
         print(f"[benchmarks] {name} ({mode}) ...", file=log, flush=True)
         module = importlib.import_module(f"benchmarks.{name}")
+        load = [round(x, 2) for x in os.getloadavg()]
         results[name] = module.run(mode)
+        results[name]["load_average_at_start"] = load
         results[name]["elapsed_secs"] = round(time.monotonic() - started, 2)
         print(f"[benchmarks] {name} done in {results[name]['elapsed_secs']} s", file=log,
               flush=True)

@@ -15,6 +15,7 @@ JSON line: this process's CPU (``getrusage``), the commit round trips (``commit`
 
 from __future__ import annotations
 
+import importlib
 import json
 import select
 import sys
@@ -121,10 +122,13 @@ def main() -> None:
     args: dict[str, Any] = json.loads(sys.argv[1])
     n, seconds = int(args["sessions"]), float(args["seconds"])
     opener = {"raw": raw_session, "ours": ours_session}[args["client"]]
+    for module in ("websocket", "scribe_sync"):  # imported before the thread baseline
+        importlib.import_module(module)
     me = psutil.Process()
     run = Run(n, seconds, float(args.get("warmup", 1.0)))
-    opener(run, args["url"])[1]()  # imports and caches warm before the baseline
-    threads0, rss0 = me.num_threads(), me.memory_info().rss
+    threads0 = me.num_threads()
+    opener(run, args["url"])[1]()  # caches warm before the memory baseline
+    rss0 = me.memory_info().rss
     opened = [opener(run, args["url"]) for _ in range(n)]
     run.begin()
     for i, (loop, _) in enumerate(opened):

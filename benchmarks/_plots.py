@@ -52,12 +52,12 @@ def _concurrency(conc: dict[str, Any], path: Path, written: list[Path]) -> None:
     levels = conc["levels"]
     n = [lv["sessions"] for lv in levels]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, marker in (("raw", "o"), ("ours", "s")):
+    for name, marker, color in (("raw", "o", "C0"), ("ours", "s", "C1")):
         ax1.plot(n, [lv[name]["cpu_secs_per_audio_hour"] for lv in levels], marker=marker,
-                 label=name)
+                 color=color, label=name)
         for key, style in (("p50", "-"), ("p99", "--")):
             ax2.plot(n, [(lv[name].get(key) or np.nan) / 1000 for lv in levels], style,
-                     marker=marker, label=f"{name} {key}")
+                     marker=marker, color=color, label=f"{name} {key}")
     ax1.set_ylabel("client CPU s per audio hour")
     ax2.set_ylabel("commit round trip (ms)")
     _log_y(ax2)

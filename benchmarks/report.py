@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def _roundtrip_md(rt: dict[str, Any]) -> list[str]:
            "in the same sample.", ""]
     for server, clients in rt["servers"].items():
         label = ("echo-commit server (pure client cost)" if server == "echo"
-                 else "the mock (VAD, transcriber, partials)")
+                 else "mock (VAD, transcriber, partials)")
         out += [f"**Against the {label}**", "",
                 "| client | p50 | p90 | p99 | max | p50 / raw | p99 / raw | p50 / threaded "
                 "| paired Δ vs raw | paired Δ vs threaded |",
@@ -194,7 +195,13 @@ def markdown(results: dict[str, Any], image_dir: str = "") -> str:
                 ("concurrency", _concurrency_md), ("scale", _scale_md))
     for key, render in sections:
         if key in results:
-            out += render(results[key])
+            section = render(results[key])
+            load = results[key].get("load_average_at_start")
+            if load:  # how busy the machine was: read the tails with it
+                section.insert(2, f"Load average when this benchmark started: "
+                               f"{', '.join(str(x) for x in load)} ({m['cpu_count']} cores).")
+                section.insert(3, "")
+            out += section
     for name, title in (("roundtrip", "Round trip CDFs"), ("concurrency", "Concurrency"),
                         ("scale", "Mock server scale")):
         if name in results:
@@ -214,10 +221,17 @@ def update_doc(results: dict[str, Any], doc: Path) -> None:
     doc.write_text(f"{head}{BEGIN}\n\n{body}\n{END}{tail}")
 
 
+def _dumps(results: dict[str, Any]) -> str:
+    """Indented JSON, but a list of numbers (the raw samples) on one line each."""
+    text = json.dumps(results, indent=1)
+    return re.sub(r"\[\s+([-0-9.eE,\s]+?)\s+\]",
+                  lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text) + "\n"
+
+
 def write(results: dict[str, Any], out: Path, doc: Path | None) -> None:
     """results.json, results.md and the plots into ``out``; the figures into ``doc``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.json").write_text(_dumps(results))
     (out / "results.md").write_text(markdown(results))
     plots(results, out)
     if doc is not None:
