@@ -10,6 +10,7 @@ from ._version import __version__
 from .client import DEFAULT_BASE_URL, ScribeClient, connect
 from .errors import (
     AudioBufferFullError,
+    AudioSourceError,
     AuthError,
     ChunkSizeExceededError,
     CommitThrottledError,
@@ -66,6 +67,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "AudioBufferFullError",
     "AudioFormat",
+    "AudioSourceError",
     "AuthError",
     "Character",
     "ChunkSizeExceededError",
