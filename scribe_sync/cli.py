@@ -67,11 +67,9 @@ from .client import API_KEY_ENV, ScribeClient
 from .errors import (
     AuthError,
     ConfigError,
-    ConnectionClosedError,
     ScribeError,
-    server_error_class,
 )
-from .messages import AudioFormat, ErrorEvent, SessionStarted
+from .messages import AudioFormat, SessionStarted
 from .session import Session
 from .transcript import Transcript
 
@@ -125,23 +123,12 @@ def _isatty(stream: IO[str]) -> bool:
 
 def _pump(session: Session, transcript: Transcript, display: Display, meter: Metered) -> None:
     """Receive until the session ends; wake up regularly to redraw the progress line."""
-    server_error: ErrorEvent | None = None
     while True:
         try:
             event = session.recv(timeout=_PROGRESS_INTERVAL)
         except TimeoutError:
             display.tick(meter.seconds)
             continue
-        except ConnectionClosedError as exc:
-            # The server reports an error and closes; when our sender hits the closed socket
-            # first, the session can end with "send failed" although the server said why.
-            # The server's reason is the one worth a user's one line.
-            if server_error is None:
-                raise
-            cls = server_error_class(server_error.error_type)
-            raise cls(server_error.message, error_type=server_error.error_type) from exc
-        if isinstance(event, ErrorEvent):
-            server_error = event
         if event is None:
             display.tick(meter.seconds, force=True)
             return

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._redact import redact_url
 from .errors import SERVER_ERROR_TYPES, ConfigError, RemoteProtocolError
 from .messages import (
     AudioFormat,
@@ -950,9 +951,3 @@ def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
     return {"xi-api-key": api_key}
 
 
-_SECRET_QUERY_RE: Final = re.compile(r"(?i)([?&](?:token|xi-api-key|api_key)=)[^&#]*")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any token or key in its query replaced by ``***``, for logs and errors."""
-    return _SECRET_QUERY_RE.sub(r"\1***", url)
