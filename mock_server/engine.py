@@ -22,9 +22,10 @@ from .answers import commit_answer
 from .faults import Fault, FaultEffects
 from .frames import LATE_PREVIOUS_TEXT, BadFrame, parse_chunk
 from .journal import JournalFrame, SessionLog
+from .languages import detected_language
 from .params import SessionParams
 from .scenarios import Scenario
-from .script import ScriptedRecognizer
+from .script import ScriptedRecognizer, speaker_id
 from .settings import Settings
 from .timing import TIMINGS, Latencies
 from .transcriber import Transcriber
@@ -280,17 +281,31 @@ class Engine:
         self._commit(self.audio_secs, out)
 
     def _commit(self, at: float, out: list[Action], *, vad: bool = False) -> None:
-        words, _utterance = self._recognizer.commit()
+        words, utterance = self._recognizer.commit()
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at
         self.log.commits += 1
         params = self.params
         language = params.language_code
-        if language is None and params.include_language_detection:
-            language = "en"
+        if params.include_language_detection:
+            language = detected_language(
+                self.log.commits,
+                utterance_language=None if utterance is None else utterance.language,
+                language_code=params.language_code,
+                secondary_languages=params.secondary_languages,
+                language_format=self.settings.language_format,
+            )
+        speaker = "speaker_0"
+        if utterance is not None and utterance.speaker is not None:
+            speaker = speaker_id(utterance.speaker)
         answer = commit_answer(
-            params, words, language=language, echo_partial=self.settings.echo_partial
+            params,
+            words,
+            language=language,
+            echo_partial=self.settings.echo_partial,
+            segment_index=self.log.commits - 1,
+            speaker=speaker,
         )
         effects = FaultEffects(answer=answer)
         armed, self._armed = self._armed, []
