@@ -88,6 +88,7 @@ class Engine:
         self._faults: list[Fault] = [
             f for f in faults if f.session is None or f.session == scenario_session
         ]
+        self._warned_sample_rate = False  # the sample_rate mismatch warning went out
         self._armed: list[Fault] = []  # answer faults waiting for the next commit
         self._stall_at: int | None = None
         self._rng: random.Random | None = None
@@ -137,20 +138,22 @@ class Engine:
             out.append(Send({"message_type": "input_error", "error": LATE_PREVIOUS_TEXT}))
             return self._finish(out)
         sample_rate = obj.get("sample_rate")
-        if sample_rate is not None and sample_rate != self.params.sample_rate:
-            # invented text; the live behaviour is undocumented (PROTOCOL.md Q18).
-            out.append(
-                Send(
-                    {
-                        "message_type": "input_error",
-                        "error": (
-                            f"sample_rate {sample_rate} does not match audio_format "
-                            f"{self.params.audio_format} ({self.params.sample_rate} Hz)"
-                        ),
-                    }
-                )
+        if (
+            sample_rate is not None
+            and sample_rate != self.params.sample_rate
+            and not self._warned_sample_rate
+        ):
+            # Undocumented live (PROTOCOL.md Q18). The query's audio_format fixes how audio is
+            # decoded, so the mock keeps the audio, decodes it as that format and says so once
+            # with a `warning` (a type SDK 2.78 knows, contents undocumented; text invented).
+            # Dropping the chunk would silently lose every chunk of a misconfigured client.
+            self._warned_sample_rate = True
+            text = (
+                f"Audio sample rate {sample_rate} does not match the session audio_format "
+                f"{self.params.audio_format} ({self.params.sample_rate} Hz); the audio is "
+                f"decoded as {self.params.audio_format}."
             )
-            return self._finish(out)
+            out.append(Send({"message_type": "warning", "warning": text}))
         limit = self.settings.max_chunk_bytes
         if limit is not None and len(audio) > limit:
             # invented text
