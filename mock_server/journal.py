@@ -12,9 +12,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+
+if TYPE_CHECKING:
+    from .actions import Record
 
 __all__ = ["REDACTED", "Journal", "JournalFrame", "SessionLog", "SessionRecord"]
 
@@ -188,6 +191,12 @@ class Journal:
                 log.closed_at = time.monotonic()
             self._cond.notify_all()
 
+    def write(self, log: SessionLog, records: Sequence[Record], *, frames: bool = True) -> None:
+        """Apply the engine's (or driver's) journal records to ``log``, under the lock."""
+        with self._cond:
+            for record in records:
+                record.write(log, frames=frames)
+
     def notify(self) -> None:
         """Wake waiters after a change they may be waiting for."""
         with self._cond:
@@ -195,9 +204,8 @@ class Journal:
 
     def sessions(self) -> list[SessionRecord]:
         """Snapshots of every session, in connection order."""
-        with self._cond:
-            logs = list(self._sessions)
-        return [log.snapshot() for log in logs]
+        with self._cond:  # the lock writers hold: no half-applied update is seen
+            return [log.snapshot() for log in self._sessions]
 
     def reset(self) -> None:
         """Forget every session (open ones keep running but are no longer listed)."""

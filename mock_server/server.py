@@ -35,12 +35,12 @@ from websockets.http11 import Request, Response, parse_headers, parse_line
 from websockets.protocol import CONNECTING, Protocol
 from websockets.server import ServerProtocol
 
+from .actions import Action, FrameSent, Record
 from .bench import BenchStream
 from .engine import Close, Drop, Engine, Send, error_actions
 from .journal import (
     REDACTED,
     Journal,
-    JournalFrame,
     SessionLog,
     SessionRecord,
     key_label,
@@ -195,8 +195,14 @@ class _Session:
 
     # ---------------------------------------------------------------------------- execution
 
-    async def execute(self, actions: list[Send | Close | Drop]) -> None:
+    async def execute(self, actions: list[Action]) -> None:
+        # Journal records first, at once and under the journal's lock (never delayed).
+        records = [a for a in actions if isinstance(a, Record)]
+        if records:
+            self.server.journal.write(self.log, records, frames=self.journal_frames)
         for action in actions:
+            if isinstance(action, Record):
+                continue
             if self.done:
                 return
             if self.queue is None and isinstance(action, Send) and action.delay > 0:
@@ -259,13 +265,13 @@ class _Session:
                         encoded = json.dumps(payload, separators=(",", ":"))
                 text: str | bytes = encoded
                 message_type = payload.get("message_type")
-                if message_type in _ERROR_TYPES:
-                    self.log.errors.append(message_type)
             else:
                 text = payload
                 message_type = None
-            if self.journal_frames:  # appended before the send: ordered with the input
-                self.log.frames.append(_out_frame(message_type, payload, len(text)))
+            # Journaled before the send: ordered with the input.
+            sent = FrameSent(time.monotonic(), message_type, payload, len(text),
+                             error=message_type in _ERROR_TYPES)
+            self.server.journal.write(self.log, [sent], frames=self.journal_frames)
             try:
                 await conn.send(text)
             except ConnectionClosed:
@@ -314,7 +320,7 @@ class _Session:
         if now < deadline:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
-        actions: list[Send | Close | Drop] = []
+        actions: list[Action] = []
         if self.bench is not None and not (engine.closed or engine.stalled):
             actions.extend(Send(payload) for payload in self.bench.tick(now))
         actions.extend(engine.tick(now))
@@ -372,7 +378,7 @@ class _Session:
         engine = Engine(
             server.settings,
             params,
-            self.log,
+            index=self.log.index,
             scenario=scenario,
             scenario_session=number,
             now=self.loop.time(),
@@ -425,10 +431,6 @@ def _is_loopback(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_loopback
-
-
-def _out_frame(message_type: str | None, payload: Any, size: int) -> JournalFrame:
-    return JournalFrame("out", time.monotonic(), message_type, payload, size)
 
 
 # =============================================================================================
