@@ -3,7 +3,9 @@
 :class:`Engine` knows nothing about sockets or event loops. The network side
 (:mod:`mock_server.server`) calls :meth:`Engine.start` once the socket is open,
 :meth:`Engine.receive` for every frame, and :meth:`Engine.tick` when :meth:`Engine.deadline`
-passes, and executes the returned :class:`Send` / :class:`Close` / :class:`Drop` actions in order.
+passes, and executes the returned actions (:mod:`mock_server.actions`): journal records at
+once, then :class:`Send` (honouring its ``delay``) / :class:`Close` / :class:`Drop` in order.
+The engine never reads a clock and never writes the journal itself.
 
 Times: ``now`` arguments are monotonic wall-clock seconds (idle and session limits); the
 *session clock* of word timestamps and of the audio-based triggers is the position in the

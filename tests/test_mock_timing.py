@@ -92,6 +92,10 @@ def test_scribe_mock_defaults_to_live() -> None:
     parser = build_parser()
     assert settings_from_args(parser.parse_args([]))["timing"] == "live"
     assert settings_from_args(parser.parse_args(["--timing", "instant"]))["timing"] == "instant"
+    chosen = settings_from_args(
+        parser.parse_args(["--timing-seed", "7", "--language-format", "iso639-3"]))
+    assert (chosen["timing_seed"], chosen["language_format"]) == (7, "iso639-3")
+    MockServer(**chosen)  # the options are valid settings (not started)
 
 
 def test_server_sends_a_delayed_answer_no_earlier_than_scheduled_and_in_order() -> None:
