@@ -39,6 +39,30 @@ def _optional_float(value: str) -> float | None:
     return None if value.lower() in ("none", "off", "0") else float(value)
 
 
+def _journal_frames(value: str) -> str | int:
+    if value in ("all", "none"):
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError("expected all, none or a count >= 0")
+    return count
+
+
+def _optional_int(value: str) -> int | None:
+    if value == "all":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError("expected all or a count >= 0")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -86,9 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
         help='stamp each sent message with "_mock_sent_ns" (CLOCK_MONOTONIC ns)',
     )
     parser.add_argument(
+        "--journal-frames",
+        type=_journal_frames,
+        default=1000,
+        metavar="all|none|N",
+        help="frames journaled per session (default 1000: the first 1000 of each of the last "
+        "--journal-sessions finished sessions; counts and audio digests are always kept)",
+    )
+    parser.add_argument(
+        "--journal-sessions",
+        type=_optional_int,
+        default=8,
+        metavar="N|all",
+        help="finished sessions whose frames are kept (default 8)",
+    )
+    parser.add_argument(
         "--no-journal-frames",
-        action="store_true",
-        help="journal counts and audio digests only, not every frame (long load tests)",
+        action="store_const",
+        const="none",
+        dest="journal_frames",
+        help="the same as --journal-frames none",
     )
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
@@ -113,7 +154,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_session_secs": args.max_session_secs,
         "max_sessions_per_key": args.max_sessions_per_key,
         "stamp_send_times": args.bench_stamps,
-        "journal_frames": not args.no_journal_frames,
+        "journal_frames": args.journal_frames,
+        "journal_sessions": args.journal_sessions,
     }
     if args.certfile:
         import ssl
