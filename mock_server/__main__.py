@@ -4,17 +4,20 @@ Example::
 
     scribe-mock --port 8765 --api-key test-key --transcript "hello world"
     python -m mock_server --port 0 --scenario faults.json --key-scenario flaky=flaky.json
+    scribe-mock --port 8765 --workers 2 --journal-frames none   # two processes, one port
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from . import _workers
 from .scenarios import load_scenario
 from .server import MockServer
 
@@ -131,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="journal_frames",
         help="the same as --journal-frames none",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one port (SO_REUSEPORT; the admin API answers for all)",
+    )
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -168,7 +178,11 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until Ctrl+C (SIGINT) or SIGTERM; print the base URL first."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -178,17 +192,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with MockServer(**settings_from_args(args)) as server:
-            print(f"scribe-mock listening on {server.base_url}", flush=True)
-            print(f"  WebSocket: {server.ws_url}", flush=True)
-            print(f"  admin:     {server.base_url}/_mock/sessions", flush=True)
-            while not stop.wait(3600):
-                pass
-            print("scribe-mock: shutting down", file=sys.stderr, flush=True)
+        if os.environ.get(_workers.WORKER_ENV):
+            return _workers.run_worker(settings_from_args(args), stop)
+        if args.workers > 1:
+            settings_from_args(args)  # bad options fail here, not in every worker
+            code = _workers.run_parent(argv, args.workers, args.host, args.port, stop)
+        else:
+            code = 0
+            with MockServer(**settings_from_args(args)) as server:
+                print(f"scribe-mock listening on {server.base_url}", flush=True)
+                print(f"  WebSocket: {server.ws_url}", flush=True)
+                print(f"  admin:     {server.base_url}/_mock/sessions", flush=True)
+                while not stop.wait(3600):
+                    pass
+        print("scribe-mock: shutting down", file=sys.stderr, flush=True)
+        return code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
 
 
 if __name__ == "__main__":

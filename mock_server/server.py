@@ -34,12 +34,12 @@ _SHUTDOWN_GRACE: Final = 1.0  # seconds a client gets to answer our 1001 before 
 class _Tokens:
     """Single-use tokens. Guarded by the owning server's state lock."""
 
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix  # names the worker that minted a token (``--workers``)
+    def __init__(self) -> None:
         self.issued: dict[str, tuple[str, float]] = {}  # token -> (api key, expiry)
 
-    def mint(self, api_key: str, now: float, ttl: float) -> str:
-        token = "sutkn_" + self.prefix + secrets.token_hex(24)
+    def mint(self, api_key: str, now: float, ttl: float, prefix: str = "") -> str:
+        # ``prefix`` names the worker that minted the token (``--workers``).
+        token = "sutkn_" + prefix + secrets.token_hex(24 - len(prefix) // 2)
         self.issued[token] = (api_key, now + ttl)
         return token
 
@@ -86,6 +86,9 @@ class MockServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self.extra_routes: list[web.RouteDef] = []  # added before the catch-all 404
+        self.private_port: int | None = None  # with private_site: a loopback-only second port
+        self.private_site = False
+        self.token_prefix = ""  # hex digits every minted token starts with (``--workers``)
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
@@ -193,6 +196,11 @@ class MockServer:
         )
         await site.start()
         self.port = runner.addresses[0][1]
+        if self.private_site:
+            # A port of this process alone (the public one is shared with ``--workers``).
+            private = web.TCPSite(runner, "127.0.0.1", 0)
+            await private.start()
+            self.private_port = runner.addresses[-1][1]
 
     # ------------------------------------------------------------------------------ URLs
 
@@ -262,7 +270,7 @@ class MockServer:
         """A single-use token as ``POST /v1/single-use-token/realtime_scribe`` would give."""
         with self._state_lock:
             return self._tokens.mint(
-                api_key, self.settings.clock(), self.settings.token_ttl_secs
+                api_key, self.settings.clock(), self.settings.token_ttl_secs, self.token_prefix
             )
 
     # ------------------------------------------------------------------------------ internals
