@@ -42,7 +42,7 @@ class _Workers:
         self.proc = subprocess.Popen(
             python_cmd("mock_server", "--port", "0", "--workers", str(self.workers),
                        "--bench-stamps", "--journal-frames", "none",
-                       "--idle-timeout-secs", "none"),
+                       "--idle-timeout-secs", "none", "--timing", "instant"),
             stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
         )
         assert self.proc.stdout is not None

@@ -19,16 +19,18 @@ from typing import Any
 
 from . import _workers
 from .scenarios import load_scenario
+from .script import Utterance, load_script
 from .server import MockServer
 
 __all__ = ["build_parser", "main"]
 
 
-def _transcript(value: str) -> str:
+def _transcript(value: str) -> tuple[Utterance, ...]:
+    """``--transcript``: a text (one utterance) or ``@FILE`` (one per line, or a JSON list)."""
     if value.startswith("@"):
         with open(value[1:], encoding="utf-8") as handle:
-            return handle.read().strip()
-    return value
+            return load_script(handle.read())
+    return (Utterance.parse(value),)
 
 
 def _key_scenario(value: str) -> tuple[str, str]:
@@ -91,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="accepted API key (repeatable); default: any non-empty key",
     )
     parser.add_argument(
-        "--transcript", type=_transcript, help="text revealed word by word (or @FILE)"
+        "--transcript",
+        type=_transcript,
+        help="scripted utterance (or @FILE: one utterance per line, or a JSON list)",
     )
     parser.add_argument("--word-ms", type=int, default=400, help="ms of speech per word")
     parser.add_argument("--no-echo-partial", action="store_true", help="no echo partial")
@@ -141,6 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="serve from N processes on one port (SO_REUSEPORT; the admin API answers for all)",
     )
+    parser.add_argument(
+        "--timing",
+        choices=("instant", "live"),
+        default="live",
+        help="live: the service's delays (commit -> transcript ~300 ms, VAD decision ~0.5 s); "
+        "instant: answer at once (default: live)",
+    )
+    parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
+    parser.add_argument(
+        "--language-format",
+        choices=("iso639-1", "iso639-3"),
+        default="iso639-1",
+        help='detected languages as "en" (iso639-1, default) or "eng" (iso639-3)',
+    )
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -166,6 +184,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "stamp_send_times": args.bench_stamps,
         "journal_frames": args.journal_frames,
         "journal_sessions": args.journal_sessions,
+        "timing": args.timing,
+        "timing_seed": args.timing_seed,
+        "language_format": args.language_format,
     }
     if args.certfile:
         import ssl

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSMsgType, web
 
-from .engine import Close, Drop, Engine, Send, error_actions
+from .actions import ERROR_TYPES, Close, Drop, Send, error_actions
+from .bench import BenchStream
+from .engine import Engine
 from .journal import JournalFrame, SessionLog, key_label
 from .params import InvalidParams, parse_params
-from .scenarios import ERROR_TYPES, Delay
+from .scenarios import Delay
 
 if TYPE_CHECKING:
     from .server import MockServer
@@ -58,6 +60,7 @@ class WebSocketSession:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.engine: Engine | None = None
+        self.bench: BenchStream | None = None  # benchmarks only: the tick stream
         self.stamp = server.settings.stamp_send_times
         self.delay: Delay | None = None
         self._rng = random.Random(0)
@@ -75,6 +78,8 @@ class WebSocketSession:
         for action in actions:
             if self.done:
                 return
+            if self.queue is None and isinstance(action, Send) and action.delay > 0:
+                self._start_sender()  # a timing delay: from now on every frame is queued
             if self.queue is not None:
                 await self.queue.put((self._due(action), action))
                 if not isinstance(action, Send):
@@ -82,16 +87,23 @@ class WebSocketSession:
             else:
                 await self._perform(action)
 
+    def _start_sender(self) -> None:
+        self.queue = asyncio.Queue()
+        self.sender = self.loop.create_task(self._run_sender())
+
     def _due(self, action: _Action) -> float:
+        """When a queued action may be performed: the engine's timing delay of a Send, plus
+        the scenario's delay."""
+        due = self.loop.time() + (action.delay if isinstance(action, Send) else 0.0)
         delay = self.delay
         if delay is None:
-            return 0.0
+            return due
         if isinstance(action, Send) and isinstance(action.payload, dict):
             kinds = delay.message_types
             if kinds is not None and action.payload.get("message_type") not in kinds:
-                return 0.0
+                return due
         jitter = self._rng.uniform(0.0, delay.jitter_secs) if delay.jitter_secs else 0.0
-        return self.loop.time() + delay.fixed_secs + jitter
+        return due + delay.fixed_secs + jitter
 
     async def _run_sender(self) -> None:
         assert self.queue is not None
@@ -185,11 +197,17 @@ class WebSocketSession:
 
     # ---------------------------------------------------------------------------- timer
 
-    def _arm(self) -> None:
+    def _deadline(self) -> float | None:
         engine = self.engine
         if engine is None or self.done:
-            return
-        deadline = engine.deadline()
+            return None
+        times = [engine.deadline()]
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            times.append(self.bench.deadline())
+        return min((t for t in times if t is not None), default=None)
+
+    def _arm(self) -> None:
+        deadline = self._deadline()
         if deadline is None:
             return
         if self.timer is not None:
@@ -201,16 +219,17 @@ class WebSocketSession:
     def _on_timer(self) -> None:
         self.timer = None
         engine = self.engine
-        if engine is None or self.done:
-            return
-        deadline = engine.deadline()
-        if deadline is None:
+        deadline = self._deadline()
+        if engine is None or deadline is None:
             return
         now = self.loop.time()
         if now < deadline:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
-        actions = self._engine(engine.tick, now)
+        actions: list[_Action] = []
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            actions.extend(Send(payload) for payload in self.bench.tick(now))
+        actions.extend(self._engine(engine.tick, now))
         if actions:
             self.server._spawn(self.execute(actions))
         self._arm()  # a periodic deadline (the benchmark stream) needs the next one
@@ -286,9 +305,15 @@ class WebSocketSession:
         if scenario is not None and scenario.delay is not None:
             self.delay = scenario.delay
             self._rng = random.Random(f"{scenario.delay.seed}:{number}")
-            self.queue = asyncio.Queue()
-            self.sender = self.loop.create_task(self._run_sender())
+            self._start_sender()
         await self.execute(self._engine(engine.start, self.loop.time()))
+        settings = server.settings
+        if settings.bench_stream_count > 0 and not (engine.closed or engine.stalled):
+            self.bench = BenchStream(
+                settings.bench_stream_count,
+                settings.bench_stream_interval_secs,
+                start=self.loop.time(),
+            )
         self._arm()
         ws = self.ws
         journal = server.journal

@@ -131,6 +131,7 @@ _OPTION_HELP: Final = {
     "entity_redaction": "entity categories or types to redact (repeat, or separate with commas)",
     "entity_redaction_mode": "how redacted entities are shown",
     "transcript_edit": "an instruction for editing the committed transcript",
+    "diarize": "attribute words to speakers (SRT/WebVTT cues get speaker labels)",
 }
 #: Tuple options whose values may be comma-separated. Keyterms are phrases, so only repeated.
 _COMMA_LISTS: Final = frozenset(
@@ -706,7 +707,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .audio import sample_path, sample_transcript
+    from .audio import sample_path
+    from .audio._sample import sample_sentences
 
     fmt = _choose_format(args)
     kwargs = _session_kwargs(args, fmt)
@@ -715,7 +717,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         kwargs.setdefault("vad_silence_threshold_secs", _DEMO_VAD_SILENCE)
     audio_format = AudioFormat(kwargs.get("audio_format", AudioFormat.PCM_16000))
     args.mock = True  # the demo always runs offline
-    with _server(args, transcript=sample_transcript(), word_ms=_DEMO_WORD_MS) as (url, key):
+    with _server(args, transcript=sample_sentences(), word_ms=_DEMO_WORD_MS) as (url, key):
         client = _client(url, key)
         source = open_source(sample_path(), format=audio_format, chunk_ms=args.chunk_ms)
         return _transcribe_source(args, client, source, kwargs, fmt, "sample")
