@@ -2,8 +2,9 @@
 
 ``python -m benchmarks._loadgen '<JSON>'`` with ``url`` (ws://...), ``sessions``, ``ramp``
 (seconds over which connections are spread), ``seconds`` (the measured window once all are
-connected). Each session sends precomputed 100 ms chunks at real time (speech bursts and
-pauses, a commit every 2 s) and reads everything; latency is receipt time minus the mock's
+connected) and optionally ``raw`` (also return every latency sample). Each session sends
+precomputed 100 ms chunks at real time (speech bursts and pauses, a commit every 2 s) and reads
+everything; latency is receipt time minus the mock's
 ``_mock_sent_ns``. Prints ``{"event": "steady"}`` when the window starts (so the parent can
 sample the server), then one result line.
 """
@@ -47,6 +48,7 @@ class Stats:
         self.errors: dict[str, int] = {}
         self.messages = 0
         self.connected = 0
+        self.sent = 0  # frames sent while measuring
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -98,6 +100,8 @@ async def session(url: str, delay: float, stop: asyncio.Event, stats: Stats,
             k += 1
             if k % COMMIT_EVERY == 0:
                 await ws.send(COMMIT)
+            if stats.measuring:
+                stats.sent += 1 + (k % COMMIT_EVERY == 0)
     except ConnectionClosed:
         pass
     finally:
@@ -131,6 +135,7 @@ async def amain(args: dict[str, Any]) -> dict[str, Any]:
         "event": "result",
         "connected": stats.connected,
         "messages": int(lat.size),
+        "sent": stats.sent,
         "p50_us": float(np.percentile(lat, 50)) if lat.size else None,
         "p90_us": float(np.percentile(lat, 90)) if lat.size else None,
         "p99_us": float(np.percentile(lat, 99)) if lat.size else None,
@@ -138,6 +143,8 @@ async def amain(args: dict[str, Any]) -> dict[str, Any]:
         "errors": stats.errors,
         "window": window,
         "loadgen_cpu_share": cpu / window,
+        # Every sample, for a parent that merges several generators' percentiles.
+        **({"latencies_us": lat.tolist()} if args.get("raw") else {}),
     }
 
 

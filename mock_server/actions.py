@@ -28,10 +28,10 @@ __all__ = [
     "Committed",
     "Drop",
     "FrameReceived",
-    "FrameSent",
     "Record",
     "Send",
     "SessionStarted",
+    "Wire",
     "close_for_error",
     "error_actions",
 ]
@@ -144,27 +144,6 @@ class FrameReceived(Record):
 
 
 @attrs.frozen
-class FrameSent(Record):
-    """A frame the driver is sending (written by the driver, not the engine)."""
-
-    time: float
-    message_type: str | None
-    data: Any
-    size: int
-    error: bool = False  # an error message type: also listed in the log's errors
-
-    def write(self, log: SessionLog, *, frames: bool) -> None:
-        if self.error and self.message_type is not None:
-            log.errors.append(self.message_type)
-        if frames:
-            from .journal import JournalFrame
-
-            log.frames.append(
-                JournalFrame("out", self.time, self.message_type, self.data, self.size)
-            )
-
-
-@attrs.frozen
 class AudioAccepted(Record):
     """An ``input_audio_chunk`` accepted: count it and its audio (possibly empty)."""
 
@@ -194,12 +173,15 @@ class SessionStarted(Record):
         log.session_id = self.session_id
 
 
-Action = Send | Close | Drop | Record
+#: What goes on the wire, in order.
+Wire = Send | Close | Drop
+#: Everything the engine returns.
+Action = Wire | Record
 
 
-def error_actions(error_type: str, text: str, *, close: bool = True) -> list[Action]:
+def error_actions(error_type: str, text: str, *, close: bool = True) -> list[Wire]:
     """An error message, then (by default) the close the live service sends after it."""
-    actions: list[Action] = [Send({"message_type": error_type, "error": text})]
+    actions: list[Wire] = [Send({"message_type": error_type, "error": text})]
     if close:
         code, reason = close_for_error(error_type)
         actions.append(Close(code, reason))
