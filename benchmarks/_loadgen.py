@@ -2,11 +2,11 @@
 
 ``python -m benchmarks._loadgen '<JSON>'`` with ``url`` (ws://...), ``sessions``, ``ramp``
 (seconds over which connections are spread), ``seconds`` (the measured window once all are
-connected). Each session sends precomputed 100 ms chunks at real time (speech bursts and
-pauses, a commit every 2 s) and reads everything; latency is the commit round trip (commit
-sent -> its ``committed_transcript`` received), which needs nothing from the mock but the
-protocol. Prints ``{"event": "steady"}`` when the window starts (so the parent can
-sample the server), then one result line.
+connected) and optionally ``raw`` (also return every latency sample). Each session sends
+precomputed 100 ms chunks at real time (speech bursts and pauses, a commit every 2 s) and reads
+everything; latency is the commit round trip (commit sent -> its ``committed_transcript``
+received), which needs nothing from the mock but the protocol. Prints ``{"event": "steady"}``
+when the window starts (so the parent can sample the server), then one result line.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class Stats:
         self.errors: dict[str, int] = {}
         self.messages = 0
         self.connected = 0
+        self.sent = 0  # frames sent while measuring
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -103,6 +104,8 @@ async def session(url: str, delay: float, stop: asyncio.Event, stats: Stats,
             if k % COMMIT_EVERY == 0:
                 pending.append(time.monotonic_ns())
                 await ws.send(COMMIT)
+            if stats.measuring:
+                stats.sent += 1 + (k % COMMIT_EVERY == 0)
     except ConnectionClosed:
         pass
     finally:
@@ -144,6 +147,9 @@ async def amain(args: dict[str, Any]) -> dict[str, Any]:
         "errors": stats.errors,
         "window": window,
         "loadgen_cpu_share": cpu / window,
+        "sent": stats.sent,
+        # Every sample, for a parent that merges several generators' percentiles.
+        **({"latencies_us": lat.tolist()} if args.get("raw") else {}),
     }
 
 
