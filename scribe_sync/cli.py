@@ -7,6 +7,7 @@
     scribe-sync listen [--device D]           the microphone (Ctrl+C or --duration to stop)
     scribe-sync devices                       list audio input devices
     scribe-sync token                         print a single-use token for browser or app clients
+    scribe-sync bench [FILE]                  measure latency against the service (or --mock)
 
 Output follows where it goes. On a terminal the live partial is redrawn in place and committed
 lines scroll above it; piped or redirected, only committed text (or JSONL events) is written,
@@ -37,6 +38,7 @@ from typing import IO, Any, Final, NoReturn
 
 import attrs
 
+from . import _probe
 from ._version import __version__
 from .audio import AudioSource, AudioSourceError, open_source
 from .client import API_KEY_ENV, DEFAULT_BASE_URL, ScribeClient
@@ -327,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("token", "print a single-use token (valid 15 minutes, one session); needs an API key")
     add("demo", "stream the bundled sample through an embedded mock server, live",
         _output_parser())
+    bench = add("bench", "measure the latency your setup sees (connect, partials, commits)")
+    _probe.add_arguments(bench)
+    _add_session_options(bench)
     return parser
 
 
@@ -747,6 +752,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 
 _COMMANDS: Final = {
+    "bench": lambda args: _probe.run_command(args, _session_kwargs(args, "text")),
     "transcribe": _cmd_transcribe,
     "listen": _cmd_listen,
     "devices": _cmd_devices,
