@@ -99,6 +99,19 @@ class BenchConfig:
         """The validated session options (``ConfigError`` if invalid)."""
         return SessionOptions.from_kwargs(**self.options)
 
+    def check(self) -> SessionOptions:
+        """Validate everything (``ConfigError`` naming the option); the session options."""
+        if self.sessions < 1:
+            raise ConfigError(f"--sessions must be at least 1, got {self.sessions}",
+                              option="sessions")
+        if self.concurrency < 1:
+            raise ConfigError(f"--concurrency must be at least 1, got {self.concurrency}",
+                              option="concurrency")
+        if not self.commit_every > 0:
+            raise ConfigError(f"--commit-every must be > 0 seconds, got {self.commit_every:g}",
+                              option="commit_every")
+        return self.session_options()
+
 
 @attrs.frozen
 class SessionResult:
@@ -296,6 +309,7 @@ class _Sender:
         start = time.monotonic()
         sent = 0
         since_commit = 0
+        voiced_since_commit = False
         voiced_at: float | None = None  # when the last voiced chunk of the current run left
         try:
             for chunk in self._chunks:
@@ -318,17 +332,21 @@ class _Sender:
                 elif voiced_at is not None:
                     self.speech_ends.append(voiced_at)
                     voiced_at = None
-                if (self._commit_every is not None and quiet
+                voiced_since_commit = voiced_since_commit or not quiet
+                # Commit at a pause, and only segments with speech: a commit over silence
+                # answers "" and measures nothing a user waits for.
+                if (self._commit_every is not None and quiet and voiced_since_commit
                         and since_commit >= self._commit_every * rate):
                     now = time.monotonic()
                     if self._session.commit():
                         self.commits.append(now)
                     since_commit = 0
-            if self._commit_every is not None:
+                    voiced_since_commit = False
+            if self._commit_every is not None and voiced_since_commit:
                 now = time.monotonic()
                 if self._session.commit():
                     self.commits.append(now)
-            self._session.finish()
+            self._session.finish()  # commits any trailing silence too, unmeasured
         except BaseException as exc:  # reported with the session's result
             self.error = exc
             self._session.close()
@@ -416,16 +434,7 @@ def run_bench(config: BenchConfig, *, progress: Callable[[SessionResult], None] 
         ConfigError: invalid options (nothing was sent).
         AudioSourceError: the source cannot be read.
     """
-    options = config.session_options()
-    if config.sessions < 1:
-        raise ConfigError(f"--sessions must be at least 1, got {config.sessions}",
-                          option="sessions")
-    if config.concurrency < 1:
-        raise ConfigError(f"--concurrency must be at least 1, got {config.concurrency}",
-                          option="concurrency")
-    if not config.commit_every > 0:
-        raise ConfigError(f"--commit-every must be > 0 seconds, got {config.commit_every:g}",
-                          option="commit_every")
+    options = config.check()
     source = config.source or str(sample_path())
     seconds = _source_seconds(source, options.audio_format)
     client = ScribeClient(config.api_key, base_url=config.base_url)
@@ -541,7 +550,9 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
     vad = SessionOptions.from_kwargs(**options).commit_strategy is CommitStrategy.VAD
     if vad and args.source is None and "vad_silence_threshold_secs" not in options:
         options["vad_silence_threshold_secs"] = SAMPLE_VAD_SILENCE
-    SessionOptions.from_kwargs(**options)  # before anything starts
+    # Everything is checked before a mock starts or a connection opens.
+    BenchConfig("", None, sessions=args.sessions, concurrency=args.concurrency,
+                commit_every=args.commit_every, options=options).check()
     with contextlib.ExitStack() as stack:
         if args.mock:
             base_url = stack.enter_context(_mock_process(
