@@ -64,6 +64,8 @@ __all__ = [
     "run_bench",
     "run_command",
     "summarize",
+    "tcp_connect_time",
+    "write_plot",
 ]
 
 #: Peak level below which a chunk counts as a pause (about -30 dBFS, as Session.stream uses).
@@ -220,12 +222,17 @@ def _ms(value: float | None) -> str:
 def render_table(report: BenchReport) -> str:
     """The report for people: one line per metric, then CPU and errors."""
     data = report.to_dict()
-    commits = f"{data['commit_strategy']} commits"
-    if data["vad_silence_threshold_secs"] is not None:
-        commits += f" after {data['vad_silence_threshold_secs']:g} s of silence"
+    n, at_once = data["sessions"], min(data["concurrency"], data["sessions"])
+    if data["commit_strategy"] == "vad":
+        threshold = data["vad_silence_threshold_secs"]
+        commits = ("VAD commits after the server's default silence" if threshold is None
+                   else f"VAD commits after {threshold:g} s of silence")
+    else:
+        commits = f"manual commits at the first pause after {report.config.commit_every:g} s"
     lines = [
-        f"{data['sessions']} session(s) of {report.source_name} ({report.source_seconds:.1f} s "
-        f"of audio, real time, {commits}) against {data['target']}",
+        f"{n} session{'s' * (n != 1)} ({at_once} at once) of {report.source_name} "
+        f"({report.source_seconds:.1f} s) at real time",
+        f"against {data['target']}; {commits}",
         "",
         f"{'latency (ms)':<32}{'n':>5}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}",
     ]

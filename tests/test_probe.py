@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import soundfile
 
@@ -30,6 +34,7 @@ from scribe_sync._probe import (
     summarize,
 )
 from scribe_sync.cli import EXIT_AUTH, EXIT_OK, EXIT_USAGE, main
+from tests.test_readme import REPO, blocks, section
 
 # Two spoken phrases, each followed by a pause longer than the VAD threshold used below.
 PHRASES = 2
@@ -38,8 +43,6 @@ AUDIO = speech(0.9, seed=3) + silence(0.8) + speech(0.9, seed=4) + silence(0.8)
 
 @pytest.fixture(scope="module")
 def wav(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    import numpy as np
-
     path = tmp_path_factory.mktemp("probe") / "two-phrases.wav"
     soundfile.write(path, np.frombuffer(AUDIO, dtype="<i2"), 16000, subtype="PCM_16")
     return path
@@ -130,7 +133,7 @@ def test_vad_measures_end_of_speech_to_committed(server: MockServer, wav: pathli
     assert report.summaries()["commit"].n == 0
     assert len(report.results[0].vad) == PHRASES
     assert min(report.samples("vad")) >= 0.4 - 0.1  # at chunk granularity (100 ms)
-    assert "vad commits after 0.4 s of silence" in render_table(report)
+    assert "VAD commits after 0.4 s of silence" in render_table(report)
 
 
 def test_a_failing_session_is_reported_not_raised(wav: pathlib.Path) -> None:
@@ -202,3 +205,26 @@ def test_bench_parser_takes_session_options() -> None:
     assert isinstance(args, argparse.Namespace)
     assert args.opt_commit_strategy == "vad" and args.sessions == 3
     assert _probe.SAMPLE_VAD_SILENCE < 0.6  # below the sample's pauses: one commit per sentence
+
+
+def test_readme_bench_example_prints_the_table_shown(tmp_path: pathlib.Path) -> None:
+    """The README's `scribe-sync bench --mock` command runs and prints a table with the rows
+    and columns of the README's illustrative output (numbers aside)."""
+    text = section("Measuring your latency")
+    (command,) = [line for block in blocks("sh", text) for line in block.splitlines()
+                  if line.startswith("scribe-sync bench")]
+    (shown,) = blocks("text", text)
+    proc = subprocess.run([sys.executable, "-m", "scribe_sync.cli", *command.split()[1:]],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**_clean_env(), "PYTHONPATH": str(REPO)}, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def skeleton(table: str) -> list[list[str]]:
+        return [re.sub(r"\d+(\.\d+)?", "N", line).split() for line in table.splitlines()]
+
+    assert skeleton(proc.stdout) == skeleton(shown)
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("ELEVENLABS_API_KEY", "SCRIBE_SYNC_BASE_URL", "COLUMNS")}
