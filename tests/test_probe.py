@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import pathlib
 import re
@@ -46,6 +47,19 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     path = tmp_path_factory.mktemp("probe") / "two-phrases.wav"
     soundfile.write(path, np.frombuffer(AUDIO, dtype="<i2"), 16000, subtype="PCM_16")
     return path
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """main() configures logging (levels, a stderr handler): undo it for the next tests."""
+    root = logging.getLogger()
+    names = ("scribe_sync", "mock_server")
+    saved = (root.level, list(root.handlers), [logging.getLogger(n).level for n in names])
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    for name, level in zip(names, saved[2], strict=True):
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="module")
