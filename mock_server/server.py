@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response, parse_headers, parse_line
 from websockets.protocol import CONNECTING, Protocol
 from websockets.server import ServerProtocol
 
+from .bench import BenchStream
 from .engine import Close, Drop, Engine, Send, error_actions
 from .journal import (
     REDACTED,
@@ -181,6 +182,7 @@ class _Session:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.engine: Engine | None = None
+        self.bench: BenchStream | None = None  # benchmarks only: the tick stream
         self.stamp = server.settings.stamp_send_times
         self.journal_frames = server.settings.journal_frames
         self.delay: Delay | None = None
@@ -274,11 +276,17 @@ class _Session:
 
     # ---------------------------------------------------------------------------- timer
 
-    def _arm(self) -> None:
+    def _deadline(self) -> float | None:
         engine = self.engine
         if engine is None or self.done:
-            return
-        deadline = engine.deadline()
+            return None
+        times = [engine.deadline()]
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            times.append(self.bench.deadline())
+        return min((t for t in times if t is not None), default=None)
+
+    def _arm(self) -> None:
+        deadline = self._deadline()
         if deadline is None:
             return
         if self.timer is not None:
@@ -290,16 +298,17 @@ class _Session:
     def _on_timer(self) -> None:
         self.timer = None
         engine = self.engine
-        if engine is None or self.done:
-            return
-        deadline = engine.deadline()
-        if deadline is None:
+        deadline = self._deadline()
+        if engine is None or deadline is None:
             return
         now = self.loop.time()
         if now < deadline:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
-        actions = engine.tick(now)
+        actions: list[Send | Close | Drop] = []
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            actions.extend(Send(payload) for payload in self.bench.tick(now))
+        actions.extend(engine.tick(now))
         if actions:
             task = self.loop.create_task(self.execute(actions))
             self.server._tasks.add(task)
@@ -366,6 +375,13 @@ class _Session:
             self.queue = asyncio.Queue()
             self.sender = self.loop.create_task(self._run_sender())
         await self.execute(engine.start(self.loop.time()))
+        settings = server.settings
+        if settings.bench_stream_count > 0 and not (engine.closed or engine.stalled):
+            self.bench = BenchStream(
+                settings.bench_stream_count,
+                settings.bench_stream_interval_secs,
+                start=self.loop.time(),
+            )
         self._arm()
         conn = self.conn
         journal = server.journal

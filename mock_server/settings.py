@@ -11,6 +11,7 @@ import attrs
 
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
+from .script import Utterance, parse_script
 
 __all__ = ["Settings"]
 
@@ -40,7 +41,9 @@ class Settings:
         api_keys: accepted ``xi-api-key`` values; ``None`` accepts any non-empty key.
         scenario: the global scenario (object, dict, JSON text or file path).
         key_scenarios: API key -> scenario; wins over ``scenario`` for sessions of that key.
-        transcript: a given transcript revealed word by word (``None``: the default rule).
+        transcript: a script of utterances (:mod:`mock_server.script`): a string (one
+            utterance) or a sequence of strings, dicts or :class:`Utterance`; ``None``: the
+            default lexicon rule.
         models: accepted ``model_id`` values (the live list of August 2026).
         word_ms: milliseconds of detected speech per transcribed word.
         warmup_secs: audio needed before the first partial (≈2 s live, PROTOCOL.md §6).
@@ -83,7 +86,7 @@ class Settings:
     api_keys: frozenset[str] | None = attrs.field(default=None, converter=_opt_keys)
     scenario: Scenario | None = attrs.field(default=None, converter=_opt_scenario)
     key_scenarios: Mapping[str, Scenario] = attrs.field(factory=dict, converter=_scenario_map)
-    transcript: str | None = None
+    transcript: tuple[Utterance, ...] | None = attrs.field(default=None, converter=parse_script)
     models: tuple[str, ...] = attrs.field(default=DEFAULT_MODELS, converter=tuple)
     word_ms: int = 400
     warmup_secs: float = 2.0

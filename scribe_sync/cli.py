@@ -711,7 +711,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .audio import sample_path, sample_transcript
+    from .audio import sample_path
+    from .audio._sample import sample_sentences
 
     fmt = _choose_format(args)
     kwargs = _session_kwargs(args, fmt)
@@ -720,7 +721,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         kwargs.setdefault("vad_silence_threshold_secs", _DEMO_VAD_SILENCE)
     audio_format = AudioFormat(kwargs.get("audio_format", AudioFormat.PCM_16000))
     args.mock = True  # the demo always runs offline
-    with _server(args, transcript=sample_transcript(), word_ms=_DEMO_WORD_MS) as (url, key):
+    with _server(args, transcript=sample_sentences(), word_ms=_DEMO_WORD_MS) as (url, key):
         client = _client(url, key)
         source = open_source(sample_path(), format=audio_format, chunk_ms=args.chunk_ms)
         return _transcribe_source(args, client, source, kwargs, fmt, "sample")
