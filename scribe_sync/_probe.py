@@ -43,9 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final
 
 import attrs
-import numpy as np
 
-from .audio import decode_audio, open_source, sample_path, sample_transcript
 from .client import API_KEY_ENV, ScribeClient
 from .errors import ConfigError, ConnectionClosedError, ScribeError
 from .messages import AudioFormat, CommitStrategy, CommittedTranscript, PartialTranscript
@@ -149,9 +147,15 @@ def summarize(samples_s: Sequence[float]) -> Summary:
     """p50/p90/p99/max in milliseconds (linear interpolation between samples)."""
     if not samples_s:
         return Summary(0, None, None, None, None)
-    ms = np.asarray(samples_s, dtype=float) * 1000.0
-    p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
-    return Summary(len(ms), p50, p90, p99, float(ms.max()))
+    ms = sorted(v * 1000.0 for v in samples_s)
+
+    def percentile(p: float) -> float:
+        k = (len(ms) - 1) * p / 100
+        low = math.floor(k)
+        high = min(low + 1, len(ms) - 1)
+        return ms[low] + (ms[high] - ms[low]) * (k - low)
+
+    return Summary(len(ms), percentile(50), percentile(90), percentile(99), ms[-1])
 
 
 @attrs.frozen
@@ -308,6 +312,10 @@ class _Sender:
         self._thread.start()
 
     def _quiet(self, chunk: bytes) -> bool:
+        import numpy as np
+
+        from .audio import decode_audio
+
         samples = decode_audio(chunk, self._format)
         return samples.size == 0 or int(np.max(np.abs(samples.astype(np.int32)))) < QUIET_PEAK
 
@@ -384,6 +392,8 @@ def _run_session(config: BenchConfig, client: ScribeClient, index: int,
     error: str | None = None
     sender: _Sender | None = None
     try:
+        from .audio import open_source
+
         chunks = open_source(source, format=options.audio_format, chunk_ms=config.chunk_ms)
         sender = _Sender(session, iter(chunks), options.audio_format,
                          commit_every=config.commit_every if manual else None,
@@ -427,6 +437,8 @@ def _run_session(config: BenchConfig, client: ScribeClient, index: int,
 
 def _source_seconds(source: str, fmt: AudioFormat) -> float:
     total = 0
+    from .audio import open_source
+
     chunks = open_source(source, format=fmt)
     for chunk in chunks:
         total += len(chunk)
@@ -442,6 +454,8 @@ def run_bench(config: BenchConfig, *, progress: Callable[[SessionResult], None] 
         AudioSourceError: the source cannot be read.
     """
     options = config.check()
+    from .audio import sample_path
+
     source = config.source or str(sample_path())
     seconds = _source_seconds(source, options.audio_format)
     client = ScribeClient(config.api_key, base_url=config.base_url)
@@ -538,8 +552,8 @@ def write_plot(report: BenchReport, path: str) -> None:
     fig, axes = plt.subplots(len(present) or 1, 1, figsize=(7, 2.2 * max(1, len(present))),
                              squeeze=False)
     for ax, (key, label) in zip(axes[:, 0], present, strict=False):
-        ms = np.asarray(report.samples(key)) * 1000.0
-        ax.hist(ms, bins=max(5, min(40, int(math.sqrt(ms.size)) * 3)))
+        ms = [v * 1000.0 for v in report.samples(key)]
+        ax.hist(ms, bins=max(5, min(40, int(math.sqrt(len(ms))) * 3)))
         s = summarize(report.samples(key))
         ax.set_title(f"{label}: p50 {_ms(s.p50)} ms, p99 {_ms(s.p99)} ms (n={s.n})", fontsize=9)
         ax.set_xlabel("ms")
@@ -562,6 +576,8 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
                 commit_every=args.commit_every, options=options).check()
     with contextlib.ExitStack() as stack:
         if args.mock:
+            from .audio import sample_transcript
+
             base_url = stack.enter_context(_mock_process(
                 sample_transcript() if args.source is None else None))
             api_key, label = args.api_key or "mock-key", "a local mock server (scribe-mock)"
