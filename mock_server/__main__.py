@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="journal counts and audio digests only, not every frame (long load tests)",
     )
+    parser.add_argument(
+        "--timing",
+        choices=("instant", "live"),
+        default="live",
+        help="live: the service's delays (commit -> transcript ~300 ms, VAD decision ~0.5 s); "
+        "instant: answer at once (default: live)",
+    )
+    parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -118,6 +126,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_sessions_per_key": args.max_sessions_per_key,
         "stamp_send_times": args.bench_stamps,
         "journal_frames": not args.no_journal_frames,
+        "timing": args.timing,
+        "timing_seed": args.timing_seed,
     }
     if args.certfile:
         import ssl

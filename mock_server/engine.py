@@ -26,6 +26,7 @@ from .params import SessionParams
 from .scenarios import Scenario
 from .script import ScriptedRecognizer
 from .settings import Settings
+from .timing import TIMINGS, Latencies
 from .transcriber import Transcriber
 from .vad import VoiceActivityDetector
 
@@ -69,6 +70,7 @@ class Engine:
             if transcript is None
             else ScriptedRecognizer(transcript, word_secs=word_secs)
         )
+        self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{log.index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
@@ -239,7 +241,7 @@ class Engine:
                 and self._silence_since is not None
                 and frame.end - self._silence_since >= silence_needed - 1e-9
             ):
-                self._commit(frame.end, out)
+                self._commit(frame.end, out, vad=True)
             elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
                 self._commit(frame.end, out)  # server auto-commit (§6)
             if self.closed:
@@ -277,7 +279,7 @@ class Engine:
         self._recognizer.feed(self._vad.flush())
         self._commit(self.audio_secs, out)
 
-    def _commit(self, at: float, out: list[Action]) -> None:
+    def _commit(self, at: float, out: list[Action], *, vad: bool = False) -> None:
         words, _utterance = self._recognizer.commit()
         self._segment_speech = False
         self._last_partial = ""
@@ -294,13 +296,18 @@ class Engine:
         armed, self._armed = self._armed, []
         for fault in armed:
             fault.apply(effects)
-        self._run_faults(out, "commit", effects)
+        self._run_faults(out, "commit", effects, delay=self._latency.commit(vad=vad))
 
     # -----------------------------------------------------------------------------------------
     # Faults
 
     def _run_faults(
-        self, out: list[Action], when: str, effects: FaultEffects | None = None
+        self,
+        out: list[Action],
+        when: str,
+        effects: FaultEffects | None = None,
+        *,
+        delay: float = 0.0,
     ) -> None:
         """Apply the scripted faults due at this trigger point (each fires once)."""
         if self.closed:
@@ -317,7 +324,7 @@ class Engine:
             ):
                 self._faults.remove(fault)
                 fault.apply(effects)
-        self._perform(effects, out)
+        self._perform(effects, out, delay)
 
     def _random_fault(self, out: list[Action]) -> None:
         if self._rng is None or self.scenario is None or self.scenario.random_faults is None:
@@ -328,10 +335,15 @@ class Engine:
             fault.apply(effects)
             self._perform(effects, out)
 
-    def _perform(self, effects: FaultEffects, out: list[Action]) -> None:
-        if effects.answer is not None:
-            out.extend(Send(message) for message in effects.answer)
-        out.extend(effects.out)
+    def _perform(self, effects: FaultEffects, out: list[Action], delay: float = 0.0) -> None:
+        """Emit what faults decided; ``delay``: the timing profile's delay of a commit answer
+        (the echo partial comes a little later; what follows the answer waits for it)."""
+        answer = effects.answer or []
+        for i, message in enumerate(answer):
+            if i and i == len(answer) - 1 and message["message_type"] == "partial_transcript":
+                delay += self._latency.echo()  # the echo partial
+            out.append(Send(message, delay))
+        out.extend(Send(a.payload, delay) if isinstance(a, Send) else a for a in effects.out)
         self._armed.extend(effects.armed)
         if effects.stall:
             self.stalled = True

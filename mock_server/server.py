@@ -199,6 +199,8 @@ class _Session:
         for action in actions:
             if self.done:
                 return
+            if self.queue is None and isinstance(action, Send) and action.delay > 0:
+                self._start_sender()  # a timing delay: from now on every frame is queued
             if self.queue is not None:
                 await self.queue.put((self._due(action), action))
                 if not isinstance(action, Send):
@@ -206,16 +208,23 @@ class _Session:
             else:
                 await self._perform(action)
 
+    def _start_sender(self) -> None:
+        self.queue = asyncio.Queue()
+        self.sender = self.loop.create_task(self._run_sender())
+
     def _due(self, action: Send | Close | Drop) -> float:
+        """When a queued action may be performed: the engine's timing delay of a Send, plus
+        the scenario's delay."""
+        due = self.loop.time() + (action.delay if isinstance(action, Send) else 0.0)
         delay = self.delay
         if delay is None:
-            return 0.0
+            return due
         if isinstance(action, Send) and isinstance(action.payload, dict):
             kinds = delay.message_types
             if kinds is not None and action.payload.get("message_type") not in kinds:
-                return 0.0
+                return due
         jitter = self._rng.uniform(0.0, delay.jitter_secs) if delay.jitter_secs else 0.0
-        return self.loop.time() + delay.fixed_secs + jitter
+        return due + delay.fixed_secs + jitter
 
     async def _run_sender(self) -> None:
         assert self.queue is not None
@@ -372,8 +381,7 @@ class _Session:
         if scenario is not None and scenario.delay is not None:
             self.delay = scenario.delay
             self._rng = random.Random(f"{scenario.delay.seed}:{number}")
-            self.queue = asyncio.Queue()
-            self.sender = self.loop.create_task(self._run_sender())
+            self._start_sender()
         await self.execute(engine.start(self.loop.time()))
         settings = server.settings
         if settings.bench_stream_count > 0 and not (engine.closed or engine.stalled):

@@ -12,6 +12,7 @@ import attrs
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
 from .script import Utterance, parse_script
+from .timing import TIMINGS
 
 __all__ = ["Settings"]
 
@@ -79,6 +80,10 @@ class Settings:
             kept); turn off for long load tests to bound memory.
         stamp_send_times: add ``"_mock_sent_ns"`` (CLOCK_MONOTONIC ns) to every sent message.
         ssl_context: serve ``wss://``/``https://`` with this context.
+        timing: ``"instant"`` (answer at once; the default here and in the pytest fixture) or
+            ``"live"`` (the service's delays, :mod:`mock_server.timing`; ``scribe-mock``'s
+            default).
+        timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
     """
 
     host: str = "127.0.0.1"
@@ -109,3 +114,10 @@ class Settings:
     stamp_send_times: bool = False
     journal_frames: bool = True
     ssl_context: ssl.SSLContext | None = None
+    timing: str = attrs.field(default="instant")
+    timing_seed: int = 0
+
+    @timing.validator
+    def _check_timing(self, attribute: Any, value: str) -> None:
+        if value not in TIMINGS:
+            raise ValueError(f"timing must be one of {', '.join(TIMINGS)}: {value!r}")
