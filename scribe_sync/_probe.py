@@ -36,6 +36,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -506,29 +507,35 @@ _LISTENING: Final = re.compile(r"listening on (\S+)")
 
 
 @contextlib.contextmanager
-def _mock_process(transcript: str | None) -> Iterator[str]:
-    """``scribe-mock`` in a child process (its CPU is not the client's); yields its base URL."""
+def _mock_process(script: Sequence[str] | None) -> Iterator[str]:
+    """``scribe-mock`` in a child process (its CPU is not the client's, and it keeps its default
+    live timing profile); yields its base URL. ``script``: one utterance per item."""
     command = [sys.executable, "-m", "mock_server", "--port", "0", "--idle-timeout-secs", "none"]
-    if transcript:
-        command += ["--transcript", transcript]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = _LISTENING.search(line)
-        if match is None:
-            raise ConnectionClosedError("the mock server did not start (is mock_server installed?)")
-        yield match.group(1)
-    finally:
-        proc.terminate()  # scribe-mock stops cleanly on SIGTERM
+    with contextlib.ExitStack() as stack:
+        if script:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="scribe-bench-"))
+            path = os.path.join(directory, "script.txt")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(script) + "\n")
+            command += ["--transcript", "@" + path]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, text=True)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+            assert proc.stdout is not None
+            match = _LISTENING.search(proc.stdout.readline())
+            if match is None:
+                raise ConnectionClosedError("the mock server did not start (is the mock "
+                                            "installed?)")
+            yield match.group(1)
+        finally:
+            proc.terminate()  # scribe-mock stops cleanly on SIGTERM
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def _check_plot(path: str | None) -> None:
@@ -576,10 +583,10 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
                 commit_every=args.commit_every, options=options).check()
     with contextlib.ExitStack() as stack:
         if args.mock:
-            from .audio import sample_transcript
+            from .audio._sample import sample_sentences
 
             base_url = stack.enter_context(_mock_process(
-                sample_transcript() if args.source is None else None))
+                sample_sentences() if args.source is None else None))
             api_key, label = args.api_key or "mock-key", "a local mock server (scribe-mock)"
         else:
             base_url, api_key, label = args.base_url, args.api_key, args.base_url
