@@ -7,6 +7,7 @@
     scribe-sync listen [--device D]           the microphone (Ctrl+C or --duration to stop)
     scribe-sync devices                       list audio input devices
     scribe-sync token                         print a single-use token for browser or app clients
+    scribe-sync bench [FILE]                  measure latency against the service (or --mock)
 
 Output follows where it goes. On a terminal the live partial is redrawn in place and committed
 lines scroll above it; piped or redirected, only committed text (or JSONL events) is written,
@@ -369,7 +370,14 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import _probe
+
+    return _probe.run_command(args, session_kwargs(args, "text"))
+
+
 _COMMANDS: Final = {
+    "bench": _cmd_bench,
     "transcribe": _cmd_transcribe,
     "listen": _cmd_listen,
     "devices": _cmd_devices,
