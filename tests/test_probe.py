@@ -161,7 +161,7 @@ def test_a_failing_session_is_reported_not_raised(wav: pathlib.Path) -> None:
 
 
 def test_bench_command_against_the_mock_prints_json(
-    wav: pathlib.Path, capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+    wav: pathlib.Path, capfd: pytest.CaptureFixture[str], tmp_path: pathlib.Path
 ) -> None:
     """`scribe-sync bench --mock FILE --format json --plot P` measures against a mock in a child
     process, prints the JSON report and writes a PNG."""
@@ -169,7 +169,7 @@ def test_bench_command_against_the_mock_prints_json(
     png = tmp_path / "latency.png"
     code = main(["bench", "--mock", str(wav), "-n", "1", "--commit-every", "0.5",
                  "--format", "json", "--plot", str(png)])
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert code == EXIT_OK
     data = json.loads(out)
     assert data["target"].startswith("a local mock server")
@@ -181,34 +181,34 @@ def test_bench_command_against_the_mock_prints_json(
 
 
 def test_plot_without_matplotlib_is_a_usage_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], wav: pathlib.Path
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], wav: pathlib.Path
 ) -> None:
     """--plot without matplotlib fails at once, naming the extra to install."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code = main(["bench", "--mock", str(wav), "--plot", "x.png"])
     assert code == EXIT_USAGE
-    assert "pip install 'scribe-sync[bench]'" in capsys.readouterr().err
+    assert "pip install 'scribe-sync[bench]'" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("flags", [["--sessions", "0"], ["--concurrency", "0"],
                                    ["--commit-every", "0"], ["--vad-threshold", "5"]])
 def test_invalid_bench_options_fail_before_connecting(
-    flags: list[str], capsys: pytest.CaptureFixture[str], wav: pathlib.Path
+    flags: list[str], capfd: pytest.CaptureFixture[str], wav: pathlib.Path
 ) -> None:
     """Bad numbers are usage errors naming the flag, found before a mock even starts."""
     code = main(["bench", "--mock", str(wav), *flags])
     assert code == EXIT_USAGE
-    assert f"{flags[0]}" in capsys.readouterr().err
+    assert f"{flags[0]}" in capfd.readouterr().err
 
 
 def test_bench_without_a_key_says_how_to_get_one(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Against the service without a key: exit 3, pointing at the variable and --mock."""
     monkeypatch.delenv("ELEVENLABS_API_KEY", raising=False)
     code = main(["bench", "--base-url", "ws://127.0.0.1:9"])
     assert code == EXIT_AUTH
-    assert "--mock" in capsys.readouterr().err
+    assert "--mock" in capfd.readouterr().err
 
 
 def test_bench_parser_takes_session_options() -> None:
