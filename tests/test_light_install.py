@@ -175,9 +175,12 @@ def test_a_missing_audio_extra_is_named(base_venv: pathlib.Path) -> None:
         (["transcribe", str(sample_path()), "--fast", "--base-url", "{url}", "--api-key", KEY],
          "audio", 4),
         (["demo", "--fast"], "mock", 2),
+        (["devices"], "mic", 4),
+        (["listen", "--duration", "1", "--base-url", "{url}", "--api-key", KEY], "mic", 4),
         (["transcribe", "-", "--mock"], "mock", 2),
     ],
-    ids=["file-needs-audio", "demo-needs-mock", "mock-flag-needs-mock"],
+    ids=["file-needs-audio", "demo-needs-mock", "devices-needs-mic", "listen-needs-mic",
+         "mock-flag-needs-mock"],
 )
 def test_the_cli_names_the_missing_extra_in_one_line(
     base_venv: pathlib.Path, mock_process: str, args: list[str], extra: str, code: int
