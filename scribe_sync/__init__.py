@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from ._transcribe import transcribe
     from .client import DEFAULT_BASE_URL, ScribeClient, connect
     from .errors import (
+        AudioBufferFullError,
         AuthError,
         ChunkSizeExceededError,
         CommitThrottledError,
         ConfigError,
+        ConnectError,
         ConnectionClosedError,
         InputError,
         InsufficientAudioActivityError,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         QueueOverflowError,
         QuotaExceededError,
         RateLimitedError,
+        ReconnectFailedError,
         RemoteProtocolError,
         ResourceExhaustedError,
         ScribeError,
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
         Word,
     )
     from .protocol import SessionOptions
-    from .reconnect import AudioBufferFullError, Reconnected, Reconnecting, ReconnectPolicy
+    from .reconnect import Reconnected, Reconnecting, ReconnectPolicy
     from .session import Session, SessionEnded, SessionStats, StreamHandle, Subscription
     from .transcript import Transcript
 
@@ -90,6 +93,7 @@ __all__ = [
     "CommittedTranscriptEntities",
     "CommittedTranscriptWithTimestamps",
     "ConfigError",
+    "ConnectError",
     "ConnectionClosedError",
     "DiarizedTranscript",
     "EditedTranscript",
@@ -106,6 +110,7 @@ __all__ = [
     "QueueOverflowError",
     "QuotaExceededError",
     "RateLimitedError",
+    "ReconnectFailedError",
     "ReconnectPolicy",
     "Reconnected",
     "Reconnecting",
@@ -146,7 +151,10 @@ _LAZY: dict[str, str] = {
     "DEFAULT_BASE_URL": "client",
     "ScribeClient": "client",
     "connect": "client",
+    "AudioBufferFullError": "errors",
     "AuthError": "errors",
+    "ConnectError": "errors",
+    "ReconnectFailedError": "errors",
     "ChunkSizeExceededError": "errors",
     "CommitThrottledError": "errors",
     "ConfigError": "errors",
@@ -189,7 +197,6 @@ _LAZY: dict[str, str] = {
     "UnknownEvent": "messages",
     "Word": "messages",
     "SessionOptions": "protocol",
-    "AudioBufferFullError": "reconnect",
     "Reconnected": "reconnect",
     "Reconnecting": "reconnect",
     "ReconnectPolicy": "reconnect",

@@ -342,7 +342,8 @@ def _cmd_listen(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .audio import open_source, sample_path, sample_transcript
+    from .audio import open_source, sample_path
+    from .audio._sample import sample_sentences
 
     fmt = choose_format(args)
     kwargs = session_kwargs(args, fmt)
@@ -350,7 +351,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         kwargs["commit_strategy"] = "vad"
         kwargs.setdefault("vad_silence_threshold_secs", _DEMO_VAD_SILENCE)
     args.mock = True  # the demo always runs offline
-    with _server(args, transcript=sample_transcript(), word_ms=_DEMO_WORD_MS) as (url, key):
+    with _server(args, transcript=sample_sentences(), word_ms=_DEMO_WORD_MS) as (url, key):
         client = _client(url, key)
         source = open_source(sample_path(), format=_audio_format(kwargs), chunk_ms=args.chunk_ms)
         return _transcribe_source(args, client, Metered(source), kwargs, fmt, "sample")
