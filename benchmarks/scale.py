@@ -1,93 +1,197 @@
 """Benchmark 4: the mock server under N concurrent realtime-paced sessions.
 
-The mock runs alone in one process (frames not journaled, send times stamped); one asyncio
-load generator process (``benchmarks._loadgen``, websockets client, precomputed frames) opens
-N sessions over a ramp, streams 100 ms chunks at real time with a commit every 2 s, and
-measures event latency (receipt minus ``_mock_sent_ns``). Over the measured window this
+The mock runs alone in one process (frames not journaled); one asyncio load generator
+process (``benchmarks._loadgen``, websockets client, precomputed frames) opens N sessions over
+a ramp, streams 100 ms chunks at real time with a commit every 2 s, and measures the commit
+round trip (commit sent -> ``committed_transcript`` received). Over the measured window this
 process samples the server's CPU time and resident memory (psutil); memory per session is
-(RSS in the window - RSS before any session) / N.
+(RSS in the window - RSS before any session) / N. With ``--workers N`` the server is
+``scribe-mock --workers N`` (CPU and RSS summed over its worker processes), and
+``--generators`` spreads the sessions over several load generator processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
-from ._common import ROOT, MockProcess, _env, machine, python_cmd
+import numpy as np
+
+from ._common import QUERY, ROOT, ServerProcess, _cmd, _env, machine
 
 __all__ = ["run"]
 
 MODES: dict[str, dict[str, Any]] = {
-    "quick": {"levels": [1, 10], "seconds": 1.0},
-    "full": {"levels": [1, 10, 100, 500, 1000], "seconds": 20.0},
+    "quick": {"levels": [10], "seconds": 2.5},
+    "full": {"levels": [100, 500, 1000], "seconds": 15.0},
 }
 
 
-def one_level(n: int, seconds: float) -> dict[str, Any]:
+class _Workers:
+    """``scribe-mock --workers N`` as the server under test (CPU and RSS of all workers)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.proc: subprocess.Popen[str] | None = None
+        self.ws_url = ""
+
+    def __enter__(self) -> _Workers:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mock_server", "--port", "0", "--workers", str(self.workers),
+             "--journal-frames", "none", "--idle-timeout-secs", "none", "--timing", "instant"],
+            stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        lines = [self.proc.stdout.readline() for _ in range(4)]
+        base = lines[0].split()[-1]
+        self.ws_url = base.replace("http://", "ws://") + QUERY
+        return self
+
+    def processes(self) -> list[Any]:
+        import psutil
+
+        assert self.proc is not None
+        return list(psutil.Process(self.proc.pid).children())
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _server(workers: int) -> contextlib.AbstractContextManager[Any]:
+    if workers > 1:
+        return _Workers(workers)
+    return ServerProcess.mock()
+
+
+def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1) -> dict[str, Any]:
+    """N sessions against a mock of ``workers`` processes, from ``generators`` processes."""
     import psutil
 
     ramp = max(0.2, n / 200)  # at most 200 new connections per second
-    with MockProcess(idle_timeout_secs=None, journal_frames=False) as server:
-        proc_server = psutil.Process(server.pid)
+    with _server(workers) as server:
+        procs = (server.processes() if isinstance(server, _Workers)
+                 else [psutil.Process(server.pid)])
         time.sleep(0.2)
-        rss0 = proc_server.memory_info().rss
-        args = {"url": server.ws_url, "sessions": n, "ramp": ramp, "seconds": seconds}
-        gen = subprocess.Popen(python_cmd("benchmarks._loadgen", json.dumps(args)),
-                               stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+
+        def rss_now() -> int:
+            return sum(p.memory_info().rss for p in procs)
+
+        def cpu_now() -> float:
+            return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+        rss0 = rss_now()
+        gens = []
+        for g in range(generators):
+            share = n // generators + (g < n % generators)
+            args = {"url": server.ws_url, "sessions": share, "ramp": ramp, "seconds": seconds,
+                    "raw": generators > 1}
+            gens.append(subprocess.Popen(_cmd("benchmarks._loadgen", args),
+                                         stdout=subprocess.PIPE, text=True, env=_env(),
+                                         cwd=ROOT))
         try:
-            assert gen.stdout is not None
-            steady = json.loads(gen.stdout.readline())
-            cpu0 = proc_server.cpu_times()
+            steady = [json.loads(_read(gen)) for gen in gens]
+            cpu0 = cpu_now()
             t0 = time.monotonic()
-            rss_samples = []
-            ended = None
-            while ended is None:
-                line = gen.stdout.readline()
-                if not line:
-                    raise RuntimeError("the load generator died")
-                ended = json.loads(line) if '"end"' in line else None
-                rss_samples.append(proc_server.memory_info().rss)
-            cpu1 = proc_server.cpu_times()
+            rss_samples = [rss_now()]
+            for gen in gens:
+                json.loads(_read(gen))  # {"event": "end"}
+                rss_samples.append(rss_now())
+            cpu1 = cpu_now()
             window = time.monotonic() - t0
-            result: dict[str, Any] = json.loads(gen.stdout.readline())
-            gen.wait(60)
+            results: list[dict[str, Any]] = [json.loads(_read(gen)) for gen in gens]
+            for gen in gens:
+                gen.wait(60)
         finally:
-            if gen.poll() is None:
-                gen.terminate()
-                gen.wait(10)
-            if gen.stdout is not None:
-                gen.stdout.close()
-        rss = max([*rss_samples, proc_server.memory_info().rss])
-    cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    result.pop("event", None)
+            for gen in gens:
+                if gen.poll() is None:
+                    gen.terminate()
+                    gen.wait(10)
+                if gen.stdout is not None:
+                    gen.stdout.close()
+        rss = max([*rss_samples, rss_now()])
+    cpu = cpu1 - cpu0
+    result = _merge(results)
     result.update(
         sessions=n,
-        connected_at_start=steady["connected"],
+        workers=workers,
+        generators=generators,
+        connected_at_start=sum(s["connected"] for s in steady),
         server_cpu_share=cpu / window,  # 1.0 = one core busy
         server_rss_before=rss0,
         server_rss=rss,
         rss_per_session=(rss - rss0) / n,
+        # Server CPU per frame received: robust to a busy machine, unlike the latencies.
+        server_cpu_us_per_frame=cpu / max(1, result["sent"]) * 1e6,
     )
     return result
 
 
-def run(mode: str = "quick", levels: list[int] | None = None) -> dict[str, Any]:
+def _read(gen: subprocess.Popen[str]) -> str:
+    assert gen.stdout is not None
+    line = gen.stdout.readline()
+    if not line:
+        raise RuntimeError("the load generator died")
+    return line
+
+
+def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(results) == 1:
+        result = dict(results[0])
+        result.pop("event", None)
+        return result
+    lat = np.asarray([x for r in results for x in r["latencies_us"]], dtype=np.float64)
+    errors: dict[str, int] = {}
+    for r in results:
+        for kind, count in r["errors"].items():
+            errors[kind] = errors.get(kind, 0) + count
+    return {
+        "connected": sum(r["connected"] for r in results),
+        "round_trips": int(lat.size),
+        "messages": sum(r["messages"] for r in results),
+        "sent": sum(r["sent"] for r in results),
+        "p50_us": float(np.percentile(lat, 50)) if lat.size else None,
+        "p90_us": float(np.percentile(lat, 90)) if lat.size else None,
+        "p99_us": float(np.percentile(lat, 99)) if lat.size else None,
+        "max_us": float(lat.max()) if lat.size else None,
+        "errors": errors,
+        "window": max(r["window"] for r in results),
+        "loadgen_cpu_share": sum(r["loadgen_cpu_share"] for r in results),
+    }
+
+
+def run(mode: str = "quick", levels: list[int] | None = None, *, seconds: float | None = None,
+        workers: int = 1, generators: int = 1) -> dict[str, Any]:
     params = dict(MODES[mode])
     if levels is not None:
         params["levels"] = levels
+    if seconds is not None:
+        params["seconds"] = seconds
+    params.update(workers=workers, generators=generators)
     return {"params": params,
-            "levels": [one_level(n, params["seconds"]) for n in params["levels"]]}
+            "levels": [one_level(n, params["seconds"], workers, generators)
+                       for n in params["levels"]]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the long run (default: quick)")
     parser.add_argument("--levels", type=int, nargs="*", help="session counts to run")
+    parser.add_argument("--seconds", type=float, help="measured window per level")
+    parser.add_argument("--workers", type=int, default=1, help="scribe-mock --workers N")
+    parser.add_argument("--generators", type=int, default=1, help="load generator processes")
     args = parser.parse_args()
-    result = run("full" if args.full else "quick", args.levels)
+    result = run("full" if args.full else "quick", args.levels, seconds=args.seconds,
+                 workers=args.workers, generators=args.generators)
     print(json.dumps({"machine": machine(), "scale": result}, indent=2))
 
 

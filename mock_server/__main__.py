@@ -4,17 +4,20 @@ Example::
 
     scribe-mock --port 8765 --api-key test-key --transcript "hello world"
     python -m mock_server --port 0 --scenario faults.json --key-scenario flaky=flaky.json
+    scribe-mock --port 8765 --workers 2 --journal-frames none   # two processes, one port
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from . import _workers
 from .scenarios import load_scenario
 from .script import Utterance, load_script
 from .server import MockServer
@@ -39,6 +42,30 @@ def _key_scenario(value: str) -> tuple[str, str]:
 
 def _optional_float(value: str) -> float | None:
     return None if value.lower() in ("none", "off", "0") else float(value)
+
+
+def _journal_frames(value: str) -> str | int:
+    if value in ("all", "none"):
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError("expected all, none or a count >= 0")
+    return count
+
+
+def _optional_int(value: str) -> int | None:
+    if value == "all":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError("expected all or a count >= 0")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,9 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
         help='stamp each sent message with "_mock_sent_ns" (CLOCK_MONOTONIC ns)',
     )
     parser.add_argument(
+        "--journal-frames",
+        type=_journal_frames,
+        default=1000,
+        metavar="all|none|N",
+        help="frames journaled per session (default 1000: the first 1000 of each of the last "
+        "--journal-sessions finished sessions; counts and audio digests are always kept)",
+    )
+    parser.add_argument(
+        "--journal-sessions",
+        type=_optional_int,
+        default=8,
+        metavar="N|all",
+        help="finished sessions whose frames are kept (default 8)",
+    )
+    parser.add_argument(
         "--no-journal-frames",
-        action="store_true",
-        help="journal counts and audio digests only, not every frame (long load tests)",
+        action="store_const",
+        const="none",
+        dest="journal_frames",
+        help="the same as --journal-frames none",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one port (SO_REUSEPORT; the admin API answers for all)",
     )
     parser.add_argument(
         "--timing",
@@ -102,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         "instant: answer at once (default: live)",
     )
     parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
+    parser.add_argument(
+        "--language-format",
+        choices=("iso639-1", "iso639-3"),
+        default="iso639-1",
+        help='detected languages as "en" (iso639-1, default) or "eng" (iso639-3)',
+    )
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -125,9 +182,11 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_session_secs": args.max_session_secs,
         "max_sessions_per_key": args.max_sessions_per_key,
         "stamp_send_times": args.bench_stamps,
-        "journal_frames": not args.no_journal_frames,
+        "journal_frames": args.journal_frames,
+        "journal_sessions": args.journal_sessions,
         "timing": args.timing,
         "timing_seed": args.timing_seed,
+        "language_format": args.language_format,
     }
     if args.certfile:
         import ssl
@@ -140,7 +199,11 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until Ctrl+C (SIGINT) or SIGTERM; print the base URL first."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -150,17 +213,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with MockServer(**settings_from_args(args)) as server:
-            print(f"scribe-mock listening on {server.base_url}", flush=True)
-            print(f"  WebSocket: {server.ws_url}", flush=True)
-            print(f"  admin:     {server.base_url}/_mock/sessions", flush=True)
-            while not stop.wait(3600):
-                pass
-            print("scribe-mock: shutting down", file=sys.stderr, flush=True)
+        if os.environ.get(_workers.WORKER_ENV):
+            return _workers.run_worker(settings_from_args(args), stop)
+        if args.workers > 1:
+            settings_from_args(args)  # bad options fail here, not in every worker
+            code = _workers.run_parent(argv, args.workers, args.host, args.port, stop)
+        else:
+            code = 0
+            with MockServer(**settings_from_args(args)) as server:
+                print(f"scribe-mock listening on {server.base_url}", flush=True)
+                print(f"  WebSocket: {server.ws_url}", flush=True)
+                print(f"  admin:     {server.base_url}/_mock/sessions", flush=True)
+                while not stop.wait(3600):
+                    pass
+        print("scribe-mock: shutting down", file=sys.stderr, flush=True)
+        return code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,21 +2,40 @@
 
 Written on the server's event loop, read from any thread: :class:`Journal` hands out frozen
 snapshots (:class:`SessionRecord`) and lets a test wait for sessions to finish without sleeping.
-Secrets (``xi-api-key``, ``authorization``, ``cookie`` headers and the ``token`` query parameter)
-are redacted before they are stored.
+Every change to a session's log happens under the journal's lock, so a snapshot is consistent
+(``audio_bytes`` and ``audio_sha256`` always describe the same audio). Secrets (``xi-api-key``,
+``authorization``, ``cookie`` headers and the ``token`` query parameter) are redacted before they
+are stored.
+
+Memory is bounded by default (:class:`FramePolicy`): counts, digests and errors are kept for every
+session, frames only for the first ``per_session`` frames of a session and only for the
+``sessions`` most recently finished sessions (open sessions always keep theirs). Dropped frames
+are counted in :attr:`SessionRecord.frames_dropped`.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-__all__ = ["REDACTED", "Journal", "JournalFrame", "SessionLog", "SessionRecord"]
+if TYPE_CHECKING:
+    from .actions import Record
+
+__all__ = [
+    "DEFAULT_FRAME_POLICY",
+    "REDACTED",
+    "FramePolicy",
+    "Journal",
+    "JournalFrame",
+    "SessionLog",
+    "SessionRecord",
+]
 
 REDACTED: Final = "<redacted>"
 _SECRET_HEADERS: Final = frozenset({"xi-api-key", "authorization", "cookie", "proxy-authorization"})
@@ -57,6 +76,7 @@ class SessionRecord:
     close_code: int | None
     close_reason: str | None
     errors: tuple[str, ...]  # error message types sent
+    frames_dropped: int = 0  # frames not kept (the journal's frame cap), see FramePolicy
 
     @property
     def closed(self) -> bool:
@@ -87,6 +107,27 @@ class SessionRecord:
             for f in out["frames"]
         ]
         return out
+
+
+@attrs.frozen
+class FramePolicy:
+    """How many frames the journal keeps (counts and digests are kept for every session).
+
+    Attributes:
+        per_session: frames kept per session, the first ones (``None``: all, 0: none).
+        sessions: finished sessions whose frames are kept, the most recent ones (``None``: all).
+    """
+
+    per_session: int | None = 1000
+    sessions: int | None = 8
+
+    @property
+    def keeps_frames(self) -> bool:
+        """Whether any frame is kept."""
+        return self.per_session != 0
+
+
+DEFAULT_FRAME_POLICY: Final = FramePolicy()
 
 
 def redact_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -132,6 +173,7 @@ class SessionLog:
     close_code: int | None = None
     close_reason: str | None = None
     errors: list[str] = attrs.field(factory=list)
+    frames_dropped: int = 0
 
     def add_audio(self, audio: bytes) -> None:
         """Account for accepted audio."""
@@ -159,17 +201,22 @@ class SessionLog:
             close_code=self.close_code,
             close_reason=self.close_reason,
             errors=tuple(self.errors),
+            frames_dropped=self.frames_dropped,
         )
 
 
 class Journal:
     """All sessions of a server, with a condition to wait on."""
 
-    def __init__(self) -> None:
-        # _cond's lock guards _sessions and _next_index and every SessionLog's closed_at.
+    def __init__(self, frames: FramePolicy = DEFAULT_FRAME_POLICY) -> None:
+        self.frames = frames
+        # _cond's lock (``lock``) guards _sessions, _next_index, _with_frames and every field
+        # of every SessionLog: the event loop mutates logs only while holding it.
         self._cond = threading.Condition(threading.Lock())
+        self.lock = self._cond
         self._sessions: list[SessionLog] = []
         self._next_index = 1
+        self._with_frames: collections.deque[SessionLog] = collections.deque()  # finished
 
     def open(self, **fields: Any) -> SessionLog:
         """Start the journal of a new connection."""
@@ -180,13 +227,51 @@ class Journal:
             self._cond.notify_all()
             return log
 
+    def add_sent(self, log: SessionLog, frame: JournalFrame, *, error: bool = False) -> None:
+        """Journal one frame sent (and an error message's type), within the frame policy."""
+        with self._cond:
+            if error:
+                log.errors.append(str(frame.message_type))
+            cap = self.frames.per_session
+            if cap is None or len(log.frames) < cap:
+                log.frames.append(frame)
+            else:
+                log.frames_dropped += 1
+
+    def write(self, log: SessionLog, records: Sequence[Record]) -> None:
+        """Apply the engine's journal records to ``log`` under the lock, within the frame
+        policy (:mod:`mock_server.actions`)."""
+        with self._cond:
+            for record in records:
+                record.write(log, frames=self.frames.keeps_frames)
+            self.trim(log)
+
+    def trim(self, log: SessionLog) -> None:
+        """Apply the per-session cap to frames appended directly to ``log.frames``.
+        The caller holds :attr:`lock`."""
+        cap = self.frames.per_session
+        if cap is not None and len(log.frames) > cap:
+            log.frames_dropped += len(log.frames) - cap
+            del log.frames[cap:]
+
     def close(self, log: SessionLog, code: int | None, reason: str | None) -> None:
         """Mark a session over and wake waiters."""
         with self._cond:
             if log.closed_at is None:
                 log.close_code, log.close_reason = code, reason
                 log.closed_at = time.monotonic()
+                self._release_frames(log)
             self._cond.notify_all()
+
+    def _release_frames(self, finished: SessionLog) -> None:
+        keep = self.frames.sessions
+        if keep is None or not finished.frames:
+            return
+        self._with_frames.append(finished)
+        while len(self._with_frames) > keep:
+            old = self._with_frames.popleft()
+            old.frames_dropped += len(old.frames)
+            old.frames = []
 
     def notify(self) -> None:
         """Wake waiters after a change they may be waiting for."""
@@ -196,13 +281,13 @@ class Journal:
     def sessions(self) -> list[SessionRecord]:
         """Snapshots of every session, in connection order."""
         with self._cond:
-            logs = list(self._sessions)
-        return [log.snapshot() for log in logs]
+            return [log.snapshot() for log in self._sessions]
 
     def reset(self) -> None:
         """Forget every session (open ones keep running but are no longer listed)."""
         with self._cond:
             self._sessions.clear()
+            self._with_frames.clear()
             self._next_index = 1
             self._cond.notify_all()
 

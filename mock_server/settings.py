@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from .journal import FramePolicy
+from .languages import LANGUAGE_FORMATS
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
 from .script import Utterance, parse_script
@@ -27,6 +29,18 @@ def _opt_keys(value: Any) -> frozenset[str] | None:
 
 def _opt_scenario(value: Any) -> Scenario | None:
     return None if value is None else load_scenario(value)
+
+
+def _journal_frames(value: Any) -> bool | int:
+    if value is True or value == "all":
+        return True
+    if value is False or value == "none":
+        return False
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and value >= 0:
+        return value or False
+    raise ValueError(f"journal_frames must be 'all', 'none' or a count >= 0, not {value!r}")
 
 
 def _scenario_map(value: Any) -> Mapping[str, Scenario]:
@@ -76,14 +90,23 @@ class Settings:
         max_sessions_per_key: concurrent sessions per credential before ``rate_limited``.
         token_ttl_secs: single-use token lifetime (15 minutes live).
         clock: wall clock for token expiry (injectable so tests need not wait).
-        journal_frames: keep every frame in the journal (counts and the audio digest are always
-            kept); turn off for long load tests to bound memory.
+        journal_frames: frames kept in the journal per session (counts, digests and errors are
+            always kept for every session): ``N`` (the first N frames; 1000 by default),
+            ``True`` or ``"all"`` (every frame of every session: memory grows with every
+            session), ``False`` or ``"none"`` (no frames).
+        journal_sessions: with a count for ``journal_frames``, frames are kept for at most this
+            many finished sessions, the most recent (8 by default; ``None``: all). Open sessions
+            always keep theirs. Together they bound the journal's memory in a long run.
         stamp_send_times: add ``"_mock_sent_ns"`` (CLOCK_MONOTONIC ns) to every sent message.
         ssl_context: serve ``wss://``/``https://`` with this context.
+        reuse_port: bind with ``SO_REUSEPORT`` (several processes on one port, ``--workers``).
         timing: ``"instant"`` (answer at once; the default here and in the pytest fixture) or
             ``"live"`` (the service's delays, :mod:`mock_server.timing`; ``scribe-mock``'s
             default).
         timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
+        language_format: ``"iso639-1"`` (``"en"``, as the docs show) or ``"iso639-3"``
+            (``"eng"``, as integrators saw live) for detected languages
+            (:mod:`mock_server.languages`).
     """
 
     host: str = "127.0.0.1"
@@ -112,12 +135,29 @@ class Settings:
     token_ttl_secs: float = 900.0
     clock: Callable[[], float] = time.time
     stamp_send_times: bool = False
-    journal_frames: bool = True
+    journal_frames: bool | int = attrs.field(default=1000, converter=_journal_frames)
+    journal_sessions: int | None = 8
     ssl_context: ssl.SSLContext | None = None
+    reuse_port: bool = False
     timing: str = attrs.field(default="instant")
     timing_seed: int = 0
+    language_format: str = attrs.field(default="iso639-1")
 
     @timing.validator
     def _check_timing(self, attribute: Any, value: str) -> None:
         if value not in TIMINGS:
             raise ValueError(f"timing must be one of {', '.join(TIMINGS)}: {value!r}")
+
+    @language_format.validator
+    def _check_language_format(self, attribute: Any, value: str) -> None:
+        if value not in LANGUAGE_FORMATS:
+            allowed = ", ".join(LANGUAGE_FORMATS)
+            raise ValueError(f"language_format must be one of {allowed}: {value!r}")
+
+    @property
+    def frame_policy(self) -> FramePolicy:
+        """The journal's frame caps, from ``journal_frames`` and ``journal_sessions``."""
+        frames = self.journal_frames
+        if frames is True:
+            return FramePolicy(None, None)
+        return FramePolicy(int(frames), self.journal_sessions)

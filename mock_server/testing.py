@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import urllib.parse
 from typing import Any
@@ -89,16 +90,29 @@ class Peer:
 
     def recv(self) -> dict[str, Any] | None:
         """The next JSON message, or None once the server closed (code kept)."""
-        opcode, data = self.ws.recv_data(control_frame=True)
-        while opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_CLOSE):
-            if opcode == websocket.ABNF.OPCODE_BINARY:
-                self.received.append({"binary": data})
-                return {"binary": data}
-            opcode, data = self.ws.recv_data(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
+        # Frames, not messages: websocket-client answers a close frame inside recv_data(),
+        # and that answer fails when the server has already cut TCP (as it does after
+        # refusing an oversized frame), which would lose the close code.
+        try:
+            frame = self.ws.recv_frame()  # type: ignore[no-untyped-call]
+            while frame.opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_CLOSE):
+                if frame.opcode == websocket.ABNF.OPCODE_BINARY:
+                    self.received.append({"binary": frame.data})
+                    return {"binary": frame.data}
+                frame = self.ws.recv_frame()  # type: ignore[no-untyped-call]
+        except (OSError, websocket.WebSocketConnectionClosedException):
+            # TCP ended without a close frame we could read (1006): a dropped connection, or
+            # a reset because the server closed with our unread data in its buffer.
+            self.close_code, self.close_reason = 1006, ""
+            self.ws.shutdown()  # type: ignore[no-untyped-call]
+            return None
+        data: bytes = frame.data
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
             self.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
             self.close_reason = data[2:].decode()
-            self.ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client already answered the close frame
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                self.ws.send_close()
+            self.ws.shutdown()  # type: ignore[no-untyped-call]
             return None
         text = data.decode("utf-8", errors="replace")
         try:
@@ -126,10 +140,13 @@ class Peer:
             messages.append(message)
 
     def close(self) -> None:
-        """Close the WebSocket (1000) if still open."""
-        if self.ws.connected:
-            self.ws.close()
-        else:
+        """Close the WebSocket (1000) if still open; the socket is closed in any case."""
+        try:
+            if self.ws.connected:
+                self.ws.close()
+        except (OSError, websocket.WebSocketException):
+            pass  # the server already cut the connection
+        finally:
             self.ws.shutdown()  # type: ignore[no-untyped-call]
 
     def __enter__(self) -> Peer:

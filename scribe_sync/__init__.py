@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .client import DEFAULT_BASE_URL, ScribeClient, connect
     from .errors import (
         AudioBufferFullError,
+        AudioSourceError,
         AuthError,
         ChunkSizeExceededError,
         CommitThrottledError,
@@ -84,6 +85,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "AudioBufferFullError",
     "AudioFormat",
+    "AudioSourceError",
     "AuthError",
     "Character",
     "ChunkSizeExceededError",
@@ -152,6 +154,7 @@ _LAZY: dict[str, str] = {
     "ScribeClient": "client",
     "connect": "client",
     "AudioBufferFullError": "errors",
+    "AudioSourceError": "errors",
     "AuthError": "errors",
     "ConnectError": "errors",
     "ReconnectFailedError": "errors",

@@ -94,6 +94,7 @@ _OPTION_HELP: Final = {
     "entity_redaction": "entity categories or types to redact (repeat, or separate with commas)",
     "entity_redaction_mode": "how redacted entities are shown",
     "transcript_edit": "an instruction for editing the committed transcript",
+    "diarize": "attribute words to speakers (SRT/WebVTT cues get speaker labels)",
 }
 #: Tuple options whose values may be comma-separated. Keyterms are phrases, so only repeated.
 _COMMA_LISTS: Final = frozenset(
@@ -280,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("token", "print a single-use token (valid 15 minutes, one session); needs an API key")
     add("demo", "stream the bundled sample through an embedded mock server, live",
         _output_parser())
+    from . import _probe  # the probe's own options live beside its code
+
+    bench = add("bench", "measure the latency your setup sees (connect, partials, commits)")
+    _probe.add_arguments(bench)
+    _add_session_options(bench)
     return parser
 
 

@@ -300,9 +300,12 @@ class SessionState:
             else:
                 self._release(through_commit=False)
                 # An unsolicited commit (VAD or auto-commit): the server's buffer restarted at
-                # some point before now. Counting from here underestimates what is uncommitted,
-                # which only makes commit() pad a little more than needed.
-                self.uncommitted_bytes = 0
+                # some point before now, but the commit arrives late (0.7-0.9 s after the
+                # speech ended, PROTOCOL.md §6), so audio sent within the margin may still be
+                # uncommitted. Counting it keeps finish() from skipping a tail that exists; an
+                # overestimate costs at most a commit_throttled answer, which finish accepts.
+                margin = int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._rate)
+                self.uncommitted_bytes = min(self.uncommitted_bytes, margin)
         elif isinstance(event, CommittedTranscriptWithTimestamps) and self.pending_twin:
             self.pending_twin -= 1
         return event

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import selectors
 import socket
 import ssl
@@ -48,6 +47,7 @@ import websocket
 from websocket import ABNF
 from websocket._abnf import frame_buffer
 
+from ._redact import RedactingFilter, redact_log_text, redact_url
 from .errors import (
     AuthError,
     ConfigError,
@@ -57,7 +57,6 @@ from .errors import (
     RateLimitedError,
     ServerError,
 )
-from .protocol import redact_url
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -82,36 +81,9 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
 #: RFC 6455 §5.5: control frames carry at most 125 bytes.
 _MAX_CONTROL_PAYLOAD: Final = 125
 
-# Credentials in log text: header lines and query values. Values end at whitespace, "&", "#"
-# or a quote, so the rest of a request line ("HTTP/1.1") survives.
-_SECRET_HEADER_RE: Final = re.compile(
-    r"(?im)^(\s*(?:xi-api-key|authorization|proxy-authorization|cookie)\s*:\s*)\S.*?(\r?)$"
-)
-_SECRET_PARAM_RE: Final = re.compile(r"(?i)([?&;](?:token|xi-api-key|api_key)=)[^&#;\s'\"]*")
-
-
-def redact_log_text(text: str) -> str:
-    """``text`` with credential headers and ``token=``-style query values replaced by ``***``."""
-    return _SECRET_PARAM_RE.sub(r"\1***", _SECRET_HEADER_RE.sub(r"\1***\2", text))
-
-
-class _RedactingFilter(logging.Filter):
-    """Masks credentials in websocket-client's log records (its trace mode dumps handshakes)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's to report
-            return True
-        redacted = redact_log_text(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_LOG_FILTER: Final = _RedactingFilter("scribe_sync")
-# A filter on the logger itself runs for every record websocket-client creates, before any
-# handler (its trace handler included) sees it.
+# websocket-client's trace mode dumps handshakes: a filter on its logger itself runs for every
+# record it creates, before any handler (its trace handler included) sees it.
+_LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
 
 

@@ -7,6 +7,7 @@
     scribe-sync listen [--device D]           the microphone (Ctrl+C or --duration to stop)
     scribe-sync devices                       list audio input devices
     scribe-sync token                         print a single-use token for browser or app clients
+    scribe-sync bench [FILE]                  measure latency against the service (or --mock)
 
 Output follows where it goes. On a terminal the live partial is redrawn in place and committed
 lines scroll above it; piped or redirected, only committed text (or JSONL events) is written,
@@ -67,11 +68,9 @@ from .client import API_KEY_ENV, ScribeClient
 from .errors import (
     AuthError,
     ConfigError,
-    ConnectionClosedError,
     ScribeError,
-    server_error_class,
 )
-from .messages import AudioFormat, ErrorEvent, SessionStarted
+from .messages import AudioFormat, SessionStarted
 from .session import Session
 from .transcript import Transcript
 
@@ -123,23 +122,12 @@ def _isatty(stream: IO[str]) -> bool:
 
 def _pump(session: Session, transcript: Transcript, display: Display, meter: Metered) -> None:
     """Receive until the session ends; wake up regularly to redraw the progress line."""
-    server_error: ErrorEvent | None = None
     while True:
         try:
             event = session.recv(timeout=_PROGRESS_INTERVAL)
         except TimeoutError:
             display.tick(meter.seconds)
             continue
-        except ConnectionClosedError as exc:
-            # The server reports an error and closes; when our sender hits the closed socket
-            # first, the session can end with "send failed" although the server said why.
-            # The server's reason is the one worth a user's one line.
-            if server_error is None:
-                raise
-            cls = server_error_class(server_error.error_type)
-            raise cls(server_error.message, error_type=server_error.error_type) from exc
-        if isinstance(event, ErrorEvent):
-            server_error = event
         if event is None:
             display.tick(meter.seconds, force=True)
             return
@@ -373,7 +361,14 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import _probe
+
+    return _probe.run_command(args, session_kwargs(args, "text"))
+
+
 _COMMANDS: Final = {
+    "bench": _cmd_bench,
     "transcribe": _cmd_transcribe,
     "listen": _cmd_listen,
     "devices": _cmd_devices,

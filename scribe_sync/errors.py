@@ -21,6 +21,7 @@
     │   ├── SessionTimeLimitExceededError      session_time_limit_exceeded
     │   ├── ChunkSizeExceededError             chunk_size_exceeded
     │   └── InsufficientAudioActivityError     insufficient_audio_activity
+    ├── AudioSourceError                       an audio source could not be opened or read
     ├── AudioBufferFullError                   send_audio refused audio: the replay buffer is full
     └── ConnectionClosedError                  the transport failed or closed abnormally
         ├── ConnectError                       the connection never opened
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AudioBufferFullError",
+    "AudioSourceError",
     "AuthError",
     "ChunkSizeExceededError",
     "CommitThrottledError",
@@ -250,6 +252,20 @@ class ReconnectFailedError(ConnectionClosedError):
     def reconnect_attempts(self) -> int:
         """Deprecated alias of :attr:`attempts`."""
         return self.attempts
+
+
+class AudioSourceError(ScribeError):
+    """An audio source could not be opened or read (also importable from ``scribe_sync.audio``).
+
+    Attributes:
+        source: what was being read (a path, URL, device name or ``"<stdin>"``).
+        reason: why it failed, in a few words.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
 
 
 class AudioBufferFullError(ScribeError):

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._redact import redact_url
 from .errors import SERVER_ERROR_TYPES, ConfigError, RemoteProtocolError
 from .messages import (
     AudioFormat,
@@ -749,6 +750,9 @@ class SessionOptions:
     )
     entity_redaction_mode: str | None = None
     transcript_edit: str | None = None
+    # Speaker diarization: the parameter name is from SDK 2.78 docstrings only (PROTOCOL.md
+    # §4.7, Q15), not exposed by the SDK helper and unverified against the live service.
+    diarize: bool | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.model_id, str) or not _MODEL_RE.match(self.model_id):
@@ -776,6 +780,7 @@ class SessionOptions:
             "no_verbatim",
             "filter_background_audio",
             "enable_logging",
+            "diarize",
         ):
             _check_bool(option, getattr(self, option))
         _check_bool("include_timestamps", self.include_timestamps, optional=False)
@@ -886,6 +891,7 @@ def query_params(options: SessionOptions, *, token: str | None = None) -> list[t
         "transcript_edit",
         "filter_background_audio",
         "enable_logging",
+        "diarize",
     ):
         value = getattr(options, key)
         if isinstance(value, tuple):
@@ -950,9 +956,3 @@ def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
     return {"xi-api-key": api_key}
 
 
-_SECRET_QUERY_RE: Final = re.compile(r"(?i)([?&](?:token|xi-api-key|api_key)=)[^&#]*")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any token or key in its query replaced by ``***``, for logs and errors."""
-    return _SECRET_QUERY_RE.sub(r"\1***", url)

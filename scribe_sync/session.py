@@ -200,7 +200,7 @@ class Session:
         self._dispatch_queue: collections.deque[Event] = collections.deque()
         self._subscriptions: list[Subscription] = []
         self._dispatcher: threading.Thread | None = None
-        self._receiving = False  # a thread is in recv()
+        self._receiver: int | None = None  # the thread in recv()
         self._recv_waiting = False  # ... and waits for the read role
         self._iterating = False  # recv() was called: the iterator queue is in use
         self._released_at = now  # when a receiver last gave the read role back
@@ -376,10 +376,14 @@ class Session:
         """
         _check_timeout("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        me = threading.get_ident()
         with self._lock:
-            if self._receiving:
+            # By thread: a KeyboardInterrupt between here and the finally below must not
+            # leave the session refusing its own main thread for ever.
+            if self._receiver not in (None, me):
                 raise LocalProtocolError("another thread is already receiving from this session")
-            self._receiving = self._iterating = True
+            self._receiver = me
+            self._iterating = True
             self._notify()
         woke = False
         try:
@@ -419,7 +423,8 @@ class Session:
                 self._doze(waiter, remaining)
         finally:
             with self._lock:
-                self._receiving = self._recv_waiting = False
+                self._receiver = None
+                self._recv_waiting = False
 
     def __iter__(self) -> Iterator[Event]:
         """Iterate over events until the session ends; see :meth:`recv` for what is raised."""
@@ -559,7 +564,7 @@ class Session:
                         job = "paused"
                     elif self._subscriptions or self._closing or self._send_failure or (
                         not self._recv_waiting and now - self._released_at >= _LINGER
-                        and not (self._receiving and self._read_role.locked())
+                        and not (self._receiver is not None and self._read_role.locked())
                     ):
                         job = "read"
                     else:

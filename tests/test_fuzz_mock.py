@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ TRANSCRIPT = "one two three four five six seven eight nine ten"
 ANSWER_TYPES = frozenset({
     "input_error", "partial_transcript", "committed_transcript",
     "committed_transcript_with_timestamps", "commit_throttled", "chunk_size_exceeded",
+    "warning",  # a chunk whose sample_rate contradicts audio_format (once per session)
 })
 VALID_CHUNK = json.loads(chunk(b"\x00\x01" * 800, sample_rate=16000))
 
@@ -177,9 +179,12 @@ def _fuzz_one(server: MockServer, items: list[ClientFrame],
                 assert refusals <= 1, (item, answers)
         if terminal is not None:
             item, code = terminal
-            _send(peer, item)
+            # The mock refuses an oversized frame from its header and closes TCP with the rest
+            # unread, so the client may see a reset instead of the close frame (1006).
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                _send(peer, item)
             assert peer.recv_all() == []
-            assert peer.close_code == code
+            assert peer.close_code in (code, 1006)
     if terminal is not None:
         record = server.wait_for(lambda r: r[-1].closed, timeout=10)[-1]
         assert record.close_code == terminal[1]
@@ -224,5 +229,5 @@ def test_arbitrary_client_frames_get_input_error_or_close_and_spare_other_sessio
         assert record.audio_sha256 == hashlib.sha256(audio).hexdigest()
         assert record.audio_sha256 == server.sessions()[0].audio_sha256  # the reference's
         assert record.errors == ()
-    # A crashing handler is logged by websockets at ERROR ("connection handler failed").
-    assert [r for r in caplog.records if r.name.startswith(("websockets", "mock_server"))] == []
+    # A crashing handler is logged by aiohttp at ERROR ("Error handling request").
+    assert [r for r in caplog.records if r.name.startswith(("aiohttp", "mock_server"))] == []

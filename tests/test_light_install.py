@@ -25,7 +25,7 @@ from scribe_sync.audio import sample_path
 REPO = pathlib.Path(__file__).resolve().parent.parent
 KEY = "light-install-key"
 #: What the base install must never load: the audio extra, the mock and its server library.
-HEAVY = ("numpy", "soundfile", "soxr", "websockets", "mock_server", "pyaudio")
+HEAVY = ("numpy", "soundfile", "soxr", "aiohttp", "websockets", "mock_server", "pyaudio")
 INSTALL_TIMEOUT = 600
 
 SESSION = """
@@ -127,7 +127,7 @@ def test_the_base_install_has_only_the_clients_dependencies(base_venv: pathlib.P
 
 def test_import_loads_none_of_the_heavy_modules(base_venv: pathlib.Path) -> None:
     """import scribe_sync (and scribe_sync.audio) works and loads no numpy, soundfile, soxr,
-    websockets or mock_server."""
+    aiohttp, websockets or mock_server."""
     proc = _run(base_venv, "-c", IMPORT_ONLY.format(heavy=HEAVY))
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout) == []
@@ -197,7 +197,7 @@ def test_the_cli_names_the_missing_extra_in_one_line(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="mock_server's pytest11 plugin imports the server (websockets) when pytest loads it, "
+    reason="mock_server's pytest11 plugin imports the server (aiohttp) when pytest loads it, "
     "so pytest cannot start on a base install; mock_server/__init__.py and pytest_plugin.py "
     "must import the server lazily",
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket
 
 from mock_server import MockServer
 from mock_server.settings import Settings
@@ -155,9 +156,12 @@ def test_mock_closes_1009_on_an_oversized_client_message_and_keeps_serving() -> 
     with MockServer(api_keys=[KEY], max_message_bytes=100_000) as server:
         with Peer(server, api_key=KEY) as peer:
             peer.recv_until("session_started")
-            peer.send(chunk(b"\x00" * 80_000))  # ~107 KB of base64 JSON
+            # ~107 KB of base64 JSON. The mock refuses it from the frame header and closes TCP
+            # with the rest unread, so the client may see a reset instead of the close frame.
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                peer.send(chunk(b"\x00" * 80_000))
             assert peer.recv_all() == []
-            assert peer.close_code == 1009
+            assert peer.close_code in (1009, 1006)
         assert server.wait_idle()[0].close_code == 1009
         with ScribeClient(KEY, base_url=server.base_url).connect() as session:
             session.send_audio(speech(0.5))
@@ -238,8 +242,8 @@ def test_admin_api_answers_loopback_only() -> None:
 
 def test_ipv4_mapped_loopback_counts_as_loopback() -> None:
     """::ffff:127.0.0.1 (a dual-stack socket's view of 127.0.0.1) is loopback; others are not."""
-    from mock_server.server import _is_loopback
+    from mock_server._http import is_loopback
 
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("::ffff:127.0.0.1")
-    assert not _is_loopback("10.1.2.3") and not _is_loopback("::ffff:10.1.2.3")
-    assert not _is_loopback("not-an-address")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
+    assert not is_loopback("10.1.2.3") and not is_loopback("::ffff:10.1.2.3")
+    assert not is_loopback("not-an-address") and not is_loopback(None)

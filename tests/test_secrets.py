@@ -1,7 +1,7 @@
 """Secret hygiene: the API key and tokens never appear in logs, output, reprs, errors or journals.
 
 One test drives every path that handles a credential, with every logger at DEBUG (scribe_sync,
-websocket-client's ``websocket`` logger in trace mode, the mock's ``websockets`` loggers),
+websocket-client's ``websocket`` logger in trace mode, the mock's access log),
 stdout/stderr captured, and collects reprs and full exception text (``traceback`` formatting,
 chained causes included); then it searches all of it for the key, the tokens and the proxy
 password. ``scribe_sync/cli.py`` does not exist on this branch yet, so the CLI is not covered.
@@ -183,7 +183,7 @@ def test_no_secret_in_logs_output_reprs_errors_or_journal(
     # The capture is real: trace mode printed handshakes, the mock logged requests, and the
     # session logged its frames.
     assert "GET /v1/speech-to-text/realtime?" in err
-    assert any(r.name.startswith("websockets.server") for r in caplog.records)
+    assert any(r.name == "mock_server.access" for r in caplog.records)
     assert any("session_started" in r.getMessage() or " < " in r.getMessage()
                for r in caplog.records if r.name == "scribe_sync")
     assert "Logging error" not in err
@@ -226,14 +226,15 @@ def test_handshake_refusals_map_to_typed_errors() -> None:
         assert not isinstance(info.value, ServerError) or info.value.error_type == "auth_error"
 
 
-def test_mock_websockets_logger_masks_credentials(caplog: pytest.LogCaptureFixture) -> None:
-    """Request lines and headers logged through the mock's websockets logger are masked."""
+def test_mock_access_log_masks_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    """Request lines logged through the mock's access logger have token/key values masked."""
     caplog.set_level(logging.DEBUG)
-    ws_logger = logging.getLogger("websockets.server.scribe_mock")
-    ws_logger.debug("< GET %s HTTP/1.1", "/v1/speech-to-text/realtime?model_id=m&token=sutkn_x1")
-    ws_logger.debug("< %s: %s", "xi-api-key", KEY)
-    messages = [r.getMessage() for r in caplog.records if r.name == ws_logger.name]
+    access = logging.getLogger("mock_server.access")
+    access.info('%s "%s" %s', "127.0.0.1",
+                "GET /v1/speech-to-text/realtime?model_id=m&token=sutkn_x1 HTTP/1.1", 101)
+    access.info("GET /x?api_key=%s&xi-api-key=%s HTTP/1.1", KEY, KEY)
+    messages = [r.getMessage() for r in caplog.records if r.name == access.name]
     assert messages == [
-        "< GET /v1/speech-to-text/realtime?model_id=m&token=<redacted> HTTP/1.1",
-        "< xi-api-key: <redacted>",
+        '127.0.0.1 "GET /v1/speech-to-text/realtime?model_id=m&token=<redacted> HTTP/1.1" 101',
+        "GET /x?api_key=<redacted>&xi-api-key=<redacted> HTTP/1.1",
     ]

@@ -147,7 +147,7 @@ def test_concurrent_recv_is_refused() -> None:
     thread.start()
     assert entered.wait(5)
     # The first receiver holds the receive slot until an event arrives; wait until it does.
-    assert wait_for(session, lambda: session._receiving)
+    assert wait_for(session, lambda: session._receiver is not None)
     with pytest.raises(LocalProtocolError):
         session.recv(timeout=0.01)
     t.push(PartialTranscript("x"))

@@ -47,6 +47,15 @@ def test_commit_pads_short_segments_and_counts_padding_apart() -> None:
     assert (state.audio_bytes, state.padding_bytes) == (3200, 8000)
 
 
+def test_audio_after_a_late_unsolicited_commit_is_still_committed() -> None:
+    """A VAD commit arrives after more audio was sent: the tail is still committed (it used to
+    count as nothing uncommitted, so finish() sent no commit and lost the tail)."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    state.audio(b"\x01\x00" * 16000 * 3, None, 0.0)  # 3 s, then the VAD commit arrives late
+    state.receive(CommittedTranscript("first"), 3.1)
+    assert state.commit(3.2)[-1].commit
+
+
 def test_previous_text_only_with_the_first_chunk() -> None:
     """previous_text rides on the first chunk only; later it is refused before anything."""
     state = SessionState(AudioFormat.PCM_16000, twin_expected=False)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Final, TypeVar
 
-from scribe_sync.errors import ConfigError, ScribeError
+from scribe_sync.errors import AudioSourceError, ConfigError  # defined there, re-exported here
 from scribe_sync.messages import AudioFormat
 
 __all__ = [
@@ -28,20 +28,6 @@ DEFAULT_CHUNK_MS = 100
 # service accepts them, so the floor is 20 ms (one typical audio-device period).
 MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 1000
-
-
-class AudioSourceError(ScribeError):
-    """An audio source could not be opened or read.
-
-    Attributes:
-        source: what was being read (a path, URL, device name or ``"<stdin>"``).
-        reason: why it failed, in a few words.
-    """
-
-    def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
 
 
 class AudioDependencyError(AudioSourceError):

@@ -1,0 +1,208 @@
+"""The HTTP side of the mock's one port: an aiohttp application with every route.
+
+Routes (everything else is a JSON 404):
+
+- ``GET /v1/speech-to-text/realtime`` (WebSocket upgrade): a realtime session, driven by
+  :mod:`mock_server._session`; without an upgrade, 426.
+- ``POST /v1/single-use-token/{token_type}`` with ``xi-api-key``: ``{"token": "sutkn_..."}``;
+  ``OPTIONS`` answers CORS preflight requests.
+- ``/_mock/...`` (loopback clients only): ``GET sessions``, ``GET health``, ``POST reset``,
+  ``POST scenario[?api_key=KEY]`` with a scenario JSON body (``null`` removes it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+
+from ._session import WebSocketSession
+from .journal import REDACTED, redact_headers, redact_query
+from .params import parse_query
+
+if TYPE_CHECKING:
+    from .server import MockServer
+
+__all__ = ["ACCESS_LOGGER", "MAX_BODY", "REALTIME_PATH", "TOKEN_PATH", "build_app", "is_loopback"]
+
+REALTIME_PATH: Final = "/v1/speech-to-text/realtime"
+TOKEN_PATH: Final = "/v1/single-use-token/"
+TOKEN_TYPES: Final = ("realtime_scribe", "batch_scribe", "tts_websocket")
+MAX_BODY: Final = 1 << 20  # admin scenario bodies; larger ones get 413
+SERVER_KEY: Final[web.AppKey[MockServer]] = web.AppKey("server")
+
+# The access log has every request line, query string included ("?token=sutkn_..."): it goes
+# to "mock_server.access" through a filter that masks credentials first.
+_SECRET_LOG_RE: Final = re.compile(r"(?i)([?&](?:token|api_key|xi-api-key)=)[^&#\s\"]+")
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        redacted = _SECRET_LOG_RE.sub(r"\g<1>" + REDACTED, message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+ACCESS_LOGGER: Final = logging.getLogger("mock_server.access")
+ACCESS_LOGGER.addFilter(_RedactingFilter())
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a peer address is loopback, IPv4-mapped IPv6 (``::ffff:127.0.0.1``) included."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def json_response(status: int, body: Any = None, *, extra: Mapping[str, str] | None = None
+                  ) -> web.Response:
+    """A JSON response (no body for ``None``)."""
+    headers = dict(extra or {})
+    if body is None:
+        response = web.Response(status=status, headers=headers)
+    else:
+        response = web.Response(status=status, body=json.dumps(body).encode(), headers=headers,
+                                content_type="application/json")
+    # One request per connection: clients that never close their HTTP pool (the official
+    # SDK's sync client) would otherwise hold an idle socket to the mock for ever.
+    response.force_close()
+    return response
+
+
+def _cors(request: web.Request) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": request.headers.get("Origin", "*"),
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": request.headers.get(
+            "Access-Control-Request-Headers", "xi-api-key, content-type"
+        ),
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+
+
+def _server(request: web.Request) -> MockServer:
+    return request.app[SERVER_KEY]
+
+
+async def _realtime(request: web.Request) -> web.StreamResponse:
+    server = _server(request)
+    settings = server.settings
+    ws = web.WebSocketResponse(
+        compress=False,  # keeps many sessions cheap; clients do not need it
+        # aiohttp refuses a message of max_msg_size bytes; the setting admits it (as before).
+        max_msg_size=settings.max_message_bytes + 1,
+        timeout=2.0,  # the closing handshake's wait for the client's close frame
+        autoping=True,  # the live service does not rely on pings (PROTOCOL.md §1)
+    )
+    if not ws.can_prepare(request).ok:
+        return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})
+    await ws.prepare(request)
+    query = parse_query(request.query_string)
+    log = server.journal.open(
+        path=request.path,
+        query=redact_query(query),
+        headers=redact_headers(list(request.headers.items())),
+        remote=_remote(request),
+    )
+    session = WebSocketSession(server, request, ws, log)
+    server._sessions.add(session)
+    try:
+        await session.run(query, request.headers.get("xi-api-key"))
+    finally:
+        server._sessions.discard(session)
+    return ws
+
+
+def _remote(request: web.Request) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peer[0]}:{peer[1]}" if peer else ""
+
+
+async def _token(request: web.Request) -> web.Response:
+    server = _server(request)
+    cors = _cors(request)
+    if request.method == "OPTIONS":
+        return json_response(204, extra=cors)
+    if request.method != "POST":
+        return json_response(405, {"detail": "Method Not Allowed"}, extra=cors)
+    token_type = request.match_info["token_type"]
+    api_key = request.headers.get("xi-api-key")
+    if not api_key or not server._key_ok(api_key):
+        # invented body, in the shape of the live HTTP API's errors
+        body: Any = {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}
+        return json_response(401, body, extra=cors)
+    if token_type not in TOKEN_TYPES:
+        body = {
+            "detail": [
+                {
+                    "loc": ["path", "token_type"],
+                    "msg": f"Input should be {', '.join(repr(t) for t in TOKEN_TYPES)}",
+                    "type": "enum",
+                }
+            ]
+        }
+        return json_response(422, body, extra=cors)
+    if token_type != "realtime_scribe":
+        # Tokens of other types are minted but never valid on the realtime endpoint.
+        return json_response(200, {"token": "sutkn_" + secrets.token_hex(24)}, extra=cors)
+    return json_response(200, {"token": server.mint_token(api_key)}, extra=cors)
+
+
+async def _admin(request: web.Request) -> web.Response:
+    if not is_loopback(request.remote):
+        return json_response(403, {"detail": "the admin API answers loopback clients only"})
+    server = _server(request)
+    action, method = request.match_info["action"], request.method
+    if action == "sessions" and method == "GET":
+        return json_response(200, await server._admin_sessions())
+    if action == "health" and method == "GET":
+        return json_response(200, await server._admin_health())
+    if action == "reset" and method == "POST":
+        await server._admin_reset()
+        return json_response(200, {"ok": True})
+    if action == "scenario" and method == "POST":
+        keys = request.query.getall("api_key", [])
+        api_key = keys[-1] if keys else None
+        try:
+            data = json.loads(await request.read() or b"null")
+            await server._admin_install(data, api_key)
+        except (ValueError, TypeError) as exc:
+            return json_response(400, {"detail": f"invalid scenario: {exc}"})
+        return json_response(200, {"ok": True})
+    return json_response(404, {"detail": "Not Found"})
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return json_response(404, {"detail": "Not Found"})
+
+
+def build_app(server: MockServer, *extra: web.RouteDef) -> web.Application:
+    """The application of one mock server (``extra`` routes: the workers' private API)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SERVER_KEY] = server
+    app.add_routes([
+        web.get(REALTIME_PATH, _realtime),
+        web.route("*", TOKEN_PATH + "{token_type}", _token),
+        web.route("*", "/_mock/{action}", _admin),
+        *extra,
+        web.route("*", "/{tail:.*}", _not_found),
+    ])
+    return app

@@ -1,0 +1,355 @@
+"""The WebSocket session driver: one aiohttp WebSocket connection runs one :class:`Engine`.
+
+Frames and times go into the sans-I/O engine; of the actions it returns, journal records are
+written at once under the journal's lock (:meth:`~mock_server.journal.Journal.write`), and
+the wire actions (send, close, drop) are executed in order, through a delaying sender task
+once a frame is delayed (the live timing profile, scenario delays). The
+journal's close code is decided here too: ours when we closed, the client's when it did, the
+protocol error's when aiohttp refused a frame (1009 too big, 1007 invalid UTF-8, 1002), and
+1006 when the TCP connection ended without a close frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import WSMsgType, web
+
+from .actions import ERROR_TYPES, Action, Close, Drop, Record, Send, error_actions
+from .bench import BenchStream
+from .engine import Engine
+from .journal import JournalFrame, SessionLog, key_label
+from .params import InvalidParams, parse_params
+from .scenarios import Delay
+
+if TYPE_CHECKING:
+    from .server import MockServer
+
+__all__ = ["AUTH_ERROR_TEXT", "WebSocketSession"]
+
+AUTH_ERROR_TEXT: Final = "You must be authenticated to use this endpoint."  # live (CAP-A)
+_ERROR_TYPES: Final = frozenset(ERROR_TYPES)
+_Action = Send | Close | Drop
+#: aiohttp reports these when the connection is over (a close frame, our close, EOF, an error).
+_END_TYPES: Final = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return encoded.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate echoed from a client's JSON ("\\ud800" is valid JSON but not
+        # valid UTF-8): send it escaped rather than fail the send.
+        return json.dumps(payload, separators=(",", ":")).encode("ascii")
+
+
+class WebSocketSession:
+    """Runs one WebSocket connection: engine in, frames out. Event loop thread only."""
+
+    def __init__(
+        self, server: MockServer, request: web.Request, ws: web.WebSocketResponse, log: SessionLog
+    ) -> None:
+        self.server = server
+        self.ws = ws
+        self.transport = request.transport
+        self.log = log
+        self.loop = asyncio.get_running_loop()
+        self.engine: Engine | None = None
+        self.bench: BenchStream | None = None  # benchmarks only: the tick stream
+        self.stamp = server.settings.stamp_send_times
+        self.delay: Delay | None = None
+        self._rng = random.Random(0)
+        self.queue: asyncio.Queue[tuple[float, _Action]] | None = None
+        self.sender: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+        self.our_close: tuple[int, str] | None = None
+        self.peer_close: tuple[int, str] | None = None
+        self.send_failed = False
+
+    # ---------------------------------------------------------------------------- execution
+
+    async def execute(self, actions: list[_Action]) -> None:
+        for action in actions:
+            if self.done:
+                return
+            if self.queue is None and isinstance(action, Send) and action.delay > 0:
+                self._start_sender()  # a timing delay: from now on every frame is queued
+            if self.queue is not None:
+                await self.queue.put((self._due(action), action))
+                if not isinstance(action, Send):
+                    self.done = True
+            else:
+                await self._perform(action)
+
+    def _start_sender(self) -> None:
+        self.queue = asyncio.Queue()
+        self.sender = self.loop.create_task(self._run_sender())
+
+    def _due(self, action: _Action) -> float:
+        """When a queued action may be performed: the engine's timing delay of a Send, plus
+        the scenario's delay."""
+        due = self.loop.time() + (action.delay if isinstance(action, Send) else 0.0)
+        delay = self.delay
+        if delay is None:
+            return due
+        if isinstance(action, Send) and isinstance(action.payload, dict):
+            kinds = delay.message_types
+            if kinds is not None and action.payload.get("message_type") not in kinds:
+                return due
+        jitter = self._rng.uniform(0.0, delay.jitter_secs) if delay.jitter_secs else 0.0
+        return due + delay.fixed_secs + jitter
+
+    async def _run_sender(self) -> None:
+        assert self.queue is not None
+        last_due = 0.0
+        while True:
+            due, action = await self.queue.get()
+            due = max(due, last_due)  # order is preserved: a message never overtakes another
+            last_due = due
+            wait = due - self.loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._perform(action)
+            # A close or drop ends the sender; so does a send that found the connection gone
+            # (the handler is then waiting for this task, and nothing else will be queued).
+            if not isinstance(action, Send) or self.done:
+                return
+
+    async def _perform(self, action: _Action) -> None:
+        if isinstance(action, Send):
+            payload = action.payload
+            message_type: str | None = None
+            if isinstance(payload, dict):
+                if self.stamp:
+                    payload["_mock_sent_ns"] = time.monotonic_ns()
+                data: bytes = _encode(payload)
+                opcode = WSMsgType.TEXT
+                message_type = payload.get("message_type")
+            elif isinstance(payload, str):
+                data, opcode = payload.encode("utf-8", "surrogatepass"), WSMsgType.TEXT
+            else:
+                data, opcode = payload, WSMsgType.BINARY
+            # Journaled before the send, so that it is ordered with the input.
+            self.server.journal.add_sent(
+                self.log,
+                JournalFrame("out", time.monotonic(), message_type, payload, len(data)),
+                error=message_type in _ERROR_TYPES,
+            )
+            try:
+                await self.ws.send_frame(data, opcode)
+            except (ConnectionError, RuntimeError):
+                # The connection is gone; the handler journals how it ended.
+                self.done = self.send_failed = True
+        elif isinstance(action, Close):
+            await self.close(action.code, action.reason)
+        else:
+            self.done = True
+            self.our_close = (1006, "")
+            self.server.journal.close(self.log, 1006, "")
+            if self.transport is not None:
+                self.transport.abort()
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection from our side (an engine action, or the server shutting down)."""
+        if self.our_close is not None:
+            return
+        self.done = True
+        self.our_close = (code, reason)
+        # Journal first: the closing handshake may wait for the client's close frame.
+        self.server.journal.close(self.log, code, reason)
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=reason.encode())
+
+    def abort(self) -> None:
+        """Cut the TCP connection (shutdown after the grace period)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _engine(self, call: Callable[..., list[Action]], *args: Any) -> list[_Action]:
+        """Call the engine, write the journal records it returned under the journal's lock
+        (a snapshot never sees half an update), and return the wire actions."""
+        actions = call(*args)
+        records = [a for a in actions if isinstance(a, Record)]
+        if records:
+            self.server.journal.write(self.log, records)
+        return [a for a in actions if not isinstance(a, Record)]
+
+    async def _read_close(self) -> None:
+        """After a failed send, read what the client sent before it went: usually its close
+        frame (1009 when it refused a message of ours as too big)."""
+
+        async def read() -> None:
+            while self.peer_close is None:
+                message = await self.ws.receive()
+                if message.type is WSMsgType.CLOSE:
+                    self.peer_close = (int(message.data), message.extra or "")
+                elif message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    return
+
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(read(), 1.0)
+
+    # ---------------------------------------------------------------------------- timer
+
+    def _deadline(self) -> float | None:
+        engine = self.engine
+        if engine is None or self.done:
+            return None
+        times = [engine.deadline()]
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            times.append(self.bench.deadline())
+        return min((t for t in times if t is not None), default=None)
+
+    def _arm(self) -> None:
+        deadline = self._deadline()
+        if deadline is None:
+            return
+        if self.timer is not None:
+            if self.timer.when() <= deadline:
+                return  # fires first and re-arms itself
+            self.timer.cancel()
+        self.timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        engine = self.engine
+        deadline = self._deadline()
+        if engine is None or deadline is None:
+            return
+        now = self.loop.time()
+        if now < deadline:
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        actions: list[_Action] = []
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            actions.extend(Send(payload) for payload in self.bench.tick(now))
+        actions.extend(self._engine(engine.tick, now))
+        if actions:
+            self.server._spawn(self.execute(actions))
+        self._arm()  # a periodic deadline (the benchmark stream) needs the next one
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    async def run(self, query: dict[str, list[str]], api_key: str | None) -> None:
+        """Authenticate, run the session, and journal how the connection ended."""
+        try:
+            await self._authenticate_and_run(query, api_key)
+        finally:
+            if self.our_close is None:
+                if self.peer_close is not None:
+                    code, reason = self.peer_close
+                else:
+                    code = self.ws.close_code or 1006
+                    reason = ""
+                self.server.journal.close(self.log, code, reason)
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+
+    async def _authenticate_and_run(self, query: dict[str, list[str]], api_key: str | None) -> None:
+        server = self.server
+        settings = server.settings
+        tokens = query.get("token")
+        token = tokens[-1] if tokens else None
+        key: str | None
+        if token:
+            # The token wins over any key (PySDK realtime/scribe.py docstring, PROTOCOL.md §1).
+            key = await server._consume_token(token)
+        else:
+            key = api_key if api_key and server._key_ok(api_key) else None
+        with server.journal.lock:
+            self.log.key_label = None if key is None else key_label(key)
+        if key is None:
+            await self.execute(error_actions("auth_error", AUTH_ERROR_TEXT))
+            return
+
+        active = server._active
+        limit = settings.max_sessions_per_key
+        if limit is not None and active.get(key, 0) >= limit:
+            # invented text
+            text = f"Too many concurrent sessions for this API key (limit {limit})."
+            await self.execute(error_actions("rate_limited", text))
+            return
+        active[key] = active.get(key, 0) + 1
+        try:
+            await self._run_session(key, query)
+        finally:
+            active[key] -= 1
+            if not active[key]:
+                del active[key]
+
+    async def _run_session(self, key: str, query: dict[str, list[str]]) -> None:
+        server = self.server
+        try:
+            params = parse_params(query, server.settings.models)
+        except InvalidParams as exc:
+            await self.execute(error_actions("invalid_request", str(exc)))
+            return
+        scenario, number = server._scenario_for(key)
+        with server.journal.lock:
+            self.log.scenario = None if scenario is None else (scenario.name or "<unnamed>")
+        engine = Engine(
+            server.settings,
+            params,
+            index=self.log.index,
+            scenario=scenario,
+            scenario_session=number,
+            now=self.loop.time(),
+        )
+        self.engine = engine
+        if scenario is not None and scenario.delay is not None:
+            self.delay = scenario.delay
+            self._rng = random.Random(f"{scenario.delay.seed}:{number}")
+            self._start_sender()
+        await self.execute(self._engine(engine.start, self.loop.time()))
+        settings = server.settings
+        if settings.bench_stream_count > 0 and not (engine.closed or engine.stalled):
+            self.bench = BenchStream(
+                settings.bench_stream_count,
+                settings.bench_stream_interval_secs,
+                start=self.loop.time(),
+            )
+        self._arm()
+        ws = self.ws
+        journal = server.journal
+        try:
+            while not self.done:
+                message = await ws.receive()
+                kind = message.type
+                if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                    actions = self._engine(engine.receive, message.data, self.loop.time())
+                    if actions:
+                        await self.execute(actions)
+                    self._arm()
+                    journal.notify()
+                    continue
+                if kind is WSMsgType.CLOSE:
+                    self.peer_close = (int(message.data), message.extra or "")
+                elif kind is WSMsgType.ERROR:
+                    # aiohttp refused a frame and closed with its code (1009 too big, 1007
+                    # invalid UTF-8, 1002); a connection error has no code (1006).
+                    code = getattr(message.data, "code", None)
+                    self.peer_close = (code if isinstance(code, int) else 1006, "")
+                elif kind is WSMsgType.CLOSED and self.peer_close is None:
+                    self.peer_close = (1006, "")  # EOF without a close frame
+                if kind in _END_TYPES or kind is WSMsgType.ERROR:
+                    break
+            if self.send_failed and self.our_close is None and self.peer_close is None:
+                await self._read_close()
+        finally:
+            if self.timer is not None:
+                self.timer.cancel()
+            if self.sender is not None:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    if self.done:
+                        await self.sender
+                    else:
+                        self.sender.cancel()
+                        await self.sender

@@ -1,0 +1,237 @@
+"""Several mock processes on one port: ``scribe-mock --workers N``.
+
+The parent process reserves the port (a bound, non-listening ``SO_REUSEPORT`` socket, so that
+``--port 0`` has a number to share) and starts N worker processes, each a full mock server
+listening on that port with ``SO_REUSEPORT``: the kernel spreads connections over them. The
+parent serves nothing itself; it prints the URL once every worker is ready, stops them all on
+Ctrl+C or SIGTERM, and stops them all if one dies.
+
+Shared state stays in the worker that owns it, and workers ask each other over a private
+loopback port each (``/_worker/...``, refused without the secret the parent hands out):
+
+- The admin API (``/_mock/...``), answered by whichever worker a request reaches, fans out to
+  every worker: ``sessions`` is every worker's journal merged in opening order (each record
+  gets a ``worker`` field; ``index`` counts per worker), ``health`` sums open sessions,
+  ``reset`` and ``scenario`` apply to all.
+- A single-use token names the worker that minted it (its first two hex digits); a session
+  that presents it on another worker asks the owner to consume it, so it stays single-use.
+- Per-worker only: ``max_sessions_per_key`` and the scenario session numbering (``session``
+  in a fault) count the sessions of one worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import web
+
+from ._http import is_loopback, json_response
+from .server import MockServer
+
+__all__ = ["WORKER_ENV", "Cluster", "run_parent", "run_worker"]
+
+#: Set in a worker's environment: ``{"index": i, "secret": "..."}`` (JSON).
+WORKER_ENV: Final = "SCRIBE_MOCK_WORKER"
+_SECRET_HEADER: Final = "X-Scribe-Mock-Worker"
+_TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
+
+
+class Cluster:
+    """Every worker, as seen from one of them (all methods run on its event loop)."""
+
+    def __init__(self, server: MockServer, index: int, secret: str) -> None:
+        self.server = server
+        self.index = index
+        self.secret = secret
+        self.ports: list[int] = []  # private ports, by worker index; set once all started
+        server._cluster = self
+        server.private_site = True
+        server.token_prefix = f"{index:02x}"
+        server.extra_routes.append(web.route("*", "/_worker/{action}", self._handle))
+
+    # ---------------------------------------------------------------------------- as a client
+
+    async def _call(self, port: int, method: str, action: str, body: Any = None,
+                    query: dict[str, str] | None = None) -> Any:
+        url = f"http://127.0.0.1:{port}/_worker/{action}"
+        async with aiohttp.ClientSession(timeout=_TIMEOUT) as client, client.request(
+            method, url, json=body, params=query, headers={_SECRET_HEADER: self.secret}
+        ) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def _all(self, method: str, action: str, body: Any = None,
+                   query: dict[str, str] | None = None) -> list[Any]:
+        return await asyncio.gather(
+            *(self._call(port, method, action, body, query) for port in self.ports)
+        )
+
+    async def consume_token(self, token: str) -> str | None:
+        try:
+            owner = int(token[len("sutkn_") : len("sutkn_") + 2], 16)
+        except ValueError:
+            return None
+        if owner == self.index:
+            return self.server.consume_token(token)
+        if not 0 <= owner < len(self.ports):
+            return None
+        answer = await self._call(self.ports[owner], "POST", "consume", {"token": token})
+        key = answer.get("api_key")
+        return key if isinstance(key, str) else None
+
+    async def sessions(self) -> list[dict[str, Any]]:
+        merged = [record for records in await self._all("GET", "sessions") for record in records]
+        merged.sort(key=lambda record: (record["opened_at"], record["worker"]))
+        return merged
+
+    async def health(self) -> dict[str, Any]:
+        answers = await self._all("GET", "health")
+        return {
+            "ok": True,
+            "open_sessions": sum(answer["open_sessions"] for answer in answers),
+            "port": self.server.port,
+            "workers": len(answers),
+        }
+
+    async def reset(self) -> None:
+        await self._all("POST", "reset")
+
+    async def install_scenario(self, data: Any, api_key: str | None) -> None:
+        await self._all("POST", "scenario", data, None if api_key is None else {"api_key": api_key})
+
+    # ---------------------------------------------------------------------------- as a server
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        given = request.headers.get(_SECRET_HEADER, "")
+        if not is_loopback(request.remote) or not hmac.compare_digest(given, self.secret):
+            return json_response(403, {"detail": "workers only"})
+        server, action = self.server, request.match_info["action"]
+        if action == "sessions":
+            records = [{**record.to_dict(), "worker": self.index} for record in server.sessions()]
+            return json_response(200, records)
+        if action == "health":
+            return json_response(200, {"open_sessions": server.journal.open_count()})
+        if action == "reset":
+            server.reset()
+            return json_response(200, {"ok": True})
+        if action == "scenario":
+            server.install_scenario(await request.json(), request.query.get("api_key"))
+            return json_response(200, {"ok": True})
+        if action == "consume":
+            token = (await request.json()).get("token", "")
+            return json_response(200, {"api_key": server.consume_token(str(token))})
+        return json_response(404, {"detail": "Not Found"})
+
+
+# =============================================================================================
+# Processes
+
+
+def run_worker(settings: dict[str, Any], stop: threading.Event) -> int:
+    """A worker's life: serve on the shared port, report, learn the others, serve until
+    ``stop`` is set or the parent goes away (stdin closes)."""
+    info = json.loads(os.environ.pop(WORKER_ENV))
+    server = MockServer(**settings, reuse_port=True)
+    cluster = Cluster(server, int(info["index"]), str(info["secret"]))
+
+    def watch_parent() -> None:
+        sys.stdin.read()  # returns at EOF: the parent closed the pipe or died
+        stop.set()
+
+    with server:
+        print(json.dumps({"private_port": server.private_port}), flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return 1
+        # Set before "ready": the parent prints the URL (so admin requests come) only after.
+        cluster.ports = [int(p) for p in json.loads(line)["ports"]]
+        print(json.dumps({"ready": True}), flush=True)
+        watcher = threading.Thread(target=watch_parent, name="scribe-mock-parent", daemon=True)
+        watcher.start()
+        stop.wait()
+    return 0
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """A bound, non-listening socket that holds the port (and picks one for port 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    reserved = socket.socket(family, socket.SOCK_STREAM)
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserved.bind((host, port))
+    return reserved
+
+
+def run_parent(argv: Sequence[str], workers: int, host: str, port: int,
+               stop: threading.Event) -> int:
+    """Start ``workers`` worker processes on one port; return when ``stop`` is set or one dies."""
+    import secrets
+
+    reserved = _reserve(host, port)
+    port = reserved.getsockname()[1]
+    secret = secrets.token_hex(16)
+    command = [sys.executable, "-m", "mock_server", *argv, "--port", str(port)]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for index in range(workers):
+            env = dict(os.environ, **{WORKER_ENV: json.dumps({"index": index, "secret": secret})})
+            procs.append(subprocess.Popen(command, stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, text=True, env=env))
+        ports = [json.loads(_line(proc))["private_port"] for proc in procs]
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"ports": ports}) + "\n")
+            proc.stdin.flush()
+        for proc in procs:
+            json.loads(_line(proc))
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '::') else host}:{port}"
+        print(f"scribe-mock listening on {base}", flush=True)
+        print(f"  WebSocket: {base.replace('http', 'ws', 1)}/v1/speech-to-text/realtime",
+              flush=True)
+        print(f"  admin:     {base}/_mock/sessions", flush=True)
+        print(f"  workers:   {workers} processes (pids {' '.join(str(p.pid) for p in procs)})",
+              flush=True)
+        while not stop.wait(0.5):
+            if any(proc.poll() is not None for proc in procs):
+                print("scribe-mock: a worker exited; stopping", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        _stop_all(procs)
+        reserved.close()
+
+
+def _line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"scribe-mock worker {proc.pid} exited during start-up")
+    return line
+
+
+def _stop_all(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()  # a worker stops at EOF
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
