@@ -204,6 +204,14 @@ class Output:
             raise OutputError(self.name, exc) from None
 
 
+def _is_special(path: str) -> bool:
+    """/dev/stdout and /dev/fd/N lead to whatever the descriptor is: when that is a regular
+    file (``-o /dev/stdout > out.txt``), it is the shell's open file, to be written, not
+    replaced by a rename."""
+    absolute = os.path.abspath(path)
+    return absolute.startswith(("/dev/", "/proc/"))
+
+
 def open_output(path: str) -> Output:
     """``-o path``: a temporary file beside a regular (or new) file, ``path`` itself otherwise.
 
@@ -218,7 +226,7 @@ def open_output(path: str) -> Output:
     except OSError as exc:
         raise OutputError(path, exc) from None
     try:
-        if info is not None and not stat.S_ISREG(info.st_mode):
+        if (info is not None and not stat.S_ISREG(info.st_mode)) or _is_special(path):
             # /dev/full, /dev/stdout, a named pipe, a terminal: renaming over one would replace
             # the device node or the pipe with a plain file, so write to it directly.
             stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115

@@ -102,8 +102,6 @@ MOCK_ENTRY_POINT_GROUP: Final = "scribe_sync.mock_server"
 # several committed lines rather than one at the end.
 _DEMO_WORD_MS: Final = 250
 _DEMO_VAD_SILENCE: Final = 0.5
-#: Keepalive audio is 20 ms of silence (scribe_sync.session); used until SessionStats says.
-_KEEPALIVE_SECONDS: Final = 0.02
 _PROGRESS_INTERVAL: Final = 0.2
 
 
@@ -142,16 +140,9 @@ def _audio_report(meter: Metered, stats: SessionStats | None) -> dict[str, float
     """``--format json``'s ``"audio"``: the caller's seconds, and the silence the session added
     (padding short segments to the service's minimum, keepalives while the source is quiet)."""
     report = {"seconds": round(meter.seconds, 3)}
-    if stats is None:
-        return report
-    keepalive = getattr(stats, "keepalive_seconds_sent", None)
-    if keepalive is None:  # a session that counts keepalives, not their seconds
-        keepalive = stats.keepalives_sent * _KEEPALIVE_SECONDS
-    padding = getattr(stats, "padding_seconds_sent", None)
-    if padding is None:  # a session whose audio_seconds_sent includes its own silence
-        padding = max(0.0, stats.audio_seconds_sent - meter.seconds - keepalive)
-    report["padding_seconds"] = round(padding, 3)
-    report["keepalive_seconds"] = round(keepalive, 3)
+    if stats is not None:
+        report["padding_seconds"] = round(stats.padding_seconds_sent, 3)
+        report["keepalive_seconds"] = round(stats.keepalive_seconds_sent, 3)
     return report
 
 

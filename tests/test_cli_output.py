@@ -129,6 +129,23 @@ def test_a_named_pipe_is_written_directly_and_stays_a_pipe(tmp_path: pathlib.Pat
     assert _leftovers(tmp_path, "captions.fifo") == []
 
 
+def test_dev_stdout_redirected_to_a_file_writes_the_shells_file(tmp_path: pathlib.Path) -> None:
+    """-o /dev/stdout > out.txt: the transcript goes into the file the shell opened (the same
+    inode), not into a file renamed over it."""
+    out = tmp_path / "out.txt"
+    out.write_text("")
+    inode = out.stat().st_ino
+    with open(out, "w") as redirected:
+        proc = subprocess.run(
+            [sys.executable, "-m", "scribe_sync.cli", "demo", "--fast", "-o", "/dev/stdout"],
+            stdout=redirected, stderr=subprocess.PIPE, env=_env(), timeout=TIMEOUT, check=False,
+        )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert out.stat().st_ino == inode
+    assert out.read_text().strip()
+    assert _leftovers(tmp_path, "out.txt") == []
+
+
 # =============================================================================================
 # Write failures: one line, exit 6
 

@@ -25,7 +25,7 @@ from scribe_sync.audio import sample_path
 REPO = pathlib.Path(__file__).resolve().parent.parent
 KEY = "light-install-key"
 #: What the base install must never load: the audio extra, the mock and its server library.
-HEAVY = ("numpy", "soundfile", "soxr", "websockets", "mock_server", "pyaudio")
+HEAVY = ("numpy", "soundfile", "soxr", "aiohttp", "websockets", "mock_server", "pyaudio")
 INSTALL_TIMEOUT = 600
 
 SESSION = """
@@ -127,7 +127,7 @@ def test_the_base_install_has_only_the_clients_dependencies(base_venv: pathlib.P
 
 def test_import_loads_none_of_the_heavy_modules(base_venv: pathlib.Path) -> None:
     """import scribe_sync (and scribe_sync.audio) works and loads no numpy, soundfile, soxr,
-    websockets or mock_server."""
+    aiohttp, websockets or mock_server."""
     proc = _run(base_venv, "-c", IMPORT_ONLY.format(heavy=HEAVY))
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout) == []
@@ -175,9 +175,12 @@ def test_a_missing_audio_extra_is_named(base_venv: pathlib.Path) -> None:
         (["transcribe", str(sample_path()), "--fast", "--base-url", "{url}", "--api-key", KEY],
          "audio", 4),
         (["demo", "--fast"], "mock", 2),
+        (["devices"], "mic", 4),
+        (["listen", "--duration", "1", "--base-url", "{url}", "--api-key", KEY], "mic", 4),
         (["transcribe", "-", "--mock"], "mock", 2),
     ],
-    ids=["file-needs-audio", "demo-needs-mock", "mock-flag-needs-mock"],
+    ids=["file-needs-audio", "demo-needs-mock", "devices-needs-mic", "listen-needs-mic",
+         "mock-flag-needs-mock"],
 )
 def test_the_cli_names_the_missing_extra_in_one_line(
     base_venv: pathlib.Path, mock_process: str, args: list[str], extra: str, code: int
@@ -190,3 +193,22 @@ def test_the_cli_names_the_missing_extra_in_one_line(
     lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("scribe-sync: error: "), stderr
     assert f"pip install 'scribe-sync[{extra}]'" in lines[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mock_server's pytest11 plugin imports the server (aiohttp) when pytest loads it, "
+    "so pytest cannot start on a base install; mock_server/__init__.py and pytest_plugin.py "
+    "must import the server lazily",
+)
+def test_pytest_starts_on_the_base_install(base_venv: pathlib.Path,
+                                           tmp_path: pathlib.Path) -> None:
+    """A project that depends on the base install can still run its own tests with pytest: the
+    mock's plugin, registered by the same distribution, must not need the mock extra to load."""
+    install = _run(base_venv, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                   "pytest")
+    assert install.returncode == 0, install.stderr.decode()[-2000:]
+    (tmp_path / "test_theirs.py").write_text("def test_theirs():\n    assert True\n")
+    proc = _run(base_venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_theirs.py",
+                cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()[-2000:]

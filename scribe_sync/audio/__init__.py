@@ -122,7 +122,8 @@ def __getattr__(name: str) -> Any:
     try:
         module = importlib.import_module(f"{__name__}.{module_name}")
     except ImportError as exc:
-        error = _missing_extra(exc, name)
+        # Everything the microphone needs (PyAudio, numpy, soxr) comes with the mic extra.
+        error = _missing_extra(exc, name, extra="mic" if module_name == "_mic" else None)
         if error is None:
             raise
         raise error from exc

@@ -56,13 +56,15 @@ class NotDecodableError(AudioSourceError):
 EXTRA_OF: Final = {"numpy": "audio", "soundfile": "audio", "soxr": "audio", "pyaudio": "mic"}
 
 
-def missing_extra(exc: ImportError, needed_for: str) -> AudioDependencyError | None:
-    """The one-line error for an optional module that failed to import, naming its extra; None
+def missing_extra(exc: ImportError, needed_for: str, *, extra: str | None = None,
+                  ) -> AudioDependencyError | None:
+    """The one-line error for an optional module that failed to import, naming its extra (or
+    ``extra``, when the caller knows better: the microphone's numpy comes with ``mic``); None
     when ``exc`` is about something else (a real bug must not hide behind an install hint)."""
     root = (exc.name or "").partition(".")[0]
-    extra = EXTRA_OF.get(root)
-    if extra is None:
+    if root not in EXTRA_OF:
         return None
+    extra = extra or EXTRA_OF[root]
     return AudioDependencyError(
         needed_for, f"{root} is not installed; run: pip install 'scribe-sync[{extra}]'",
         extra=extra,
