@@ -377,6 +377,11 @@ class Session:
         _check_timeout("timeout", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         me = threading.get_ident()
+        # Python raises KeyboardInterrupt only on the main thread, at any bytecode: inside a
+        # socket read it would lose a frame half read (seen as a missing timestamped twin after
+        # Ctrl+C). So the main thread never takes the read role; it waits for the background
+        # reader, which signals never reach. Other threads read for themselves.
+        can_lead = threading.current_thread() is not threading.main_thread()
         with self._lock:
             # By thread: a KeyboardInterrupt between here and the finally below must not
             # leave the session refusing its own main thread for ever.
@@ -400,7 +405,7 @@ class Session:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError(f"no event within {timeout:g} s")
-                    lead = not self._subscriptions and self._lost is None
+                    lead = can_lead and not self._subscriptions and self._lost is None
                 if lead and self._read_role.acquire(blocking=False):
                     try:
                         self._read_step(remaining)
@@ -414,7 +419,7 @@ class Session:
                 with self._lock:
                     if self._events or self._ended:
                         continue
-                    self._recv_waiting = True
+                    self._recv_waiting = can_lead  # only a thread that may lead asks for the role
                     waiter = self._waiter()
                     transport = self._transport
                 if lead and not woke:
