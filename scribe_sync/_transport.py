@@ -386,6 +386,7 @@ class WebSocketTransport:
         if self._failed is not None:
             raise self._failed
         deadline = None if timeout is None else time.monotonic() + timeout
+        woken = False
         while True:
             try:
                 frame = self._parse()
@@ -400,15 +401,24 @@ class WebSocketTransport:
                 raise self._closed_error("connection lost", exc) from exc
             if frame is not None:
                 return frame
-            if not self._fill(deadline):
+            if woken:
+                return None
+            got, woken = self._fill(deadline)
+            if not got:
                 return None
 
-    def _fill(self, deadline: float | None) -> bool:
-        """Read what the socket has into the buffer; ``False`` on timeout or wake-up."""
+    def _fill(self, deadline: float | None) -> tuple[bool, bool]:
+        """Read what the socket has into the buffer: (bytes were read or may be, woken).
+
+        A wake-up that comes with a readable socket still reads it: after a failed write the
+        session is woken to drain what already arrived (an error message sent just before a
+        reset), and returning at the wake-up alone would lose that message.
+        """
         sock = self._sock
         if sock is None:
             raise ConnectionClosedError("connection lost: the socket is closed",
                                         code=ABNORMAL_CLOSURE)
+        woken = False
         # TLS may hold decrypted bytes that no readiness check can see.
         if not (self._ssl and sock.pending()):  # type: ignore[attr-defined]
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -417,12 +427,14 @@ class WebSocketTransport:
             except (OSError, ValueError):
                 ready = [(None, selectors.EVENT_READ)]  # type: ignore[list-item]
             if not ready:
-                return False
+                return False, False
             if any(key is not None and key.data == "wake" for key, _ in ready):
                 with contextlib.suppress(OSError):
                     while self._wake_r.recv(4096):
                         pass
-                return False
+                if not any(key is None or key.data == "socket" for key, _ in ready):
+                    return False, True
+                woken = True
         try:
             if self._ssl:
                 # Readable raw bytes may be part of a TLS record: the read is then bounded by
@@ -431,7 +443,7 @@ class WebSocketTransport:
             else:
                 data = sock.recv(65536, socket.MSG_DONTWAIT)
         except (BlockingIOError, ssl.SSLWantReadError):
-            return True
+            return True, woken
         except (OSError, ValueError) as exc:
             raise self._closed_error("connection lost", exc) from exc
         if not data:
@@ -440,7 +452,7 @@ class WebSocketTransport:
                 "host was lost.", code=ABNORMAL_CLOSURE,
             )
         self._buffer += data
-        return True
+        return True, woken
 
     def _parse(self) -> Frame | None:
         """The next complete message from the buffer, answering pings on the way."""

@@ -207,6 +207,41 @@ def test_an_error_then_a_reset_under_a_busy_sender_still_raises_the_server_error
             session.send_audio(speech(0.1))
 
 
+def test_a_wake_up_with_a_readable_socket_still_reads_what_arrived() -> None:
+    """After a failed write the session wakes its reader to drain what already arrived: a
+    wake-up pending together with a readable socket must return the frame, not ``None`` (it
+    returned ``None``, and the error sent just before a reset was lost under a busy sender)."""
+    import selectors
+
+    import websocket
+
+    from scribe_sync._transport import WebSocketTransport
+
+    sent = threading.Event()
+
+    def handler(peer: Peer) -> None:
+        peer.send_error("quota_exceeded", "quota used up")
+        sent.set()
+        peer.hold()
+
+    with ScriptServer(handler) as server:
+        ws = websocket.create_connection(server.base_url.replace("http", "ws") + "/x",
+                                         timeout=PROMPT)
+        transport = WebSocketTransport(ws, io_timeout=PROMPT)
+        try:
+            assert sent.wait(PROMPT)
+            with selectors.DefaultSelector() as selector:  # the bytes are here, unread
+                selector.register(ws.sock, selectors.EVENT_READ)
+                assert selector.select(PROMPT)
+            transport.wake()
+            frame = transport.recv(0.0)
+            assert frame is not None and b"quota_exceeded" in frame.data
+            transport.wake()  # a wake-up alone still returns at once
+            assert transport.recv(PROMPT) is None
+        finally:
+            transport.release()
+
+
 def test_an_error_then_a_clean_close_raises_the_server_error() -> None:
     """The well-behaved twin of the reset case: error, close frame, the subclass raised."""
     def handler(peer: Peer) -> None:
