@@ -196,6 +196,8 @@ class Session:
         self._generation = 0  # bumped per connection; frames and endings carry theirs
         self._outbox: collections.deque[tuple[int, bytes]] = collections.deque()
         self._outbox_bytes = 0
+        self._outbox_waiting = 0  # senders waiting for the outbox to drain below its limit
+        self._reader_paused = False  # the background thread waits for a consumer to catch up
         self._events: collections.deque[Event] = collections.deque(early_events)
         self._dispatch_queue: collections.deque[Event] = collections.deque()
         self._subscriptions: list[Subscription] = []
@@ -283,7 +285,12 @@ class Session:
                         self._send_failure is None or self._lost is not None):
                     return
                 waiter = self._waiter()
-            self._doze(waiter, _IDLE_TICK)
+                self._outbox_waiting += 1
+            try:
+                self._doze(waiter, _IDLE_TICK)
+            finally:
+                with self._lock:
+                    self._outbox_waiting -= 1
             self._flush()
 
     def commit(self) -> bool:
@@ -336,8 +343,8 @@ class Session:
                         self._outbox_bytes -= len(payload)
                         transport = self._transport
                         usable = generation == self._generation and self._send_failure is None
-                        if self._outbox_bytes <= _OUTBOX_LIMIT:
-                            self._notify()
+                        if self._outbox_waiting and self._outbox_bytes <= _OUTBOX_LIMIT:
+                            self._notify()  # a sender waits for room
                     if not usable:
                         continue
                     try:
@@ -396,7 +403,8 @@ class Session:
                 with self._lock:
                     if self._events:
                         event = self._events.popleft()
-                        self._notify()  # a paused reader may go on
+                        if self._reader_paused:
+                            self._notify()  # the paused reader may go on
                         return event
                     if self._ended:
                         if self._end_error is not None:
@@ -577,6 +585,9 @@ class Session:
                     timeout = self._next_timer(now)
                     if job in ("wait", "paused"):
                         waiter = self._waiter()
+                    # Consumers wake the background thread only while it is paused for them:
+                    # a wake-up per event taken would cost two context switches each.
+                    self._reader_paused = job == "paused"
                     transport, generation = self._transport, self._generation
                 if job == "reconnect":
                     self._reconnect()
@@ -598,6 +609,7 @@ class Session:
                     self._doze(waiter, timeout)
                     if job == "paused":
                         with self._lock:
+                            self._reader_paused = False
                             if not self._paused():
                                 self._state.restart_answer_clock(time.monotonic())
                 else:  # someone else holds the read role
@@ -746,7 +758,8 @@ class Session:
                 else:
                     item = self._dispatch_queue.popleft()
                     targets = [s for s in self._subscriptions if isinstance(item, s._event_type)]
-                    self._notify()  # a paused reader may go on
+                    if self._reader_paused:
+                        self._notify()  # the paused reader may go on
             if item is None:
                 self._doze(waiter, None)
                 continue
