@@ -674,7 +674,8 @@ def interrupt_twice(args: list[str], marker: str, gap: float, lead: float
 def test_two_quick_ctrl_c_exit_130_without_a_broken_lock() -> None:
     """Two SIGINTs at varied moments, 15 times: exit 130 each time, no lock error, no hang."""
     args = ["-m", "scribe_sync.cli", "transcribe", "--mock", "--format", "jsonl",
-            "--commit-every", "1", str(REPO / "scribe_sync" / "data" / "sample.flac")]
+            "--speed", "3", "--commit-every", "1",
+            str(REPO / "scribe_sync" / "data" / "sample.flac")]
     for attempt, gap in enumerate(SIGINT_GAPS):
         lead = SIGINT_LEADS[attempt % len(SIGINT_LEADS)]
         status, stderr = interrupt_twice(args, "partial_transcript", gap, lead)
