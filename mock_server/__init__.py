@@ -5,13 +5,15 @@
 ``scribe_mock`` fixture.
 """
 
+from .faults import FAULTS, Fault, RandomFaults
 from .journal import JournalFrame, SessionRecord
-from .scenarios import Delay, Fault, RandomFaults, Scenario, load_scenario
+from .scenarios import Delay, Scenario, load_scenario
 from .server import MockServer
 from .settings import Settings
 from .transcriber import LEXICON
 
 __all__ = [
+    "FAULTS",
     "LEXICON",
     "Delay",
     "Fault",

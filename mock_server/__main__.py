@@ -16,16 +16,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from .scenarios import load_scenario
+from .script import Utterance, load_script
 from .server import MockServer
 
 __all__ = ["build_parser", "main"]
 
 
-def _transcript(value: str) -> str:
+def _transcript(value: str) -> tuple[Utterance, ...]:
+    """``--transcript``: a text (one utterance) or ``@FILE`` (one per line, or a JSON list)."""
     if value.startswith("@"):
         with open(value[1:], encoding="utf-8") as handle:
-            return handle.read().strip()
-    return value
+            return load_script(handle.read())
+    return (Utterance.parse(value),)
 
 
 def _key_scenario(value: str) -> tuple[str, str]:
@@ -64,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="accepted API key (repeatable); default: any non-empty key",
     )
     parser.add_argument(
-        "--transcript", type=_transcript, help="text revealed word by word (or @FILE)"
+        "--transcript",
+        type=_transcript,
+        help="scripted utterance (or @FILE: one utterance per line, or a JSON list)",
     )
     parser.add_argument("--word-ms", type=int, default=400, help="ms of speech per word")
     parser.add_argument("--no-echo-partial", action="store_true", help="no echo partial")
@@ -90,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="journal counts and audio digests only, not every frame (long load tests)",
     )
+    parser.add_argument(
+        "--timing",
+        choices=("instant", "live"),
+        default="live",
+        help="live: the service's delays (commit -> transcript ~300 ms, VAD decision ~0.5 s); "
+        "instant: answer at once (default: live)",
+    )
+    parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -114,6 +126,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_sessions_per_key": args.max_sessions_per_key,
         "stamp_send_times": args.bench_stamps,
         "journal_frames": not args.no_journal_frames,
+        "timing": args.timing,
+        "timing_seed": args.timing_seed,
     }
     if args.certfile:
         import ssl

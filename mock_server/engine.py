@@ -13,99 +13,24 @@ client streams.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import random
 import secrets
-import time
-from typing import Any, Final
+from typing import Any
 
-import attrs
-
+from .actions import DEFAULT_ERROR_TEXTS, Action, Close, Drop, Send, error_actions
+from .answers import commit_answer
+from .faults import Fault, FaultEffects
+from .frames import LATE_PREVIOUS_TEXT, BadFrame, parse_chunk
 from .journal import JournalFrame, SessionLog
 from .params import SessionParams
-from .scenarios import DEFAULT_ERROR_TEXTS, Fault, Scenario, close_for_error
+from .scenarios import Scenario
+from .script import ScriptedRecognizer
 from .settings import Settings
-from .transcriber import TranscribedWord, Transcriber, find_entities, redact, words_payload
+from .timing import TIMINGS, Latencies
+from .transcriber import Transcriber
 from .vad import VoiceActivityDetector
 
-__all__ = ["Close", "Drop", "Engine", "Send", "error_actions"]
-
-# Live input_error texts (PROTOCOL.md §3, CAP-I, CAP-H).
-INVALID_MESSAGE: Final = "Message must be a valid protocol message"
-LATE_PREVIOUS_TEXT: Final = "previous_text can only be set on the first audio chunk"
-_ENTITY_CATEGORIES: Final = frozenset({"all", "pii", "phi", "pci", "other", "offensive_language"})
-
-
-@attrs.frozen
-class Send:
-    """Send one frame: a JSON object, or raw text/bytes (faults)."""
-
-    payload: dict[str, Any] | str | bytes
-
-
-@attrs.frozen
-class Close:
-    """Send a close frame and end the session."""
-
-    code: int
-    reason: str
-
-
-@attrs.frozen
-class Drop:
-    """Abort the TCP connection without a close frame."""
-
-
-Action = Send | Close | Drop
-
-
-def error_actions(error_type: str, text: str, *, close: bool = True) -> list[Action]:
-    """An error message, then (by default) the close the live service sends after it."""
-    actions: list[Action] = [Send({"message_type": error_type, "error": text})]
-    if close:
-        code, reason = close_for_error(error_type)
-        actions.append(Close(code, reason))
-    return actions
-
-
-class _BadFrame(Exception):
-    pass
-
-
-def _parse_chunk(data: str | bytes) -> tuple[dict[str, Any], bytes]:
-    """Parse a client frame strictly; raise _BadFrame with the live input_error text."""
-    if not isinstance(data, str):
-        # Binary frames: undocumented live (Q18); the mock refuses them like malformed JSON.
-        raise _BadFrame(INVALID_MESSAGE)
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError):
-        raise _BadFrame(INVALID_MESSAGE) from None
-    if not isinstance(obj, dict):
-        raise _BadFrame(INVALID_MESSAGE)
-    message_type = obj.get("message_type")
-    if not isinstance(message_type, str):
-        raise _BadFrame(INVALID_MESSAGE)
-    if message_type != "input_audio_chunk":
-        raise _BadFrame(f"Unexpected message type: {message_type}")
-    audio_b64 = obj.get("audio_base_64")
-    commit = obj.get("commit", False)
-    sample_rate = obj.get("sample_rate")
-    previous_text = obj.get("previous_text")
-    if (
-        not isinstance(audio_b64, str)
-        or not isinstance(commit, bool)
-        or not (sample_rate is None or (type(sample_rate) is int))
-        or not (previous_text is None or isinstance(previous_text, str))
-    ):
-        raise _BadFrame(INVALID_MESSAGE)
-    try:
-        audio = base64.b64decode(audio_b64, validate=True) if audio_b64 else b""
-    except (binascii.Error, ValueError):
-        raise _BadFrame(INVALID_MESSAGE) from None
-    return obj, audio
+__all__ = ["Action", "Close", "Drop", "Engine", "Send", "error_actions"]
 
 
 class Engine:
@@ -139,14 +64,16 @@ class Engine:
             min_speech_ms=params.min_speech_duration_ms,
             min_silence_ms=params.min_silence_duration_ms,
         )
-        self._transcriber = Transcriber(
-            word_secs=settings.word_ms / 1000.0,
-            script=None if transcript is None else transcript.split(),
+        word_secs = settings.word_ms / 1000.0
+        self._recognizer: Transcriber | ScriptedRecognizer = (
+            Transcriber(word_secs=word_secs)
+            if transcript is None
+            else ScriptedRecognizer(transcript, word_secs=word_secs)
         )
+        self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{log.index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
-        self._segment: list[TranscribedWord] = []
         self._segment_speech = False
         self._silence_since: float | None = None  # session clock where the current silence began
         self._last_partial = ""
@@ -155,14 +82,12 @@ class Engine:
         self._last_audio_wall: float | None = None
         self._started_wall = now
         self._last_input_wall = now
-        self._ticks_sent = 0  # bench_stream frames sent
-        self._next_tick: float | None = None  # when the next one is due (None: no stream)
 
         faults = () if scenario is None else scenario.faults
         self._faults: list[Fault] = [
             f for f in faults if f.session is None or f.session == scenario_session
         ]
-        self._duplicate_next = False
+        self._armed: list[Fault] = []  # answer faults waiting for the next commit
         self._stall_at: int | None = None
         self._rng: random.Random | None = None
         if scenario is not None and scenario.random_faults is not None:
@@ -188,8 +113,6 @@ class Engine:
             )
         )
         self._started_wall = self._last_input_wall = now
-        if self.settings.bench_stream_count > 0:
-            self._next_tick = now + self.settings.bench_stream_interval_secs
         self._run_faults(out, "start")
         return self._finish(out)
 
@@ -199,13 +122,13 @@ class Engine:
             return []
         out: list[Action] = []
         try:
-            obj, audio = _parse_chunk(data)
-        except _BadFrame as exc:
-            self._journal_in(data, None, len(data))
+            obj, audio = parse_chunk(data)
+        except BadFrame as exc:
+            self._journal_in(data, None, len(data), now)
             # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
-        self._journal_in(obj, audio, len(data))
+        self._journal_in(obj, audio, len(data), now)
         self._last_input_wall = now
 
         if obj.get("previous_text") is not None and self.log.chunks > 0:
@@ -252,8 +175,6 @@ class Engine:
         if self.closed or self.stalled:
             return None
         times = []
-        if self._next_tick is not None:
-            times.append(self._next_tick)
         if self.settings.idle_timeout_secs is not None:
             times.append(self._last_input_wall + self.settings.idle_timeout_secs)
         if self.settings.max_session_secs is not None:
@@ -265,7 +186,6 @@ class Engine:
         if self.closed or self.stalled:
             return []
         out: list[Action] = []
-        self._bench_ticks(now, out)
         limit = self.settings.max_session_secs
         idle = self.settings.idle_timeout_secs
         if limit is not None and now >= self._started_wall + limit:
@@ -288,18 +208,6 @@ class Engine:
                 out.append(Close(1000, ""))
         return self._finish(out)
 
-    def _bench_ticks(self, now: float, out: list[Action]) -> None:
-        """The benchmark stream (``bench_stream_count``): every frame that is due by now."""
-        settings = self.settings
-        while self._next_tick is not None and now >= self._next_tick:
-            self._ticks_sent += 1
-            text = f"tick {self._ticks_sent} the quick brown fox jumps over the lazy dog"
-            out.append(Send({"message_type": "partial_transcript", "text": text}))
-            if self._ticks_sent >= settings.bench_stream_count:
-                self._next_tick = None
-            else:
-                self._next_tick += settings.bench_stream_interval_secs
-
     # -----------------------------------------------------------------------------------------
     # Audio, partials, commits
 
@@ -320,9 +228,8 @@ class Engine:
         vad_commit = self.params.vad
         silence_needed = self.params.vad_silence_threshold_secs
         auto = self.settings.auto_commit_secs
-        words = self._segment
         for frame in self._vad.feed(audio):
-            self._transcriber.feed((frame,), words)
+            self._recognizer.feed((frame,))
             if frame.speech:
                 self._segment_speech = True
                 self._silence_since = None
@@ -334,20 +241,19 @@ class Engine:
                 and self._silence_since is not None
                 and frame.end - self._silence_since >= silence_needed - 1e-9
             ):
-                self._commit(frame.end, out)
-                words = self._segment
+                self._commit(frame.end, out, vad=True)
             elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
                 self._commit(frame.end, out)  # server auto-commit (§6)
-                words = self._segment
             if self.closed:
                 return
 
+        revealed = self._recognizer.partial()
         if (
             self._warm_secs >= self.settings.warmup_secs - 1e-9
             and self.audio_secs >= self._next_partial_at
-            and self._segment
+            and revealed
         ):
-            text = " ".join(w.text for w in self._segment)
+            text = " ".join(revealed)
             if text != self._last_partial:
                 out.append(Send({"message_type": "partial_transcript", "text": text}))
                 self._last_partial = text
@@ -370,157 +276,85 @@ class Engine:
             if self.settings.close_on_commit_throttled:
                 self.closed = True
             return
-        self._transcriber.feed(self._vad.flush(), self._segment)
+        self._recognizer.feed(self._vad.flush())
         self._commit(self.audio_secs, out)
 
-    def _commit(self, at: float, out: list[Action]) -> None:
-        self._transcriber.flush(self._segment)
-        words = self._segment
-        text = " ".join(w.text for w in words)
-        self._segment = []
+    def _commit(self, at: float, out: list[Action], *, vad: bool = False) -> None:
+        words, _utterance = self._recognizer.commit()
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at
         self.log.commits += 1
-        number = self.log.commits
-
-        modifiers = {
-            f.action
-            for f in self._faults
-            if f.when == "commit"
-            and f.count == number
-            and f.action in ("duplicate_commit", "reorder_commit")
-        }
-        if self._duplicate_next:
-            modifiers.add("duplicate_commit")
-            self._duplicate_next = False
-
         params = self.params
-        plain: dict[str, Any] = {"message_type": "committed_transcript", "text": text}
-        pair = [plain]
-        if params.include_timestamps or params.include_language_detection:
-            language = params.language_code
-            if language is None and params.include_language_detection:
-                language = "en"
-            stamped: dict[str, Any] = {
-                "message_type": "committed_transcript_with_timestamps",
-                "text": text,
-                "language_code": language,
-                "words": words_payload(words) if params.include_timestamps else None,
-            }
-            # Language detection alone: words null and the timestamped message first (§4.4).
-            first = not params.include_timestamps
-            if "reorder_commit" in modifiers:
-                first = not first
-            pair = [stamped, plain] if first else [plain, stamped]
-        elif "reorder_commit" in modifiers:
-            pair = [plain, plain]  # nothing to reorder: a duplicate is the closest fault
-        repeats = 2 if "duplicate_commit" in modifiers else 1
-        for _ in range(repeats):
-            out.extend(Send(dict(p)) for p in pair)
-
-        if params.entity_detection:
-            entities = self._entities(text, params.entity_detection)
-            out.append(
-                Send(
-                    {
-                        "message_type": "committed_transcript_entities",
-                        "text": text,
-                        "entities": entities,
-                    }
-                )
-            )
-        if params.entity_redaction:
-            entities = self._entities(text, params.entity_redaction)
-            out.append(
-                Send(
-                    {
-                        "message_type": "redacted_transcript",
-                        "text": text,
-                        "redacted_text": redact(text, entities, params.entity_redaction_mode),
-                    }
-                )
-            )
-        if params.transcript_edit is not None:
-            out.append(
-                Send({"message_type": "edited_transcript", "text": text, "edited_text": text})
-            )
-        if self.settings.echo_partial and text:
-            # The live server often re-sends the committed text as a partial (§4.2, CAP-A).
-            out.append(Send({"message_type": "partial_transcript", "text": text}))
-        self._run_faults(out, "commit")
-
-    @staticmethod
-    def _entities(text: str, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
-        found = find_entities(text)
-        if _ENTITY_CATEGORIES.intersection(wanted):
-            return found
-        return [e for e in found if e["entity_type"] in wanted]
+        language = params.language_code
+        if language is None and params.include_language_detection:
+            language = "en"
+        answer = commit_answer(
+            params, words, language=language, echo_partial=self.settings.echo_partial
+        )
+        effects = FaultEffects(answer=answer)
+        armed, self._armed = self._armed, []
+        for fault in armed:
+            fault.apply(effects)
+        self._run_faults(out, "commit", effects, delay=self._latency.commit(vad=vad))
 
     # -----------------------------------------------------------------------------------------
     # Faults
 
-    def _run_faults(self, out: list[Action], when: str) -> None:
+    def _run_faults(
+        self,
+        out: list[Action],
+        when: str,
+        effects: FaultEffects | None = None,
+        *,
+        delay: float = 0.0,
+    ) -> None:
+        """Apply the scripted faults due at this trigger point (each fires once)."""
         if self.closed:
             return
+        effects = effects or FaultEffects()
         for fault in list(self._faults):
-            if fault.when != when or fault.action in ("duplicate_commit", "reorder_commit"):
-                continue
-            if when in ("chunks",) and self.log.chunks != fault.count:
-                continue
-            if when == "commit" and self.log.commits != fault.count:
-                continue
-            if when == "audio" and self.audio_secs < fault.seconds - 1e-9:
-                continue
-            self._faults.remove(fault)
-            self._apply(fault, out)
-            if self.closed or self.stalled:
-                return
-
-    def _apply(self, fault: Fault, out: list[Action]) -> None:
-        action = fault.action
-        if action == "error":
-            out.append(Send({"message_type": fault.error_type, "error": fault.error_text}))
-            if fault.close:
-                code, reason = close_for_error(fault.error_type)
-                if fault.code != 1000 or fault.reason:
-                    code, reason = fault.code, fault.reason
-                out.append(Close(code, reason))
-                self.closed = True
-        elif action == "drop":
-            out.append(Drop())
-            self.closed = True
-        elif action == "close":
-            out.append(Close(fault.code, fault.reason))
-            self.closed = True
-        elif action == "stall":
-            self.stalled = True
-            self._stall_at = len(out)
-        elif action == "garbage":
-            out.append(Send(fault.data if fault.data is not None else "\u0000garbage{not json"))
-        elif action == "binary":
-            data = fault.data.encode() if fault.data is not None else b"\x00\xffgarbage"
-            out.append(Send(data))
-        elif action == "send":
-            payload = dict(fault.payload or {"message_type": "mock_unknown_event"})
-            out.append(Send(payload))
-        elif action == "duplicate_commit":
-            self._duplicate_next = True
+            if effects.ended:
+                break
+            if fault.due(
+                when,
+                chunks=self.log.chunks,
+                commits=self.log.commits,
+                audio_secs=self.audio_secs,
+            ):
+                self._faults.remove(fault)
+                fault.apply(effects)
+        self._perform(effects, out, delay)
 
     def _random_fault(self, out: list[Action]) -> None:
         if self._rng is None or self.scenario is None or self.scenario.random_faults is None:
             return
-        config = self.scenario.random_faults
-        if self._rng.random() >= config.rate:
-            return
-        action = self._rng.choice(config.actions)
-        error_type = self._rng.choice(config.error_types)
-        self._apply(Fault(action=action, when="chunks", error_type=error_type), out)
+        fault = self.scenario.random_faults.draw(self._rng)
+        if fault is not None:
+            effects = FaultEffects()
+            fault.apply(effects)
+            self._perform(effects, out)
+
+    def _perform(self, effects: FaultEffects, out: list[Action], delay: float = 0.0) -> None:
+        """Emit what faults decided; ``delay``: the timing profile's delay of a commit answer
+        (the echo partial comes a little later; what follows the answer waits for it)."""
+        answer = effects.answer or []
+        for i, message in enumerate(answer):
+            if i and i == len(answer) - 1 and message["message_type"] == "partial_transcript":
+                delay += self._latency.echo()  # the echo partial
+            out.append(Send(message, delay))
+        out.extend(Send(a.payload, delay) if isinstance(a, Send) else a for a in effects.out)
+        self._armed.extend(effects.armed)
+        if effects.stall:
+            self.stalled = True
+            self._stall_at = len(out)
+        if any(not isinstance(action, Send) for action in effects.out):
+            self.closed = True
 
     # -----------------------------------------------------------------------------------------
     # Journal helpers
 
-    def _journal_in(self, data: Any, audio: bytes | None, size: int) -> None:
+    def _journal_in(self, data: Any, audio: bytes | None, size: int, now: float) -> None:
         if not self.settings.journal_frames:
             return
         if isinstance(data, dict):
@@ -530,7 +364,7 @@ class Engine:
         else:
             summary = data
             message_type = None
-        self.log.frames.append(JournalFrame("in", time.monotonic(), message_type, summary, size))
+        self.log.frames.append(JournalFrame("in", now, message_type, summary, size))
 
     def _finish(self, out: list[Action]) -> list[Action]:
         if self.stalled:

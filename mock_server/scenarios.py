@@ -15,20 +15,8 @@ uses), globally, or through the admin API. Example JSON::
       "random_faults": {"seed": 1, "rate": 0.01}
     }
 
-Fault ``action``:
-  ``error`` (send ``error_type`` with ``message`` or its default text, then close unless
-  ``close`` is false), ``drop`` (abort TCP, no close frame), ``close`` (close frame with ``code``
-  and ``reason``), ``stall`` (stop answering; keep reading), ``garbage`` (a non-JSON text frame:
-  ``data`` or a fixed default), ``binary`` (a binary frame), ``send`` (any JSON ``payload``, e.g.
-  an unknown ``message_type``), ``duplicate_commit`` / ``reorder_commit`` (the committed pair of
-  that commit twice / timestamped first).
-Fault ``when``:
-  ``connect`` (before ``session_started``), ``start`` (right after it), ``chunks`` (after the
-  ``count``-th received chunk), ``audio`` (once ``seconds`` of audio were received), ``commit``
-  (after the ``count``-th commit is answered).
-``session`` limits a fault to the n-th session (1-based) opened under the scenario. For ``error``,
-a ``code`` other than 1000 or a non-empty ``reason`` replaces the close that normally follows the
-error (1000 with the error type as reason; 1000 "" for auth_error; 1008 for invalid_request).
+Faults are entries of the catalogue in :mod:`mock_server.faults` (``action`` names the class,
+the other keys are its fields); the README's fault table lists them all.
 """
 
 from __future__ import annotations
@@ -36,129 +24,30 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
+from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, close_for_error
+from .faults import FAULTS, TRIGGERS, Fault, RandomFaults, fault_from_dict
+from .script import Utterance, parse_script
+
 __all__ = [
-    "ACTIONS",
     "DEFAULT_ERROR_TEXTS",
     "ERROR_TYPES",
+    "FAULTS",
     "TRIGGERS",
     "Delay",
     "Fault",
     "RandomFaults",
     "Scenario",
+    "close_for_error",
     "load_scenario",
 ]
-
-#: Every server error type of PROTOCOL.md §5.
-ERROR_TYPES: Final = (
-    "quota_exceeded",
-    "rate_limited",
-    "queue_overflow",
-    "resource_exhausted",
-    "transcriber_error",
-    "unaccepted_terms",
-    "error",
-    "session_time_limit_exceeded",
-    "insufficient_audio_activity",
-    "chunk_size_exceeded",
-    "auth_error",
-    "invalid_request",
-    "input_error",
-    "commit_throttled",
-)
-
-#: Texts sent when a scenario names an error without a message. Live texts where PROTOCOL.md
-#: quotes one (auth_error, quota_exceeded, input_error); the rest are invented.
-DEFAULT_ERROR_TEXTS: Final = {
-    "quota_exceeded": "You have exceeded your quota.",
-    "rate_limited": "Too many concurrent requests. Please try again later.",
-    "queue_overflow": "The processing queue is full. Please try again later.",
-    "resource_exhausted": "The server is at capacity. Please try again later.",
-    "transcriber_error": "An internal error occurred during transcription.",
-    "unaccepted_terms": "You must accept the terms of service in the dashboard to use this model.",
-    "error": "An unexpected error occurred.",
-    "session_time_limit_exceeded": "The maximum session duration was reached.",
-    "insufficient_audio_activity": "The connection was closed due to insufficient audio activity.",
-    "chunk_size_exceeded": "The audio chunk exceeds the maximum allowed size.",
-    "auth_error": "You must be authenticated to use this endpoint.",
-    "invalid_request": "The request is invalid.",
-    "input_error": "Message must be a valid protocol message",
-    "commit_throttled": (
-        "Commit request ignored: only 0.00s of uncommitted audio. "
-        "You need at least 0.3s of uncommitted audio before committing."
-    ),
-}
-
-ACTIONS: Final = (
-    "error",
-    "drop",
-    "close",
-    "stall",
-    "garbage",
-    "binary",
-    "send",
-    "duplicate_commit",
-    "reorder_commit",
-)
-TRIGGERS: Final = ("connect", "start", "chunks", "audio", "commit")
-
-
-def close_for_error(error_type: str) -> tuple[int, str]:
-    """The close frame that follows a fatal error (PROTOCOL.md §5).
-
-    Observed: auth_error -> 1000 with an empty reason; invalid_request -> 1008
-    "invalid_request"; commit_throttled -> 1000 "commit_throttled". Others follow the last
-    pattern (1000, reason = the error type) — an inference.
-    """
-    if error_type == "auth_error":
-        return 1000, ""
-    if error_type == "invalid_request":
-        return 1008, "invalid_request"
-    return 1000, error_type
-
-
-def _check_in(allowed: tuple[str, ...]) -> Any:
-    def check(instance: object, attribute: Any, value: object) -> None:
-        if value not in allowed:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(allowed)}: {value!r}")
-
-    return check
-
-
-@attrs.frozen
-class Fault:
-    """One scripted fault: what happens, and when."""
-
-    action: str = attrs.field(validator=_check_in(ACTIONS))
-    when: str = attrs.field(default="connect", validator=_check_in(TRIGGERS))
-    count: int = 1
-    seconds: float = 0.0
-    error_type: str = "error"
-    message: str | None = None
-    close: bool = True
-    code: int = 1000
-    reason: str = ""
-    data: str | None = None
-    payload: Mapping[str, Any] | None = None
-    session: int | None = None
-
-    @property
-    def error_text(self) -> str:
-        """The message sent for an ``error`` action."""
-        if self.message is not None:
-            return self.message
-        return DEFAULT_ERROR_TEXTS.get(self.error_type, DEFAULT_ERROR_TEXTS["error"])
 
 
 def _opt_tuple(value: Any) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
-
-
-def _tuple(value: Any) -> tuple[str, ...]:
-    return tuple(value)
 
 
 @attrs.frozen
@@ -174,28 +63,8 @@ class Delay:
     message_types: tuple[str, ...] | None = attrs.field(default=None, converter=_opt_tuple)
 
 
-@attrs.frozen
-class RandomFaults:
-    """Seeded random faults for soak tests: each received chunk triggers one with ``rate``.
-
-    The random stream of the n-th session is seeded with ``f"{seed}:{n}"``, so a run is
-    reproducible session by session.
-    """
-
-    seed: int = 0
-    rate: float = 0.01
-    actions: tuple[str, ...] = attrs.field(
-        default=("drop", "close", "garbage", "error", "stall", "duplicate_commit"),
-        converter=_tuple,
-    )
-    error_types: tuple[str, ...] = attrs.field(
-        default=("transcriber_error", "resource_exhausted", "queue_overflow", "error"),
-        converter=_tuple,
-    )
-
-
 def _faults(value: Any) -> tuple[Fault, ...]:
-    return tuple(item if isinstance(item, Fault) else Fault(**item) for item in value)
+    return tuple(item if isinstance(item, Fault) else fault_from_dict(item) for item in value)
 
 
 def _delay(value: Any) -> Delay | None:
@@ -215,7 +84,7 @@ class Scenario:
     """Scripted behaviour for the sessions it applies to. See the module docstring."""
 
     name: str = ""
-    transcript: str | None = None
+    transcript: tuple[Utterance, ...] | None = attrs.field(default=None, converter=parse_script)
     faults: tuple[Fault, ...] = attrs.field(default=(), converter=_faults)
     delay: Delay | None = attrs.field(default=None, converter=_delay)
     random_faults: RandomFaults | None = attrs.field(
@@ -229,7 +98,13 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        result: dict[str, Any] = attrs.asdict(self)
+        result: dict[str, Any] = attrs.asdict(
+            self, filter=lambda a, v: a.name not in ("faults", "transcript")
+        )
+        result["faults"] = [fault.to_dict() for fault in self.faults]
+        result["transcript"] = (
+            None if self.transcript is None else [u.to_dict() for u in self.transcript]
+        )
         return result
 
 

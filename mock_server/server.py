@@ -35,6 +35,7 @@ from websockets.http11 import Request, Response, parse_headers, parse_line
 from websockets.protocol import CONNECTING, Protocol
 from websockets.server import ServerProtocol
 
+from .bench import BenchStream
 from .engine import Close, Drop, Engine, Send, error_actions
 from .journal import (
     REDACTED,
@@ -181,6 +182,7 @@ class _Session:
         self.log = log
         self.loop = asyncio.get_running_loop()
         self.engine: Engine | None = None
+        self.bench: BenchStream | None = None  # benchmarks only: the tick stream
         self.stamp = server.settings.stamp_send_times
         self.journal_frames = server.settings.journal_frames
         self.delay: Delay | None = None
@@ -197,6 +199,8 @@ class _Session:
         for action in actions:
             if self.done:
                 return
+            if self.queue is None and isinstance(action, Send) and action.delay > 0:
+                self._start_sender()  # a timing delay: from now on every frame is queued
             if self.queue is not None:
                 await self.queue.put((self._due(action), action))
                 if not isinstance(action, Send):
@@ -204,16 +208,23 @@ class _Session:
             else:
                 await self._perform(action)
 
+    def _start_sender(self) -> None:
+        self.queue = asyncio.Queue()
+        self.sender = self.loop.create_task(self._run_sender())
+
     def _due(self, action: Send | Close | Drop) -> float:
+        """When a queued action may be performed: the engine's timing delay of a Send, plus
+        the scenario's delay."""
+        due = self.loop.time() + (action.delay if isinstance(action, Send) else 0.0)
         delay = self.delay
         if delay is None:
-            return 0.0
+            return due
         if isinstance(action, Send) and isinstance(action.payload, dict):
             kinds = delay.message_types
             if kinds is not None and action.payload.get("message_type") not in kinds:
-                return 0.0
+                return due
         jitter = self._rng.uniform(0.0, delay.jitter_secs) if delay.jitter_secs else 0.0
-        return self.loop.time() + delay.fixed_secs + jitter
+        return due + delay.fixed_secs + jitter
 
     async def _run_sender(self) -> None:
         assert self.queue is not None
@@ -274,11 +285,17 @@ class _Session:
 
     # ---------------------------------------------------------------------------- timer
 
-    def _arm(self) -> None:
+    def _deadline(self) -> float | None:
         engine = self.engine
         if engine is None or self.done:
-            return
-        deadline = engine.deadline()
+            return None
+        times = [engine.deadline()]
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            times.append(self.bench.deadline())
+        return min((t for t in times if t is not None), default=None)
+
+    def _arm(self) -> None:
+        deadline = self._deadline()
         if deadline is None:
             return
         if self.timer is not None:
@@ -290,16 +307,17 @@ class _Session:
     def _on_timer(self) -> None:
         self.timer = None
         engine = self.engine
-        if engine is None or self.done:
-            return
-        deadline = engine.deadline()
-        if deadline is None:
+        deadline = self._deadline()
+        if engine is None or deadline is None:
             return
         now = self.loop.time()
         if now < deadline:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
-        actions = engine.tick(now)
+        actions: list[Send | Close | Drop] = []
+        if self.bench is not None and not (engine.closed or engine.stalled):
+            actions.extend(Send(payload) for payload in self.bench.tick(now))
+        actions.extend(engine.tick(now))
         if actions:
             task = self.loop.create_task(self.execute(actions))
             self.server._tasks.add(task)
@@ -363,9 +381,15 @@ class _Session:
         if scenario is not None and scenario.delay is not None:
             self.delay = scenario.delay
             self._rng = random.Random(f"{scenario.delay.seed}:{number}")
-            self.queue = asyncio.Queue()
-            self.sender = self.loop.create_task(self._run_sender())
+            self._start_sender()
         await self.execute(engine.start(self.loop.time()))
+        settings = server.settings
+        if settings.bench_stream_count > 0 and not (engine.closed or engine.stalled):
+            self.bench = BenchStream(
+                settings.bench_stream_count,
+                settings.bench_stream_interval_secs,
+                start=self.loop.time(),
+            )
         self._arm()
         conn = self.conn
         journal = server.journal

@@ -11,6 +11,8 @@ import attrs
 
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
+from .script import Utterance, parse_script
+from .timing import TIMINGS
 
 __all__ = ["Settings"]
 
@@ -40,7 +42,9 @@ class Settings:
         api_keys: accepted ``xi-api-key`` values; ``None`` accepts any non-empty key.
         scenario: the global scenario (object, dict, JSON text or file path).
         key_scenarios: API key -> scenario; wins over ``scenario`` for sessions of that key.
-        transcript: a given transcript revealed word by word (``None``: the default rule).
+        transcript: a script of utterances (:mod:`mock_server.script`): a string (one
+            utterance) or a sequence of strings, dicts or :class:`Utterance`; ``None``: the
+            default lexicon rule.
         models: accepted ``model_id`` values (the live list of August 2026).
         word_ms: milliseconds of detected speech per transcribed word.
         warmup_secs: audio needed before the first partial (≈2 s live, PROTOCOL.md §6).
@@ -76,6 +80,10 @@ class Settings:
             kept); turn off for long load tests to bound memory.
         stamp_send_times: add ``"_mock_sent_ns"`` (CLOCK_MONOTONIC ns) to every sent message.
         ssl_context: serve ``wss://``/``https://`` with this context.
+        timing: ``"instant"`` (answer at once; the default here and in the pytest fixture) or
+            ``"live"`` (the service's delays, :mod:`mock_server.timing`; ``scribe-mock``'s
+            default).
+        timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
     """
 
     host: str = "127.0.0.1"
@@ -83,7 +91,7 @@ class Settings:
     api_keys: frozenset[str] | None = attrs.field(default=None, converter=_opt_keys)
     scenario: Scenario | None = attrs.field(default=None, converter=_opt_scenario)
     key_scenarios: Mapping[str, Scenario] = attrs.field(factory=dict, converter=_scenario_map)
-    transcript: str | None = None
+    transcript: tuple[Utterance, ...] | None = attrs.field(default=None, converter=parse_script)
     models: tuple[str, ...] = attrs.field(default=DEFAULT_MODELS, converter=tuple)
     word_ms: int = 400
     warmup_secs: float = 2.0
@@ -106,3 +114,10 @@ class Settings:
     stamp_send_times: bool = False
     journal_frames: bool = True
     ssl_context: ssl.SSLContext | None = None
+    timing: str = attrs.field(default="instant")
+    timing_seed: int = 0
+
+    @timing.validator
+    def _check_timing(self, attribute: Any, value: str) -> None:
+        if value not in TIMINGS:
+            raise ValueError(f"timing must be one of {', '.join(TIMINGS)}: {value!r}")

@@ -6,9 +6,7 @@ The default rule (documented in the README): every ``word_ms`` milliseconds of d
 remainder of at least half a word makes one more (shorter) word; a smaller remainder is dropped.
 So the same audio always gives the same text, whatever the chunking.
 
-With a given transcript (``--transcript``, a scenario, or per key) the words of that text are
-revealed in order instead of lexicon words, one per ``word_ms`` of speech, with the same timing;
-once the text is used up, further speech produces no words.
+A given transcript replaces this rule with a script of utterances (:mod:`mock_server.script`).
 
 Word times are on the session clock (seconds since the first audio byte of the connection):
 a word starts at its first speech frame and ends at its last.
@@ -48,19 +46,30 @@ class TranscribedWord:
 
 @attrs.define
 class Transcriber:
-    """Turns classified frames into words; one instance per connection."""
+    """Turns classified frames into lexicon words; one instance per connection."""
 
     word_secs: float = 0.4
-    script: Sequence[str] | None = None
 
-    _script_pos: int = attrs.field(init=False, default=0)
+    _words: list[TranscribedWord] = attrs.field(init=False, factory=list)  # current segment
     _hash: Any = attrs.field(init=False, default=None)
     _start: float = attrs.field(init=False, default=0.0)
     _end: float = attrs.field(init=False, default=0.0)
     _speech: float = attrs.field(init=False, default=0.0)
 
-    def feed(self, frames: Iterable[Frame], out: list[TranscribedWord]) -> None:
-        """Consume frames; append every word completed by them to ``out``."""
+    def partial(self) -> list[str]:
+        """The words of the current segment so far."""
+        return [w.text for w in self._words]
+
+    def commit(self) -> tuple[list[TranscribedWord], None]:
+        """End the segment (keeping a word in progress of at least half a word): its words."""
+        self.flush(self._words)
+        words, self._words = self._words, []
+        return words, None
+
+    def feed(self, frames: Iterable[Frame], out: list[TranscribedWord] | None = None) -> None:
+        """Consume frames; append every word completed by them to ``out`` (the segment)."""
+        if out is None:
+            out = self._words
         for frame in frames:
             if frame.speech:
                 if self._hash is None:
@@ -85,16 +94,9 @@ class Transcriber:
         digest = self._hash.digest()
         self._hash = None
         value = int.from_bytes(digest[:8], "big")
-        if self.script is None:
-            text: str | None = LEXICON[value % len(LEXICON)]
-        elif self._script_pos < len(self.script):
-            text = self.script[self._script_pos]
-            self._script_pos += 1
-        else:
-            text = None
-        if text is not None:
-            logprob = -round((value >> 20) % 1000 / 4000.0, 4)
-            out.append(TranscribedWord(text, round(self._start, 3), round(self._end, 3), logprob))
+        text = LEXICON[value % len(LEXICON)]
+        logprob = -round((value >> 20) % 1000 / 4000.0, 4)
+        out.append(TranscribedWord(text, round(self._start, 3), round(self._end, 3), logprob))
 
 
 def words_payload(words: Sequence[TranscribedWord]) -> list[dict[str, Any]]:

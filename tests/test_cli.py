@@ -21,6 +21,7 @@ from mock_server import MockServer
 from mock_server.testing import silence, speech
 from scribe_sync import SessionOptions
 from scribe_sync.audio import sample_path, sample_transcript
+from scribe_sync.audio._sample import sample_sentences
 from scribe_sync.cli import (
     EXIT_AUDIO,
     EXIT_AUTH,
@@ -242,7 +243,7 @@ def test_demo_on_a_terminal_redraws_partials_and_scrolls_committed_lines() -> No
 
 def test_piped_output_is_committed_text_only() -> None:
     """Piped, stdout holds exactly the committed lines: no partials, no control characters."""
-    with MockServer(transcript=SAMPLE_TEXT) as server:
+    with MockServer(transcript=sample_sentences()) as server:
         proc = run("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
                    "--fast", "--commit-every", "3")
     assert proc.returncode == 0, proc.stderr
@@ -257,7 +258,7 @@ def test_piped_output_is_committed_text_only() -> None:
 
 def test_progress_is_drawn_on_a_terminal_stderr_when_stdout_is_piped() -> None:
     """Piped stdout with stderr on a TTY: a redrawn progress line on stderr, clean stdout."""
-    with MockServer(transcript=SAMPLE_TEXT) as server:
+    with MockServer(transcript=sample_sentences()) as server:
         run_ = PtyRun("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
                       "--speed", "8", stdout_tty=False, stderr_tty=True)
         assert run_.finish() == 0, run_.tty
@@ -298,7 +299,7 @@ def test_subtitles_parse_and_their_times_match_the_words(
 ) -> None:
     """--format srt/vtt turn timestamps on; every cue spans exactly its words' times."""
     out = tmp_path / f"talk.{fmt}"
-    with MockServer(transcript=SAMPLE_TEXT) as server:
+    with MockServer(transcript=sample_sentences()) as server:
         proc = run("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
                    "--fast", "--commit-every", "3", "-o", str(out))
         server.wait_idle()
@@ -324,7 +325,7 @@ def test_subtitles_parse_and_their_times_match_the_words(
 
 def test_jsonl_lines_each_parse_and_carry_the_committed_transcripts() -> None:
     """--format jsonl: one wire-format JSON object per event, committed texts included."""
-    with MockServer(transcript=SAMPLE_TEXT) as server:
+    with MockServer(transcript=sample_sentences()) as server:
         proc = run("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
                    "--fast", "--commit-every", "3", "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
@@ -409,7 +410,7 @@ def test_a_server_error_mid_session_is_exit_5_and_keeps_the_transcript(
     scenario = {"faults": [{"action": "error", "when": "commit", "count": 1,
                             "error_type": "transcriber_error"}]}
     out = tmp_path / "partial.txt"
-    with MockServer(transcript=SAMPLE_TEXT, scenario=scenario) as server:
+    with MockServer(transcript=sample_sentences(), scenario=scenario) as server:
         proc = run("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
                    "--fast", "--commit-every", "3", "-o", str(out))
     assert proc.returncode == EXIT_SERVER

@@ -8,8 +8,9 @@ from typing import Any
 import trustme
 import websocket
 
-from mock_server import Fault, MockServer, Scenario, load_scenario
+from mock_server import MockServer, Scenario, load_scenario
 from mock_server.engine import Close, Engine, Send
+from mock_server.faults import ErrorFault
 from mock_server.journal import Journal
 from mock_server.params import parse_params, parse_query
 from mock_server.settings import Settings
@@ -85,7 +86,7 @@ def test_scenario_round_trips_through_json_form() -> None:
     scenario = Scenario(
         name="x",
         transcript="a b",
-        faults=[Fault(action="error", when="commit", count=2, error_type="quota_exceeded")],
+        faults=[ErrorFault(when="commit", count=2, error_type="quota_exceeded")],
         delay={"fixed_secs": 0.1, "message_types": ["committed_transcript"]},
         random_faults={"seed": 4, "rate": 0.5},
     )

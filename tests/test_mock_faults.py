@@ -10,7 +10,18 @@ from typing import Any
 import pytest
 import websocket
 
-from mock_server import Delay, Fault, MockServer, RandomFaults, Scenario
+from mock_server import Delay, MockServer, RandomFaults, Scenario
+from mock_server.faults import (
+    BinaryFault,
+    CloseFault,
+    DropFault,
+    DuplicateCommit,
+    ErrorFault,
+    GarbageFault,
+    ReorderCommit,
+    SendFault,
+    StallFault,
+)
 from mock_server.scenarios import DEFAULT_ERROR_TEXTS, ERROR_TYPES
 from mock_server.testing import Peer, chunk, silence, speech
 
@@ -22,7 +33,7 @@ def _types(messages: list[dict[str, Any]]) -> list[str]:
 @pytest.mark.parametrize("error_type", ERROR_TYPES)
 def test_every_error_type_at_connect(error_type: str) -> None:
     """Each error type can be sent at connect, before session_started, then a close."""
-    scenario = Scenario(faults=[Fault(action="error", when="connect", error_type=error_type)])
+    scenario = Scenario(faults=[ErrorFault(when="connect", error_type=error_type)])
     with MockServer(scenario=scenario) as server:
         peer = Peer(server)
         assert peer.recv_all() == [
@@ -35,7 +46,7 @@ def test_every_error_type_at_connect(error_type: str) -> None:
 
 def test_error_after_n_chunks_without_close() -> None:
     """An error after the 3rd chunk, not closing: the session continues."""
-    scenario = Scenario(faults=[Fault(action="error", when="chunks", count=3,
+    scenario = Scenario(faults=[ErrorFault(when="chunks", count=3,
                                       error_type="transcriber_error", message="boom",
                                       close=False)])
     with MockServer(scenario=scenario) as server:
@@ -53,7 +64,7 @@ def test_error_after_n_chunks_without_close() -> None:
 
 def test_error_after_seconds_of_audio() -> None:
     """quota_exceeded once 1.0 s of audio arrived, after session_started, then close."""
-    scenario = Scenario(faults=[Fault(action="error", when="audio", seconds=1.0,
+    scenario = Scenario(faults=[ErrorFault(when="audio", seconds=1.0,
                                       error_type="quota_exceeded")])
     with MockServer(scenario=scenario) as server:
         peer = Peer(server)
@@ -68,7 +79,7 @@ def test_error_after_seconds_of_audio() -> None:
 
 def test_error_after_nth_commit_with_custom_close() -> None:
     """After the 2nd commit is answered: an error and a chosen close code and reason."""
-    scenario = Scenario(faults=[Fault(action="error", when="commit", count=2,
+    scenario = Scenario(faults=[ErrorFault(when="commit", count=2,
                                       error_type="resource_exhausted", code=1011,
                                       reason="overloaded")])
     with MockServer(scenario=scenario) as server:
@@ -84,7 +95,7 @@ def test_error_after_nth_commit_with_custom_close() -> None:
 
 def test_drop_without_close_frame() -> None:
     """'drop' aborts TCP: the client sees no close frame."""
-    scenario = Scenario(faults=[Fault(action="drop", when="chunks", count=1)])
+    scenario = Scenario(faults=[DropFault(when="chunks", count=1)])
     with MockServer(scenario=scenario) as server:
         peer = Peer(server)
         peer.recv_until("session_started")
@@ -97,7 +108,7 @@ def test_drop_without_close_frame() -> None:
 
 def test_close_with_code_at_start() -> None:
     """'close' right after session_started with a chosen code and reason."""
-    scenario = Scenario(faults=[Fault(action="close", when="start", code=1011, reason="bye")])
+    scenario = Scenario(faults=[CloseFault(when="start", code=1011, reason="bye")])
     with MockServer(scenario=scenario) as server:
         peer = Peer(server)
         assert _types(peer.recv_all()) == ["session_started"]
@@ -109,11 +120,11 @@ def test_close_with_code_at_start() -> None:
 def test_garbage_binary_and_unknown_messages() -> None:
     """Garbage text, a binary frame and an unknown message type are sent on demand."""
     scenario = Scenario(faults=[
-        Fault(action="garbage", when="start"),
-        Fault(action="binary", when="start", data="xyz"),
-        Fault(action="send", when="start", payload={"message_type": "warning",
+        GarbageFault(when="start"),
+        BinaryFault(when="start", data="xyz"),
+        SendFault(when="start", payload={"message_type": "warning",
                                                     "warning": "new"}),
-        Fault(action="send", when="start"),
+        SendFault(when="start"),
     ])
     with MockServer(scenario=scenario) as server:
         url = server.ws_url + "?model_id=scribe_v2_realtime"
@@ -126,27 +137,69 @@ def test_garbage_binary_and_unknown_messages() -> None:
         ws.close()
 
 
-def test_duplicate_and_reordered_committed_pairs() -> None:
-    """The 1st commit's pair is duplicated, the 2nd's reordered (timestamped first)."""
-    scenario = Scenario(faults=[Fault(action="duplicate_commit", when="commit", count=1),
-                                Fault(action="reorder_commit", when="commit", count=2)])
+def _answers(server: MockServer, params: dict[str, Any], commits: int) -> list[dict[str, Any]]:
+    """Send `commits` segments of speech, each committed; every message until the close."""
+    peer = Peer(server, params)
+    peer.recv_until("session_started")
+    for k in range(commits):
+        peer.send_audio(speech(0.8, seed=k))
+        peer.commit()
+    peer.send(chunk(silence(0.4), commit=True))
+    marker = peer.recv_until("committed_transcript")
+    while marker["text"] != "":
+        marker = peer.recv_until("committed_transcript")
+    if params.get("include_timestamps"):
+        peer.recv_until("committed_transcript_with_timestamps")
+    peer.close()
+    return [m for m in peer.received if m.get("message_type", "").startswith("committed")]
+
+
+def test_duplicate_commit_repeats_the_answer_with_the_same_word_times() -> None:
+    """duplicate_commit sends the 1st answer twice; the repeat's words have the same times."""
+    scenario = Scenario(faults=[DuplicateCommit(when="commit", count=1)])
     with MockServer(scenario=scenario, echo_partial=False) as server:
-        peer = Peer(server, {"include_timestamps": True})
-        peer.recv_until("session_started")
-        peer.send(chunk(silence(0.4), commit=True))
-        peer.send(chunk(silence(0.4), commit=True))
-        received = [peer.recv() for _ in range(6)]
-        assert _types([m for m in received if m]) == [
-            "committed_transcript", "committed_transcript_with_timestamps",
-            "committed_transcript", "committed_transcript_with_timestamps",
+        answers = _answers(server, {"include_timestamps": True}, 2)
+    assert _types(answers) == [
+        "committed_transcript", "committed_transcript_with_timestamps",
+        "committed_transcript", "committed_transcript_with_timestamps",
+        "committed_transcript", "committed_transcript_with_timestamps",
+        "committed_transcript", "committed_transcript_with_timestamps",
+    ]
+    first, repeat, second = answers[1], answers[3], answers[5]
+    assert repeat == first and first["words"]
+    # How a client tells a repeat from a new segment: a new segment's first word starts no
+    # earlier than the previous answer's last word ends; a repeat's starts before that.
+    assert second["words"][0]["start"] >= first["words"][-1]["end"]
+    assert repeat["words"][0]["start"] < first["words"][-1]["end"]
+
+
+def test_duplicate_commit_without_word_times_is_inert() -> None:
+    """Without timestamps a repeat could not be told from the next answer: none is sent."""
+    scenario = Scenario(faults=[DuplicateCommit(when="commit", count=1)])
+    with MockServer(scenario=scenario, echo_partial=False) as server:
+        answers = _answers(server, {}, 2)
+    assert _types(answers) == ["committed_transcript"] * 3
+
+
+@pytest.mark.parametrize("timestamps", [True, False])
+def test_reorder_commit_swaps_the_pair_and_never_duplicates(timestamps: bool) -> None:
+    """reorder_commit puts the timestamped twin first; without a twin nothing changes."""
+    scenario = Scenario(faults=[ReorderCommit(when="commit", count=1)])
+    with MockServer(scenario=scenario, echo_partial=False) as server:
+        answers = _answers(server, {"include_timestamps": timestamps}, 1)
+    if timestamps:
+        assert _types(answers) == [
             "committed_transcript_with_timestamps", "committed_transcript",
+            "committed_transcript", "committed_transcript_with_timestamps",
         ]
-        peer.close()
+        assert answers[0]["text"] == answers[1]["text"] != ""
+    else:
+        assert _types(answers) == ["committed_transcript"] * 2
 
 
 def test_stall_stops_answering_but_keeps_reading() -> None:
     """After 'stall' the mock journals input but sends nothing more."""
-    scenario = Scenario(faults=[Fault(action="stall", when="chunks", count=1)])
+    scenario = Scenario(faults=[StallFault(when="chunks", count=1)])
     with MockServer(scenario=scenario) as server:
         peer = Peer(server)
         peer.recv_until("session_started")
@@ -181,7 +234,7 @@ def test_delay_preserves_order_and_is_journaled() -> None:
 def test_scenario_per_api_key_and_per_session() -> None:
     """A scenario picked by the API key; 'session' limits a fault to the n-th session."""
     flaky = Scenario(name="flaky", faults=[
-        Fault(action="error", when="connect", error_type="resource_exhausted", session=1)
+        ErrorFault(when="connect", error_type="resource_exhausted", session=1)
     ])
     with MockServer(key_scenarios={"flaky-key": flaky}) as server:
         first = Peer(server, api_key="flaky-key")
@@ -238,7 +291,7 @@ def test_random_faults_are_reproducible() -> None:
 
 def test_one_broken_session_does_not_affect_another() -> None:
     """A dropped session next to a healthy one: the healthy one completes."""
-    broken = Scenario(faults=[Fault(action="drop", when="chunks", count=1)])
+    broken = Scenario(faults=[DropFault(when="chunks", count=1)])
     with MockServer(key_scenarios={"broken": broken}) as server:
         healthy = Peer(server, api_key="fine")
         healthy.recv_until("session_started")
@@ -265,7 +318,7 @@ def test_raw_tcp_garbage_does_not_hurt_the_server(scribe_mock: MockServer) -> No
 
 def test_stall_at_connect_is_a_black_hole() -> None:
     """A stall at connect: the socket opens but session_started never comes."""
-    scenario = Scenario(faults=[Fault(action="stall", when="connect")])
+    scenario = Scenario(faults=[StallFault(when="connect")])
     with MockServer(scenario=scenario) as server:
         peer = Peer(server)
         peer.send(chunk(silence(0.1), commit=True))

@@ -237,20 +237,6 @@ def test_enrichment_messages_follow_the_commit() -> None:
         edit.close()
 
 
-def test_given_transcript_revealed_word_by_word() -> None:
-    """A given transcript is revealed one word per 400 ms of speech, across commits."""
-    with MockServer(transcript="the quick brown fox jumps") as server:
-        peer = Peer(server)
-        peer.recv_until("session_started")
-        peer.send_audio(speech(0.8) + silence(0.1))
-        peer.commit()
-        assert peer.recv_until("committed_transcript")["text"] == "the quick"
-        peer.send_audio(speech(2.0) + silence(0.1))
-        peer.commit()
-        assert peer.recv_until("committed_transcript")["text"] == "brown fox jumps"
-        peer.close()
-
-
 def test_default_transcript_depends_on_audio_not_chunking(server: MockServer) -> None:
     """The same audio gives the same text whatever the chunk size; other audio differs."""
     texts = []

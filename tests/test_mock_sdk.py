@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
+import soundfile
 from elevenlabs import ElevenLabs
 from elevenlabs.realtime import AudioFormat, CommitStrategy, RealtimeEvents
 
@@ -184,3 +186,29 @@ def test_sdk_too_early_commit_is_throttled(server: MockServer) -> None:
         await asyncio.wait_for(recorder.closed.wait(), TIMEOUT)
 
     asyncio.run(scenario())
+
+
+def test_sdk_gets_the_whole_scripted_sentence_from_a_recording_of_it() -> None:
+    """A 3 s recording of a 10-word sentence (180 words a minute) comes back whole."""
+    data = Path(__file__).resolve().parent / "data"
+    audio = soundfile.read(data / "sentence.flac", dtype="int16")[0].tobytes()
+    sentence = (data / "sentence.txt").read_text(encoding="utf-8").strip()
+
+    async def scenario(mock: MockServer) -> None:
+        client = ElevenLabs(api_key="sdk-key", base_url=mock.base_url)
+        connection = await client.speech_to_text.realtime.connect(
+            _options(include_timestamps=True)
+        )
+        recorder = Recorder(connection)
+        await recorder.wait_for("session_started")
+        await _send(connection, audio)
+        await connection.commit()
+        committed = await recorder.wait_for("committed_transcript")
+        stamped = await recorder.wait_for("committed_transcript_with_timestamps")
+        assert committed[0]["text"] == sentence
+        words = [w["text"] for w in stamped[0]["words"] if w["type"] == "word"]
+        assert words == sentence.split()
+        await connection.close()
+
+    with MockServer(api_keys=["sdk-key"], transcript=sentence) as mock:
+        asyncio.run(scenario(mock))

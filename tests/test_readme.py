@@ -34,7 +34,8 @@ import soundfile
 
 from mock_server import MockServer
 from mock_server.testing import silence, speech
-from scribe_sync.audio import sample_path, sample_transcript
+from scribe_sync.audio import sample_path
+from scribe_sync.audio._sample import sample_sentences
 from tests.fakemic import fake_mic_home
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ SH_BLOCKS = [b for b in blocks("sh") if runs_scribe_sync(b)]
 @pytest.fixture(scope="module")
 def mock() -> Iterator[MockServer]:
     """One mock server for the module's examples, speaking the sample's transcript."""
-    with MockServer(transcript=sample_transcript()) as server:
+    with MockServer(transcript=sample_sentences()) as server:
         yield server
 
 

@@ -24,6 +24,7 @@ from scribe_sync import (
     ScribeClient,
     ScribeError,
 )
+from tests.doubles import wait_for
 
 KEY = "reconnect-test-key"
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, seed=1)
@@ -212,8 +213,7 @@ def test_full_buffer_refuses_audio_instead_of_dropping_it() -> None:
             session.send_audio(silence(0.2))
         assert session.stats.audio_bytes_sent == len(silence(0.9))
         session.commit()  # the answer covers the buffer ...
-        with session._cond:
-            assert session._cond.wait_for(lambda: session._retained_bytes == 0, 5)
+        assert wait_for(session, lambda: session._state.retained_bytes == 0)
         assert session.stats.buffered_seconds == 0
         session.send_audio(silence(0.2))  # ... and there is room again
         session.close()

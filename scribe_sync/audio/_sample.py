@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
-__all__ = ["sample_path", "sample_transcript"]
+__all__ = ["sample_path", "sample_sentences", "sample_transcript"]
 
 _DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 
@@ -21,3 +22,9 @@ def sample_path() -> pathlib.Path:
 def sample_transcript() -> str:
     """What the sample says: four sentences on one line."""
     return (_DATA / "sample.txt").read_text(encoding="utf-8").strip()
+
+
+def sample_sentences() -> list[str]:
+    """The sample's transcript sentence by sentence: a mock script of one utterance each, so
+    that every spoken sentence comes back as it was said."""
+    return re.split(r"(?<=[.!?])\s+", sample_transcript())

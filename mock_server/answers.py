@@ -1,0 +1,65 @@
+"""The messages that answer one commit, in the live order (PROTOCOL.md §4.3-4.6, §4.10)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from .params import SessionParams
+from .transcriber import TranscribedWord, find_entities, redact, words_payload
+
+__all__ = ["commit_answer"]
+
+_ENTITY_CATEGORIES: Final = frozenset({"all", "pii", "phi", "pci", "other", "offensive_language"})
+
+
+def _entities(text: str, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+    found = find_entities(text)
+    if _ENTITY_CATEGORIES.intersection(wanted):
+        return found
+    return [e for e in found if e["entity_type"] in wanted]
+
+
+def commit_answer(
+    params: SessionParams,
+    words: Sequence[TranscribedWord],
+    *,
+    language: str | None,
+    echo_partial: bool,
+) -> list[dict[str, Any]]:
+    """Every message of one commit's answer: the committed pair, enrichments, the echo partial.
+
+    ``language`` is the ``language_code`` of the timestamped message (``None``: null).
+    """
+    text = " ".join(w.text for w in words)
+    plain: dict[str, Any] = {"message_type": "committed_transcript", "text": text}
+    answer = [plain]
+    if params.include_timestamps or params.include_language_detection:
+        stamped: dict[str, Any] = {
+            "message_type": "committed_transcript_with_timestamps",
+            "text": text,
+            "language_code": language,
+            "words": words_payload(words) if params.include_timestamps else None,
+        }
+        # Language detection alone: words null and the timestamped message first (§4.4).
+        answer = [plain, stamped] if params.include_timestamps else [stamped, plain]
+    if params.entity_detection:
+        entities = _entities(text, params.entity_detection)
+        answer.append(
+            {"message_type": "committed_transcript_entities", "text": text, "entities": entities}
+        )
+    if params.entity_redaction:
+        entities = _entities(text, params.entity_redaction)
+        answer.append(
+            {
+                "message_type": "redacted_transcript",
+                "text": text,
+                "redacted_text": redact(text, entities, params.entity_redaction_mode),
+            }
+        )
+    if params.transcript_edit is not None:
+        answer.append({"message_type": "edited_transcript", "text": text, "edited_text": text})
+    if echo_partial and text:
+        # The live server often re-sends the committed text as a partial (§4.2, CAP-A).
+        answer.append({"message_type": "partial_transcript", "text": text})
+    return answer

@@ -1,0 +1,56 @@
+"""Strict parsing of client frames, with the live ``input_error`` texts (PROTOCOL.md §3)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Final
+
+__all__ = ["INVALID_MESSAGE", "LATE_PREVIOUS_TEXT", "BadFrame", "parse_chunk"]
+
+# Live input_error texts (PROTOCOL.md §3, CAP-I, CAP-H).
+INVALID_MESSAGE: Final = "Message must be a valid protocol message"
+LATE_PREVIOUS_TEXT: Final = "previous_text can only be set on the first audio chunk"
+
+
+class BadFrame(Exception):
+    """A frame the service answers with ``input_error``; ``str(exc)`` is the text."""
+
+
+def parse_chunk(data: str | bytes) -> tuple[dict[str, Any], bytes]:
+    """Parse an ``input_audio_chunk`` frame strictly: its JSON object and decoded audio.
+
+    Raises:
+        BadFrame: with the live input_error text.
+    """
+    if not isinstance(data, str):
+        # Binary frames: undocumented live (Q18); the mock refuses them like malformed JSON.
+        raise BadFrame(INVALID_MESSAGE)
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        raise BadFrame(INVALID_MESSAGE) from None
+    if not isinstance(obj, dict):
+        raise BadFrame(INVALID_MESSAGE)
+    message_type = obj.get("message_type")
+    if not isinstance(message_type, str):
+        raise BadFrame(INVALID_MESSAGE)
+    if message_type != "input_audio_chunk":
+        raise BadFrame(f"Unexpected message type: {message_type}")
+    audio_b64 = obj.get("audio_base_64")
+    commit = obj.get("commit", False)
+    sample_rate = obj.get("sample_rate")
+    previous_text = obj.get("previous_text")
+    if (
+        not isinstance(audio_b64, str)
+        or not isinstance(commit, bool)
+        or not (sample_rate is None or (type(sample_rate) is int))
+        or not (previous_text is None or isinstance(previous_text, str))
+    ):
+        raise BadFrame(INVALID_MESSAGE)
+    try:
+        audio = base64.b64decode(audio_b64, validate=True) if audio_b64 else b""
+    except (binascii.Error, ValueError):
+        raise BadFrame(INVALID_MESSAGE) from None
+    return obj, audio
