@@ -87,7 +87,6 @@ def in_thread(target: Callable[[], object], name: str) -> tuple[threading.Thread
 # Defect 1: callbacks alone stall after max_queue events
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1")
 def test_callbacks_alone_keep_firing_past_max_queue() -> None:
     """Callbacks as the only consumer, max_queue=8, 12 commits: all fire and finish() works."""
     commits = 12
@@ -145,7 +144,6 @@ def error_then_reset(error_type: str, *, after_chunks: int = 1) -> Callable[[Pee
     return handler
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_an_error_then_a_reset_raises_the_server_error_caused_by_the_reset() -> None:
     """quota_exceeded then a RST: the ErrorEvent, then QuotaExceededError from the transport."""
     with ScriptServer(error_then_reset("quota_exceeded")) as server:
@@ -167,7 +165,6 @@ def drain_refusing_reconnects(session: Any) -> None:
         assert not isinstance(event, Reconnecting), f"the ending was retried: {event}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_an_error_then_a_reset_is_not_retried_with_reconnect_on() -> None:
     """With reconnect=True, quota_exceeded then a RST ends the session: one connection only."""
     policy = ReconnectPolicy(initial_delay=0.05, max_delay=0.1, max_attempts=3, seed=1)
@@ -184,7 +181,6 @@ def test_an_error_then_a_reset_is_not_retried_with_reconnect_on() -> None:
     assert accepted == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_an_error_then_a_reset_under_a_busy_sender_still_raises_the_server_error() -> None:
     """A sender hitting the reset socket first does not hide the error: iterator and later
     sends raise QuotaExceededError."""
@@ -240,7 +236,6 @@ def error_then_close(peer: Peer) -> None:
     peer.read_message()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 6")
 def test_later_calls_raise_a_fresh_error_chained_to_the_ending() -> None:
     """After the session ended with an error, each later call raises a new exception of the
     same type chained to the ending, and no traceback grows."""
@@ -271,7 +266,6 @@ def test_later_calls_raise_a_fresh_error_chained_to_the_ending() -> None:
 # Defect 8: non-finite or negative timeouts
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8")
 @pytest.mark.parametrize("value", [math.nan, -1.0])
 def test_recv_refuses_a_non_finite_or_negative_timeout(value: float) -> None:
     """recv(timeout=nan or -1) raises ValueError naming the argument, and does not block."""
@@ -285,7 +279,6 @@ def test_recv_refuses_a_non_finite_or_negative_timeout(value: float) -> None:
     assert "timeout" in str(outcome[0])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8")
 @pytest.mark.parametrize("value", [math.nan, -1.0, math.inf * -1])
 def test_finish_refuses_a_non_finite_or_negative_timeout(value: float) -> None:
     """finish(nan or a negative number) raises ValueError naming the argument."""
@@ -356,7 +349,6 @@ def python(*args: str, timeout: float = 60.0, **kwargs: Any) -> subprocess.Compl
                           timeout=timeout, check=False, **kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 3")
 def test_an_idle_session_on_a_descriptor_above_1024_keeps_alive() -> None:
     """With 1100 files open, an idle session past three io_timeouts survives on keepalives."""
     import resource
@@ -412,7 +404,6 @@ def drain(session: Any, wait: float) -> None:
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
 def test_a_send_to_a_frozen_peer_ends_the_session_with_connection_closed() -> None:
     """The peer stops reading: the blocked send fails, and the iterator raises
     ConnectionClosedError within a few io_timeouts."""
@@ -432,7 +423,6 @@ def test_a_send_to_a_frozen_peer_ends_the_session_with_connection_closed() -> No
             sender.join(PROMPT)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
 def test_a_stream_to_a_frozen_peer_ends_the_session_with_connection_closed() -> None:
     """Streaming into a peer that stops reading: the iterator raises ConnectionClosedError."""
     first = threading.Event()
@@ -448,7 +438,6 @@ def test_a_stream_to_a_frozen_peer_ends_the_session_with_connection_closed() -> 
             session.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
 def test_close_after_a_frozen_send_does_not_make_the_ending_normal() -> None:
     """A send timed out on a frozen peer; a later close() must not turn that into a normal end."""
     first = threading.Event()
@@ -481,7 +470,6 @@ sys.exit(cli.main(sys.argv[2:]))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
 def test_the_cli_exits_5_when_the_server_stops_reading(tmp_path: pathlib.Path) -> None:
     """scribe-sync transcribe into a frozen peer ends with exit 5 instead of hanging."""
     audio = tmp_path / "flood.pcm"
@@ -512,7 +500,6 @@ def control_then_idle(opcode: int, limit: float = 1.0) -> Callable[[Peer], None]
     return handler
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5")
 @pytest.mark.parametrize("opcode", [OP_PING, OP_PONG], ids=["ping", "unsolicited-pong"])
 def test_one_control_frame_then_silence_does_not_kill_the_session(opcode: int) -> None:
     """A ping (or an unsolicited pong), then silence past io_timeout: keepalives continue and
@@ -559,7 +546,6 @@ def heartbeat(interval: float, limit: float) -> Callable[[Peer], None]:
     return handler
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5")
 def test_heartbeat_pings_do_not_starve_the_keepalive() -> None:
     """A peer pinging every 0.3 s and closing after 1 s without audio: keepalives still go out."""
     with ScriptServer(heartbeat(0.3, 1.0)) as server:
@@ -580,7 +566,6 @@ def test_heartbeat_pings_do_not_starve_the_keepalive() -> None:
 # Defect 7: locks held across blocking I/O
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 7")
 def test_stats_answers_while_a_send_is_blocked_on_a_frozen_peer() -> None:
     """While a send blocks on a peer that stopped reading, stats, transcript and closed answer
     at once (well before the write's io_timeout)."""
