@@ -129,11 +129,12 @@ def test_admin_api_refuses_non_loopback(scribe_mock: MockServer) -> None:
     transport = mock.Mock()
     transport.get_extra_info.side_effect = lambda name, default=None: (
         ("10.1.2.3", 5555) if name == "peername" else default)
-    request = make_mocked_request("GET", "/_mock/sessions", app=app, transport=transport)
 
     async def handle() -> int:
-        match = await app.router.resolve(request)
-        request._match_info = match  # what the application does before calling the handler
+        probe = make_mocked_request("GET", "/_mock/sessions", app=app)
+        match = await app.router.resolve(probe)
+        request = make_mocked_request("GET", "/_mock/sessions", app=app, transport=transport,
+                                      match_info=dict(match))
         response = await match.handler(request)
         return response.status
 

@@ -142,6 +142,16 @@ def test_sigint_stops_every_worker(cluster: tuple[_Target, subprocess.Popen[str]
     assert alive == []
 
 
+def test_a_dead_worker_stops_the_rest(cluster: tuple[_Target, subprocess.Popen[str]]) -> None:
+    """When one worker dies, the parent stops the other and exits 1 (no half-served port)."""
+    _, process = cluster
+    first, second = psutil.Process(process.pid).children()
+    first.kill()
+    assert process.wait(20) == 1
+    _, alive = psutil.wait_procs([second], timeout=20)
+    assert alive == []
+
+
 def test_workers_option_is_validated() -> None:
     """--workers 0 fails before anything starts, naming the option."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
