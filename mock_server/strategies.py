@@ -55,6 +55,7 @@ __all__ = [
     "RECOVERABLE",
     "RECOVERABLE_CLOSE_CODES",
     "TRANSIENT_ERROR_TYPES",
+    "Utterance",
     "Chunking",
     "InvalidOptions",
     "Speech",
@@ -187,11 +188,11 @@ def _fault(draw: st.DrawFn, actions: tuple[str, ...], error_types: tuple[str, ..
     # A fault of every session would hit each replacement connection as well: a recoverable
     # schedule gives each fault one session; a failing first connect is not recoverable (there
     # is no session yet to resume), so connect faults start at the second.
+    # The first session is the one every example has: half the draws aim at it.
     first = 2 if when == "connect" and recoverable else 1
-    if recoverable:
-        kwargs["session"] = draw(st.integers(first, max(first, max_sessions)))
-    else:
-        kwargs["session"] = draw(st.none() | st.integers(1, max_sessions))
+    last = max(first, max_sessions)
+    session = st.just(first) | st.integers(first, last)
+    kwargs["session"] = draw(session if recoverable else st.none() | session)
     base = {field.name for field in attrs.fields(Fault)}
     for field in attrs.fields(cls):
         if field.name in base:
