@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         "instant: answer at once (default: live)",
     )
     parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
+    parser.add_argument(
+        "--language-format",
+        choices=("iso639-1", "iso639-3"),
+        default="iso639-1",
+        help='detected languages as "en" (iso639-1, default) or "eng" (iso639-3)',
+    )
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -128,6 +134,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "journal_frames": not args.no_journal_frames,
         "timing": args.timing,
         "timing_seed": args.timing_seed,
+        "language_format": args.language_format,
     }
     if args.certfile:
         import ssl

@@ -20,16 +20,37 @@ def _entities(text: str, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
     return [e for e in found if e["entity_type"] in wanted]
 
 
+def diarized_words(words: Sequence[TranscribedWord], speaker: str) -> list[dict[str, Any]]:
+    """``diarized_transcript.words``: the SDK 2.78 shape (PROTOCOL.md §4.7), every word by
+    ``speaker``; spacing items carry ``speaker_id`` null and logprob 0 as in its fixture."""
+    items = []
+    for item in words_payload(words):
+        item = dict(item)
+        item.pop("characters", None)  # optional there, and typed as objects (Q6)
+        if item["type"] == "word":
+            item["speaker_id"] = speaker
+        else:
+            item["speaker_id"] = None
+            item["logprob"] = 0.0
+        items.append(item)
+    return items
+
+
 def commit_answer(
     params: SessionParams,
     words: Sequence[TranscribedWord],
     *,
     language: str | None,
     echo_partial: bool,
+    segment_index: int = 0,
+    speaker: str = "speaker_0",
 ) -> list[dict[str, Any]]:
-    """Every message of one commit's answer: the committed pair, enrichments, the echo partial.
+    """Every message of one commit's answer: the committed pair, enrichments, the diarized
+    transcript, the echo partial.
 
-    ``language`` is the ``language_code`` of the timestamped message (``None``: null).
+    ``language`` is the ``language_code`` of the timestamped message (``None``: null);
+    ``segment_index`` the 0-based index of this commit in the connection; ``speaker`` the
+    ``speaker_id`` of its words when ``params.diarize``.
     """
     text = " ".join(w.text for w in words)
     plain: dict[str, Any] = {"message_type": "committed_transcript", "text": text}
@@ -59,6 +80,17 @@ def commit_answer(
         )
     if params.transcript_edit is not None:
         answer.append({"message_type": "edited_transcript", "text": text, "edited_text": text})
+    if params.diarize:
+        # Unverified against the live service (Q15): SDK 2.78 types only. Sent right after the
+        # commit's other messages; live it may come any time later, in commit order.
+        answer.append(
+            {
+                "message_type": "diarized_transcript",
+                "segment_index": segment_index,
+                "text": text,
+                "words": diarized_words(words, speaker),
+            }
+        )
     if echo_partial and text:
         # The live server often re-sends the committed text as a partial (§4.2, CAP-A).
         answer.append({"message_type": "partial_transcript", "text": text})

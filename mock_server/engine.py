@@ -22,9 +22,10 @@ from .answers import commit_answer
 from .faults import Fault, FaultEffects
 from .frames import LATE_PREVIOUS_TEXT, BadFrame, parse_chunk
 from .journal import JournalFrame, SessionLog
+from .languages import detected_language
 from .params import SessionParams
 from .scenarios import Scenario
-from .script import ScriptedRecognizer
+from .script import ScriptedRecognizer, speaker_id
 from .settings import Settings
 from .timing import TIMINGS, Latencies
 from .transcriber import Transcriber
@@ -87,6 +88,7 @@ class Engine:
         self._faults: list[Fault] = [
             f for f in faults if f.session is None or f.session == scenario_session
         ]
+        self._warned_sample_rate = False  # the sample_rate mismatch warning went out
         self._armed: list[Fault] = []  # answer faults waiting for the next commit
         self._stall_at: int | None = None
         self._rng: random.Random | None = None
@@ -136,20 +138,22 @@ class Engine:
             out.append(Send({"message_type": "input_error", "error": LATE_PREVIOUS_TEXT}))
             return self._finish(out)
         sample_rate = obj.get("sample_rate")
-        if sample_rate is not None and sample_rate != self.params.sample_rate:
-            # invented text; the live behaviour is undocumented (PROTOCOL.md Q18).
-            out.append(
-                Send(
-                    {
-                        "message_type": "input_error",
-                        "error": (
-                            f"sample_rate {sample_rate} does not match audio_format "
-                            f"{self.params.audio_format} ({self.params.sample_rate} Hz)"
-                        ),
-                    }
-                )
+        if (
+            sample_rate is not None
+            and sample_rate != self.params.sample_rate
+            and not self._warned_sample_rate
+        ):
+            # Undocumented live (PROTOCOL.md Q18). The query's audio_format fixes how audio is
+            # decoded, so the mock keeps the audio, decodes it as that format and says so once
+            # with a `warning` (a type SDK 2.78 knows, contents undocumented; text invented).
+            # Dropping the chunk would silently lose every chunk of a misconfigured client.
+            self._warned_sample_rate = True
+            text = (
+                f"Audio sample rate {sample_rate} does not match the session audio_format "
+                f"{self.params.audio_format} ({self.params.sample_rate} Hz); the audio is "
+                f"decoded as {self.params.audio_format}."
             )
-            return self._finish(out)
+            out.append(Send({"message_type": "warning", "warning": text}))
         limit = self.settings.max_chunk_bytes
         if limit is not None and len(audio) > limit:
             # invented text
@@ -280,17 +284,31 @@ class Engine:
         self._commit(self.audio_secs, out)
 
     def _commit(self, at: float, out: list[Action], *, vad: bool = False) -> None:
-        words, _utterance = self._recognizer.commit()
+        words, utterance = self._recognizer.commit()
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at
         self.log.commits += 1
         params = self.params
         language = params.language_code
-        if language is None and params.include_language_detection:
-            language = "en"
+        if params.include_language_detection:
+            language = detected_language(
+                self.log.commits,
+                utterance_language=None if utterance is None else utterance.language,
+                language_code=params.language_code,
+                secondary_languages=params.secondary_languages,
+                language_format=self.settings.language_format,
+            )
+        speaker = "speaker_0"
+        if utterance is not None and utterance.speaker is not None:
+            speaker = speaker_id(utterance.speaker)
         answer = commit_answer(
-            params, words, language=language, echo_partial=self.settings.echo_partial
+            params,
+            words,
+            language=language,
+            echo_partial=self.settings.echo_partial,
+            segment_index=self.log.commits - 1,
+            speaker=speaker,
         )
         effects = FaultEffects(answer=answer)
         armed, self._armed = self._armed, []

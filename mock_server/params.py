@@ -19,6 +19,7 @@ import attrs
 __all__ = [
     "AUDIO_FORMATS",
     "DEFAULT_MODELS",
+    "ISO3_TO_ISO1",
     "InvalidParams",
     "SessionParams",
     "parse_params",
@@ -44,7 +45,7 @@ AUDIO_FORMATS: Final[dict[str, tuple[int, int]]] = {
 
 # ISO 639-3 -> 639-1 for the languages most often requested; the live echo normalises
 # "eng" to "en" (PROTOCOL.md §2, CAP-E). Unknown 3-letter codes are echoed unchanged.
-_ISO3_TO_ISO1: Final = {
+ISO3_TO_ISO1: Final = {
     "eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "ita": "it",
     "por": "pt", "nld": "nl", "dut": "nl", "pol": "pl", "rus": "ru", "ukr": "uk", "jpn": "ja",
     "zho": "zh", "chi": "zh", "kor": "ko", "ara": "ar", "hin": "hi", "tur": "tr", "swe": "sv",
@@ -84,6 +85,7 @@ class SessionParams:
     transcript_edit: str | None = None
     filter_background_audio: bool = False
     enable_logging: bool = True
+    diarize: bool = False
     token: str | None = None
 
     @property
@@ -184,7 +186,7 @@ def _language(value: str, name: str) -> str:
             f"Invalid {name} '{value}'. Expected an ISO-639-1 or ISO-639-3 language code."
         )
     lowered = value.lower()
-    return _ISO3_TO_ISO1.get(lowered, lowered)
+    return ISO3_TO_ISO1.get(lowered, lowered)
 
 
 def _entities(query: dict[str, list[str]], name: str) -> tuple[str, ...] | None:
@@ -254,6 +256,8 @@ def parse_params(
     no_verbatim = _bool(query, "no_verbatim", False)
     filter_background_audio = _bool(query, "filter_background_audio", False)
     enable_logging = _bool(query, "enable_logging", True)
+    # The flag's name comes from SDK 2.78 docstrings only (PROTOCOL.md §4.7, Q15): unverified.
+    diarize = _bool(query, "diarize", False)
 
     keyterms = tuple(query.get("keyterms", []))
     if len(keyterms) > 50:
@@ -317,5 +321,6 @@ def parse_params(
         transcript_edit=transcript_edit,
         filter_background_audio=filter_background_audio,
         enable_logging=enable_logging,
+        diarize=diarize,
         token=_one(query, "token"),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .languages import LANGUAGE_FORMATS
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
 from .script import Utterance, parse_script
@@ -84,6 +85,9 @@ class Settings:
             ``"live"`` (the service's delays, :mod:`mock_server.timing`; ``scribe-mock``'s
             default).
         timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
+        language_format: ``"iso639-1"`` (``"en"``, as the docs show) or ``"iso639-3"``
+            (``"eng"``, as integrators saw live) for detected languages
+            (:mod:`mock_server.languages`).
     """
 
     host: str = "127.0.0.1"
@@ -116,8 +120,15 @@ class Settings:
     ssl_context: ssl.SSLContext | None = None
     timing: str = attrs.field(default="instant")
     timing_seed: int = 0
+    language_format: str = attrs.field(default="iso639-1")
 
     @timing.validator
     def _check_timing(self, attribute: Any, value: str) -> None:
         if value not in TIMINGS:
             raise ValueError(f"timing must be one of {', '.join(TIMINGS)}: {value!r}")
+
+    @language_format.validator
+    def _check_language_format(self, attribute: Any, value: str) -> None:
+        if value not in LANGUAGE_FORMATS:
+            allowed = ", ".join(LANGUAGE_FORMATS)
+            raise ValueError(f"language_format must be one of {allowed}: {value!r}")

@@ -133,6 +133,7 @@ _OPTION_HELP: Final = {
     "entity_redaction": "entity categories or types to redact (repeat, or separate with commas)",
     "entity_redaction_mode": "how redacted entities are shown",
     "transcript_edit": "an instruction for editing the committed transcript",
+    "diarize": "attribute words to speakers (SRT/WebVTT cues get speaker labels)",
 }
 #: Tuple options whose values may be comma-separated. Keyterms are phrases, so only repeated.
 _COMMA_LISTS: Final = frozenset(

@@ -287,7 +287,11 @@ class EditedTranscript(ServerEvent):
 
 @attrs.frozen
 class DiarizedTranscript(ServerEvent):
-    """Speaker-attributed words for the ``segment_index``-th committed transcript (SDK 2.78)."""
+    """Speaker-attributed words for the ``segment_index``-th committed transcript (SDK 2.78).
+
+    ``segment_index`` counts the connection's committed transcripts from 0, empty ones
+    included (the SDK's types say only "index of the committed transcript"; unverified live).
+    """
 
     message_type: ClassVar[str] = "diarized_transcript"
 

@@ -728,6 +728,9 @@ class SessionOptions:
     )
     entity_redaction_mode: str | None = None
     transcript_edit: str | None = None
+    # Speaker diarization: the parameter name is from SDK 2.78 docstrings only (PROTOCOL.md
+    # §4.7, Q15), not exposed by the SDK helper and unverified against the live service.
+    diarize: bool | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.model_id, str) or not _MODEL_RE.match(self.model_id):
@@ -755,6 +758,7 @@ class SessionOptions:
             "no_verbatim",
             "filter_background_audio",
             "enable_logging",
+            "diarize",
         ):
             _check_bool(option, getattr(self, option))
         _check_bool("include_timestamps", self.include_timestamps, optional=False)
@@ -865,6 +869,7 @@ def query_params(options: SessionOptions, *, token: str | None = None) -> list[t
         "transcript_edit",
         "filter_background_audio",
         "enable_logging",
+        "diarize",
     ):
         value = getattr(options, key)
         if isinstance(value, tuple):

@@ -10,6 +10,12 @@ commit is counted once whichever kind arrives first.
 
 Subtitles (SRT, WebVTT) are timed from word timestamps and need a session started with
 ``include_timestamps=True``; without them :class:`MissingTimestampsError` explains that.
+
+Diarization (PROTOCOL.md §4.7, SDK 2.78 only, unverified live): a ``diarized_transcript``
+attributes the words of the ``segment_index``-th commit (0-based, empty commits counted) to
+speakers, whenever it arrives; ``speakers_merged`` renames a speaker everywhere before it.
+Cues never mix speakers: SRT cues start with ``[speaker_id]``, WebVTT cues with a voice span
+``<v speaker_id>``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from scribe_sync.errors import ConfigError, ScribeError
 from scribe_sync.messages import (
     CommittedTranscript,
     CommittedTranscriptWithTimestamps,
+    DiarizedTranscript,
     Event,
+    SpeakersMerged,
     Word,
 )
 
@@ -69,6 +77,15 @@ class Segment:
         )
 
     @property
+    def speakers(self) -> tuple[str, ...]:
+        """The speakers of the timed words, in order of first appearance (diarization)."""
+        seen: dict[str, None] = {}
+        for word in self.timed_words:
+            if word.speaker_id is not None:
+                seen.setdefault(word.speaker_id)
+        return tuple(seen)
+
+    @property
     def start(self) -> float | None:
         """When the first word starts, or None without timestamps."""
         timed = self.timed_words
@@ -99,20 +116,23 @@ class CueOptions:
         max_chars_per_line: lines are wrapped at spaces to at most this many characters (a
             single longer word gets a line of its own).
         max_lines: a cue holds at most this many lines; the next word starts a new cue.
+        speaker_labels: label cues with their speaker when words carry one (diarization).
     """
 
     max_duration: float = attrs.field(default=6.0, validator=_positive("max_duration"))
     max_chars_per_line: int = attrs.field(default=42, validator=_positive("max_chars_per_line"))
     max_lines: int = attrs.field(default=2, validator=_positive("max_lines"))
+    speaker_labels: bool = True
 
 
 @attrs.frozen
 class Cue:
-    """One subtitle cue: a time span and its lines of text."""
+    """One subtitle cue: a time span, its lines of text, and its speaker (diarization)."""
 
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: str | None = None
 
     @property
     def text(self) -> str:
@@ -137,6 +157,7 @@ class _Token:
     text: str
     start: float
     end: float
+    speaker: str | None = None
 
 
 def _tokens(words: Iterable[Word]) -> list[_Token]:
@@ -150,7 +171,9 @@ def _tokens(words: Iterable[Word]) -> list[_Token]:
         if item.type == "spacing" or start is None or end is None or not item.text.strip():
             gap += item.text
         else:
-            tokens.append(_Token(gap, item.text.strip(), start, max(end, start)))
+            tokens.append(
+                _Token(gap, item.text.strip(), start, max(end, start), item.speaker_id)
+            )
             gap = ""
     return tokens
 
@@ -175,7 +198,10 @@ def _wrap(tokens: list[_Token], width: int) -> list[str]:
 
 def _cue(tokens: list[_Token], options: CueOptions) -> Cue:
     lines = _wrap(tokens, options.max_chars_per_line)
-    return Cue(start=tokens[0].start, end=max(t.end for t in tokens), lines=tuple(lines))
+    speaker = tokens[0].speaker if options.speaker_labels else None
+    return Cue(
+        start=tokens[0].start, end=max(t.end for t in tokens), lines=tuple(lines), speaker=speaker
+    )
 
 
 def _segment_cues(segment: Segment, options: CueOptions) -> list[Cue]:
@@ -185,7 +211,8 @@ def _segment_cues(segment: Segment, options: CueOptions) -> list[Cue]:
         if current:
             too_long = token.end - current[0].start > options.max_duration
             lines = _wrap([*current, token], options.max_chars_per_line)
-            if too_long or len(lines) > options.max_lines:
+            turn = options.speaker_labels and token.speaker != current[-1].speaker
+            if too_long or turn or len(lines) > options.max_lines:
                 cues.append(_cue(current, options))
                 current = []
         current.append(token)
@@ -226,14 +253,24 @@ class Transcript:
         self._all: list[Segment] = list(segments)
         self._plain = len(self._all)
         self._twins = len(self._all)
+        # segment index -> its diarized transcript (re-applied when the segment changes).
+        self._diarized: dict[int, DiarizedTranscript] = {}
 
     # -- building ---------------------------------------------------------------------------
 
     def add(self, event: Event) -> bool:
         """Take one session event; returns True when it was a committed transcript.
 
-        Other events (partials, session_started, errors, ...) are ignored.
+        ``diarized_transcript`` and ``speakers_merged`` set the words' speakers (returning
+        False); other events (partials, session_started, errors, ...) are ignored.
         """
+        if isinstance(event, DiarizedTranscript):
+            self._diarized[event.segment_index] = event
+            self._attribute(event.segment_index)
+            return False
+        if isinstance(event, SpeakersMerged):
+            self._merge(event.from_speaker_id, event.to_speaker_id)
+            return False
         if isinstance(event, CommittedTranscriptWithTimestamps):
             index = self._twins
             self._twins += 1
@@ -248,6 +285,7 @@ class Transcript:
                 self._all.append(
                     Segment(text=event.text, words=event.words, language_code=event.language_code)
                 )
+            self._attribute(index)
             return True
         if isinstance(event, CommittedTranscript):
             index = self._plain
@@ -256,8 +294,40 @@ class Transcript:
                 self._all[index] = attrs.evolve(self._all[index], text=event.text)
             else:
                 self._all.append(Segment(text=event.text))
+            self._attribute(index)
             return True
         return False
+
+    def _attribute(self, index: int) -> None:
+        """Give segment ``index`` the speakers of its diarized transcript, if both arrived."""
+        diarized = self._diarized.get(index)
+        if diarized is None or index >= len(self._all):
+            return
+        segment = self._all[index]
+        if segment.words is None:
+            # Only the diarized words carry times for this segment: use them.
+            self._all[index] = attrs.evolve(segment, words=diarized.words)
+            return
+        speakers = iter([w.speaker_id for w in diarized.words if w.type == "word"])
+        words = tuple(
+            attrs.evolve(w, speaker_id=next(speakers, w.speaker_id)) if w.type == "word" else w
+            for w in segment.words
+        )
+        self._all[index] = attrs.evolve(segment, words=words)
+
+    def _merge(self, old: str, new: str) -> None:
+        """``speakers_merged``: every earlier word of ``old`` is ``new``'s."""
+
+        def rename(words: tuple[Word, ...]) -> tuple[Word, ...]:
+            return tuple(
+                attrs.evolve(w, speaker_id=new) if w.speaker_id == old else w for w in words
+            )
+
+        for index, diarized in self._diarized.items():
+            self._diarized[index] = attrs.evolve(diarized, words=rename(diarized.words))
+        for index, segment in enumerate(self._all):
+            if segment.words is not None:
+                self._all[index] = attrs.evolve(segment, words=rename(segment.words))
 
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> Transcript:
@@ -359,6 +429,8 @@ class Transcript:
         for number, cue in enumerate(self.cues(options, **kwargs), 1):
             # A blank line ends an SRT cue, so the text must not contain one.
             text = "\n".join(line for line in cue.lines if line.strip())
+            if cue.speaker is not None:
+                text = f"[{cue.speaker}] {text}"
             span = f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}"
             blocks.append(f"{number}\n{span}\n{text}\n")
         return "\n".join(blocks)
@@ -373,6 +445,10 @@ class Transcript:
                 for line in cue.lines
                 if line.strip()
             )
+            if cue.speaker is not None:
+                # A voice span; its annotation cannot hold ">" or a line break.
+                voice = " ".join(cue.speaker.replace("&", "&amp;").replace(">", "&gt;").split())
+                text = f"<v {voice}>{text}"
             start = format_timestamp(cue.start, separator=".")
             end = format_timestamp(cue.end, separator=".")
             blocks.append(f"{start} --> {end}\n{text}\n")

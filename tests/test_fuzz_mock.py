@@ -34,6 +34,7 @@ TRANSCRIPT = "one two three four five six seven eight nine ten"
 ANSWER_TYPES = frozenset({
     "input_error", "partial_transcript", "committed_transcript",
     "committed_transcript_with_timestamps", "commit_throttled", "chunk_size_exceeded",
+    "warning",  # a chunk whose sample_rate contradicts audio_format (once per session)
 })
 VALID_CHUNK = json.loads(chunk(b"\x00\x01" * 800, sample_rate=16000))
 

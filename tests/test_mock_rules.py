@@ -358,18 +358,22 @@ def test_previous_text_first_chunk_only(server: MockServer) -> None:
     assert record.chunks == 2
 
 
-def test_sample_rate_must_match_audio_format(server: MockServer) -> None:
-    """A chunk whose sample_rate contradicts audio_format gets input_error; omitting it is fine."""
-    peer = Peer(server)
+def test_sample_rate_mismatch_keeps_the_audio_and_warns_once(server: MockServer) -> None:
+    """A chunk whose sample_rate contradicts audio_format: one warning, no audio lost."""
+    peer = Peer(server, {"include_timestamps": True})
     peer.recv_until("session_started")
-    peer.send(chunk(speech(0.2), sample_rate=44100))
-    error = peer.recv()
-    assert error is not None
-    assert error["message_type"] == "input_error"
-    assert "44100" in error["error"]
-    peer.send(chunk(speech(0.4), sample_rate=None, commit=True))
-    peer.recv_until("committed_transcript")
+    audio = speech(1.0)
+    peer.send_audio(audio, sample_rate=44100)  # ten chunks, all mislabelled
+    peer.commit()
+    committed = peer.recv_until("committed_transcript")
     peer.close()
+    warnings = [m for m in peer.received if m["message_type"] == "warning"]
+    assert len(warnings) == 1
+    assert "44100" in warnings[0]["warning"] and "pcm_16000" in warnings[0]["warning"]
+    assert committed["text"] != ""
+    assert not any(m["message_type"] == "input_error" for m in peer.received)
+    record = server.wait_idle()[0]
+    assert record.audio_bytes == len(audio) and record.chunks == 11
 
 
 def test_chunk_size_limit() -> None:
