@@ -65,8 +65,8 @@ def harness() -> Iterator[Harness]:
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(script=ms.scripts(max_size=3),
-       scenario=ms.scenarios(recoverable=True, min_faults=1, max_faults=3, max_chunks=8, max_commits=3,
-                             max_audio_secs=2.0),
+       scenario=ms.scenarios(recoverable=True, min_faults=1, max_faults=3, max_chunks=8,
+                             max_commits=3, max_audio_secs=2.0),
        data=st.data())
 def test_every_utterance_is_captioned_once_in_order(
     harness: Harness, script: tuple[ms.Utterance, ...], scenario: Scenario, data: st.DataObject

@@ -190,7 +190,8 @@ class _Session:
         self.queue: asyncio.Queue[tuple[float, Send | Close | Drop]] | None = None
         self.sender: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
-        self.done = False
+        self.done = False  # a Close or Drop was executed or queued: the engine is finished
+        self.gone = False  # a send found the connection closed
         self.our_close: tuple[int, str] | None = None
 
     # ---------------------------------------------------------------------------- execution
@@ -239,7 +240,9 @@ class _Session:
             await self._perform(action)
             # A close or drop ends the sender; so does a send that found the connection gone
             # (the handler is then waiting for this task, and nothing else will be queued).
-            if not isinstance(action, Send) or self.done:
+            # Not `done`: it is set as soon as a close is queued, and the frames queued before
+            # that close (an error message) must still go out, in order.
+            if not isinstance(action, Send) or self.gone:
                 return
 
     async def _perform(self, action: Send | Close | Drop) -> None:
@@ -269,7 +272,7 @@ class _Session:
             try:
                 await conn.send(text)
             except ConnectionClosed:
-                self.done = True
+                self.done = self.gone = True
         elif isinstance(action, Close):
             self.done = True
             self.our_close = (action.code, action.reason)

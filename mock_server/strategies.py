@@ -55,10 +55,10 @@ __all__ = [
     "RECOVERABLE",
     "RECOVERABLE_CLOSE_CODES",
     "TRANSIENT_ERROR_TYPES",
-    "Utterance",
     "Chunking",
     "InvalidOptions",
     "Speech",
+    "Utterance",
     "chunkings",
     "delays",
     "faults",
@@ -81,7 +81,8 @@ TRANSIENT_ERROR_TYPES: Final = (
     "rate_limited",
 )
 #: Close codes that end a connection without ending the session's purpose: 1000 (the idle
-#: close of an open session, PROTOCOL.md §6), going away, server error, restart, try later.
+#: close of an open session, PROTOCOL.md §6; not before session_started), going away, server
+#: error, restart, try later.
 RECOVERABLE_CLOSE_CODES: Final = (1000, 1001, 1011, 1012, 1013)
 #: Close codes a client must not retry (a protocol disagreement), for non-recoverable schedules.
 OTHER_CLOSE_CODES: Final = (1002, 1003, 1007, 1008, 1009, 1010, 4000)
@@ -142,7 +143,7 @@ def _unknown_payloads() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _field_strategy(cls: type[Fault], name: str, recoverable: bool,
-                    error_types: tuple[str, ...]) -> st.SearchStrategy[Any] | None:
+                    error_types: tuple[str, ...], when: str) -> st.SearchStrategy[Any] | None:
     """How to draw one class-specific field; ``None`` leaves it at its default."""
     if name == "error_type":
         return st.sampled_from(error_types)
@@ -154,6 +155,10 @@ def _field_strategy(cls: type[Fault], name: str, recoverable: bool,
             return st.just(1000)
         codes = RECOVERABLE_CLOSE_CODES if recoverable else (
             RECOVERABLE_CLOSE_CODES + OTHER_CLOSE_CODES)
+        if recoverable and when == "connect":
+            # A normal close before session_started is a refusal, not an idle close: there is
+            # no open session for 1000 to end (the client does not retry it).
+            codes = tuple(c for c in codes if c != 1000)
         return st.sampled_from(codes)
     if name == "reason":
         return st.just("") | _words if cls.action != "error" else st.just("")
@@ -197,7 +202,7 @@ def _fault(draw: st.DrawFn, actions: tuple[str, ...], error_types: tuple[str, ..
     for field in attrs.fields(cls):
         if field.name in base:
             continue
-        strategy = _field_strategy(cls, field.name, recoverable, error_types)
+        strategy = _field_strategy(cls, field.name, recoverable, error_types, when)
         if strategy is not None:
             kwargs[field.name] = draw(strategy)
     return cls(**kwargs)
