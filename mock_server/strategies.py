@@ -153,7 +153,7 @@ def _field_strategy(cls: type[Fault], name: str, recoverable: bool,
     if name == "code":
         if cls.action == "error":  # a code replaces the close that follows the error
             return st.just(1000)
-        codes = RECOVERABLE_CLOSE_CODES if recoverable else (
+        codes: tuple[int, ...] = RECOVERABLE_CLOSE_CODES if recoverable else (
             RECOVERABLE_CLOSE_CODES + OTHER_CLOSE_CODES)
         if recoverable and when == "connect":
             # A normal close before session_started is a refusal, not an idle close: there is
@@ -288,10 +288,16 @@ def utterances(*, words: Sequence[str] = LEXICON, max_words: int = 6,
     return st.builds(Utterance, text=text, speaker=speaker, language=language)
 
 
-def scripts(*, min_size: int = 1, max_size: int = 4, **utterance: Any
+def scripts(*, min_size: int = 1, max_size: int = 4, unique: bool = True, **utterance: Any
             ) -> st.SearchStrategy[tuple[Utterance, ...]]:
-    """A script: ``min_size`` to ``max_size`` utterances (see :func:`utterances`)."""
-    return st.lists(utterances(**utterance), min_size=min_size, max_size=max_size).map(tuple)
+    """A script: ``min_size`` to ``max_size`` utterances (see :func:`utterances`).
+
+    Utterances are distinct unless ``unique`` is false: a reconnecting client resumes a script
+    from the end of what it committed (``previous_text``, at most ~50 characters), and after a
+    repeated utterance that end can match more than one place in the script.
+    """
+    return st.lists(utterances(**utterance), min_size=min_size, max_size=max_size,
+                    unique_by=(lambda u: u.text) if unique else None).map(tuple)
 
 
 # =============================================================================================
