@@ -98,6 +98,7 @@ def test_recoverable_schedules_only_hold_recoverable_faults(scenario: Scenario) 
         code = getattr(fault, "code", None)
         if code is not None:
             assert code in ms.RECOVERABLE_CLOSE_CODES
+            assert not (fault.when == "connect" and fault.action == "close" and code == 1000)
 
 
 @given(ms.scenarios(actions=["error"], error_types=["quota_exceeded", "auth_error"],
