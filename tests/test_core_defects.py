@@ -36,6 +36,7 @@ from scribe_sync import (
     ScribeError,
     TranscriberError,
 )
+from tests.doubles import wait_for
 from tests.rawserver import OP_PING, OP_PONG, Peer, ScriptServer
 
 KEY = "core-defects-key-0123456789"
@@ -913,20 +914,24 @@ def test_close_while_another_thread_is_in_recv_ends_that_recv() -> None:
 
 
 def test_an_iterator_and_callbacks_together_each_get_every_commit() -> None:
-    """Both consumers at once, past max_queue: each sees every committed transcript."""
+    """Both consumers at once, past max_queue: each sees every committed transcript.
+
+    The iterator is in use before the first commit: an iterator that starts later gets only the
+    latest ``max_queue`` events that arrived while callbacks alone were consuming (defect 1)."""
     commits = 12
     with ScriptServer(serving) as server:
         session = client_for(server, max_queue=4).connect()
         called: list[str] = []
         session.on(CommittedTranscript, lambda event: called.append(event.text))
+        iterator, iterated, _ = in_thread(
+            lambda: [e for e in session if isinstance(e, CommittedTranscript)], "iterator")
+        assert wait_for(session, lambda: session._iterating, PROMPT)
         for _ in range(commits):
             session.send_audio(speech(0.4))
             session.commit()
-        finisher, outcome, _ = in_thread(lambda: session.finish(timeout=PROMPT), "finisher")
-        iterated = [e for e in session if isinstance(e, CommittedTranscript)]
-        finisher.join(PROMPT * 2)
-    assert outcome == [None]
-    assert len(iterated) == commits
+        session.finish(timeout=PROMPT)
+        iterator.join(PROMPT * 2)
+    assert len(iterated[0]) == commits
     assert len(called) == commits
 
 
