@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING
 
 from . import _driver as driver
-from ._driver import SessionEnded
 from ._state import transport_failure
 from ._transport import ABNORMAL_CLOSURE
 from .errors import ConnectionClosedError, ScribeError
@@ -48,6 +47,7 @@ def run(d: Driver) -> None:
                     job = "paused"
                 elif d._subscriptions or d._closing or d._send_failure or (
                     not d._recv_waiting and now - d._released_at >= driver.LINGER
+                    and now >= d._main_wait_until
                     and not (d._receiver is not None and d._read_role.locked())
                 ):
                     job = "read"
@@ -208,5 +208,5 @@ def dispatch(d: Driver) -> None:
             except Exception:
                 logger.exception("%s: callback %r failed on %s", d.session_id,
                                  subscription._callback, type(item).__name__)
-        if isinstance(item, SessionEnded):
+        if isinstance(item, driver.SessionEnded):
             return

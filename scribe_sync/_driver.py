@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from . import _background
+from ._signals import DeferredInterrupt, can_defer
 from ._state import Chunk, SessionState, transport_failure
 from ._transport import ABNORMAL_CLOSURE, Frame, Transport
 from .errors import ConnectionClosedError, LocalProtocolError, RemoteProtocolError, ScribeError
@@ -143,6 +144,10 @@ class Driver:
         self._recv_waiting = False  # ... and waits for the read role
         self._iterating = False  # recv() was called: the iterator queue is in use
         self._released_at = now  # when a receiver last gave the read role back
+        # The main thread waits for readiness without the read role (see _lead_guarded); until
+        # then the background thread leaves the socket to it. A time, not a flag: should an
+        # interrupt skip the reset, the claim lapses by itself.
+        self._main_wait_until = 0.0
         self._send_failure: ScribeError | None = None  # a write failed; the reader decides
         self._lost: tuple[ScribeError | None, int | None, str] | None = None  # to reconnect
         self._closing = False
@@ -241,10 +246,11 @@ class Driver:
         deadline = None if timeout is None else time.monotonic() + timeout
         me = threading.get_ident()
         # Python raises KeyboardInterrupt only on the main thread, at any bytecode: inside a
-        # socket read it would lose a frame half read (seen as a missing timestamped twin after
-        # Ctrl+C). So the main thread never takes the read role; it waits for the background
-        # reader, which signals never reach. Other threads read for themselves.
-        can_lead = threading.current_thread() is not threading.main_thread()
+        # socket read it would lose a frame half read. So the main thread reads in guarded
+        # steps (_lead_guarded); when SIGINT has a handler we cannot defer (installed from C),
+        # it leaves reading to the background thread. Other threads read for themselves.
+        guarded = threading.current_thread() is threading.main_thread()
+        can_lead = can_defer()
         with self._lock:
             # By thread: a KeyboardInterrupt between here and the finally below must not
             # leave the session refusing its own main thread for ever.
@@ -270,7 +276,10 @@ class Driver:
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError(f"no event within {timeout:g} s")
                     lead = can_lead and not self._subscriptions and self._lost is None
-                if lead and self._read_role.acquire(blocking=False):
+                if lead and guarded:
+                    if self._lead_guarded(remaining):
+                        continue
+                elif lead and self._read_role.acquire(blocking=False):
                     try:
                         self._read_step(remaining)
                     finally:
@@ -295,32 +304,65 @@ class Driver:
                 self._receiver = None
                 self._recv_waiting = False
 
-    def _read_step(self, timeout: float | None) -> None:
-        """Read one frame and apply it (caller holds the read role)."""
+    def _lead_guarded(self, remaining: float | None) -> bool:
+        """One main-thread read: take the role, read and apply what has arrived, give the role
+        back, all with SIGINT deferred; if nothing had arrived, wait for the socket without the
+        role, where an interrupt loses nothing. ``False``: another thread holds the role."""
+        with DeferredInterrupt():
+            if not self._read_role.acquire(blocking=False):
+                return False
+            try:
+                progressed = self._read_step(0.0)
+            finally:
+                self._read_role.release()
+                with self._lock:
+                    self._released_at = time.monotonic()
+                    if self._subscriptions:
+                        self._notify()
+        if progressed:
+            return True
+        with self._lock:
+            if self._events or self._ended or self._lost is not None or self._subscriptions:
+                return True
+            wait = IDLE_TICK if remaining is None else min(remaining, IDLE_TICK)
+            self._main_wait_until = time.monotonic() + wait + LINGER
+            transport = self._transport
+        try:
+            transport.wait(wait)
+        finally:
+            with self._lock:
+                self._main_wait_until = 0.0
+        return True
+
+    def _read_step(self, timeout: float | None) -> bool:
+        """Read one frame and apply it (caller holds the read role). ``False``: nothing had
+        arrived within ``timeout`` (or a wake-up came)."""
         with self._lock:
             transport, generation = self._transport, self._generation
             failure = self._send_failure
             if self._ended or self._lost is not None:
-                return
+                return True
         try:
             # After a failed write, take only what has already arrived.
             frame = transport.recv(0.0 if failure is not None else timeout)
         except ConnectionClosedError as exc:
             self._connection_ended(generation, exc.code or ABNORMAL_CLOSURE, "", exc)
-            return
+            return True
         except Exception as exc:  # a bug: end the session rather than hang it
             logger.exception("%s: reader failed", self.session_id)
             self._connection_ended(generation, ABNORMAL_CLOSURE, "",
                                    transport_failure(f"reader failed: {exc!r}"))
-            return
+            return True
         if frame is None:
             if failure is not None:
                 self._connection_ended(generation, ABNORMAL_CLOSURE, "", failure)
-            return
+                return True
+            return False
         if frame.kind == "close":
             self._connection_ended(generation, frame.code, frame.reason, None)
-            return
+            return True
         self._on_frame(frame, generation)
+        return True
 
     def _on_frame(self, frame: Frame, generation: int) -> None:
         try:
@@ -355,6 +397,8 @@ class Driver:
         if self._dispatcher is not None:
             self._bounded_append(self._dispatch_queue, event)
         self._notify()
+        if self._main_wait_until and threading.current_thread() is not threading.main_thread():
+            self._transport.wake()  # the main thread waits on the socket, not on a waiter
 
     def _bounded_append(self, queue: collections.deque[Event], event: Event) -> None:
         if self._max_queue is not None and len(queue) >= self._max_queue:

@@ -7,7 +7,10 @@ threads. Who does what:
   the socket. ``for event in session`` reads on the caller's own thread, with no hand-off.
   The background thread ``scribe-reader-<id>`` reads only while nobody waits in :meth:`recv`
   (for a short while after the last call) or while callbacks are registered; it also sends
-  the idle keepalive, checks for stalled commits and runs reconnects.
+  the idle keepalive, checks for stalled commits and runs reconnects. On the main thread,
+  where a ``KeyboardInterrupt`` can land at any bytecode, each read is a guarded step
+  (:mod:`scribe_sync._signals`): wait for the socket where an interrupt loses nothing, then
+  read, parse and queue one frame with SIGINT deferred until it is queued.
 - Writing is a role too: a thread that queues frames writes them itself unless another thread
   is writing, which then writes them too. No lock that ``stats``, ``commit`` or ``finish``
   need is held during a socket write.

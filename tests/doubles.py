@@ -79,6 +79,11 @@ class ScriptedTransport:
             raise item
         return item  # None: a wake-up
 
+    def wait(self, timeout: float | None) -> None:
+        with self._inbox.not_empty:  # until something is queued (a frame or a wake-up)
+            if not self._inbox.queue:
+                self._inbox.not_empty.wait(timeout)
+
     def wake(self) -> None:
         self._inbox.put(None)
 
