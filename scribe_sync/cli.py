@@ -475,9 +475,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Without -v, what C libraries print on fd 2 (decoders, PortAudio) stays off the screen.
-    with native_stderr_captured(args.verbose == 0), _logging_to_stderr(args.verbose):
-        return _run(args)
+    try:
+        # Without -v, what C libraries print on fd 2 (decoders, PortAudio) stays off the screen.
+        with native_stderr_captured(args.verbose == 0), _logging_to_stderr(args.verbose):
+            return _run(args)
+    except KeyboardInterrupt:
+        # A Ctrl+C (often the second of two) that lands after the command's own handling, while
+        # the captures above are undone: an interrupted run, not a traceback.
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
