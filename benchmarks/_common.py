@@ -1,15 +1,15 @@
-"""Shared helpers: the mock in a subprocess, percentiles, machine description, audio."""
+"""Shared helpers: servers and workers in subprocesses, percentiles, machine, audio, clocks."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,17 @@ __all__ = [
     "API_KEY",
     "CHUNK_BYTES",
     "CHUNK_SECS",
+    "QUERY",
     "ROOT",
-    "MockProcess",
-    "fetch_sessions",
+    "ServerProcess",
+    "audio_chunks",
+    "collect",
+    "cpu_seconds",
+    "frame",
     "machine",
     "pcm_speech",
-    "python_cmd",
     "summarize",
+    "workers",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,17 +38,17 @@ API_KEY = "bench-key"
 RATE = 16000
 CHUNK_SECS = 0.1
 CHUNK_BYTES = int(RATE * 2 * CHUNK_SECS)  # 100 ms of 16-bit PCM at 16 kHz
-
-
-def python_cmd(module: str, *args: str) -> list[str]:
-    """``python -m module args`` with the repository first on the path (no install needed)."""
-    return [sys.executable, "-m", module, *args]
+QUERY = "/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&audio_format=pcm_16000"
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def _cmd(module: str, args: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", module, json.dumps(args)]
 
 
 def summarize(samples_ns: Sequence[int] | np.ndarray, *, pcts: Sequence[float] = (50, 90, 99)
@@ -61,8 +65,14 @@ def summarize(samples_ns: Sequence[int] | np.ndarray, *, pcts: Sequence[float] =
     return out
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process only (``RUSAGE_SELF``: no server, no children)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def machine() -> dict[str, Any]:
-    """CPU model, core count, memory, OS and interpreter of this machine."""
+    """CPU model, core count, memory, load, OS and interpreter of this machine."""
     model = platform.processor() or "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -75,6 +85,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     with contextlib.suppress(ImportError):
         import psutil
@@ -98,27 +109,55 @@ def pcm_speech(seconds: float, seed: int = 0) -> bytes:
     return speech(seconds, seed=seed)
 
 
-class MockProcess:
-    """The mock server in its own process (so it gets its own core and its CPU is its own)."""
+def audio_chunks(seconds: float) -> list[bytes]:
+    """Speech in 1.5 s bursts separated by 0.5 s of silence, as 100 ms chunks."""
+    pattern = pcm_speech(1.5) + b"\x00" * int(0.5 * RATE * 2)
+    whole = pattern * (int(seconds / 2) + 1)
+    whole = whole[: int(seconds * RATE * 2)]
+    return [whole[i : i + CHUNK_BYTES] for i in range(0, len(whole), CHUNK_BYTES)]
 
-    def __init__(self, **settings: Any) -> None:
-        settings.setdefault("api_keys", None)
-        settings.setdefault("stamp_send_times", True)
+
+def frame(audio: bytes, commit: bool = False) -> str:
+    """The naive raw client's frame: base64 and ``json.dumps`` of a dict, per chunk."""
+    return json.dumps({"message_type": "input_audio_chunk",
+                       "audio_base_64": base64.b64encode(audio).decode(), "commit": commit,
+                       "sample_rate": RATE})
+
+
+class ServerProcess:
+    """A server in its own process: the mock (``benchmarks._mockproc``) or the echo server.
+
+    The child prints ``{"port": ..., "pid": ...}`` once listening and serves until its stdin
+    closes, so it never outlives this process.
+    """
+
+    def __init__(self, module: str = "benchmarks._mockproc", **settings: Any) -> None:
+        self.module = module
         self.settings = settings
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.pid = 0
 
-    def __enter__(self) -> MockProcess:
-        self.proc = subprocess.Popen(
-            python_cmd("benchmarks._mockproc", json.dumps(self.settings)),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
-        )
+    @classmethod
+    def mock(cls, **settings: Any) -> ServerProcess:
+        """The mock, with no idle timeout and no frame journal (benchmarks stream for long)."""
+        settings.setdefault("idle_timeout_secs", None)
+        settings.setdefault("journal_frames", False)
+        return cls("benchmarks._mockproc", **settings)
+
+    @classmethod
+    def echo(cls, **settings: Any) -> ServerProcess:
+        """The echo-commit server (``benchmarks._echo``): pure client cost."""
+        return cls("benchmarks._echo", **settings)
+
+    def __enter__(self) -> ServerProcess:
+        self.proc = subprocess.Popen(_cmd(self.module, self.settings), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
             self.close()
-            raise RuntimeError("the mock server process did not start")
+            raise RuntimeError(f"{self.module} did not start")
         info = json.loads(line)
         self.port, self.pid = info["port"], info["pid"]
         return self
@@ -127,24 +166,15 @@ class MockProcess:
         self.close()
 
     def close(self) -> None:
-        proc = self.proc
+        proc, self.proc = self.proc, None
         if proc is None:
             return
         with contextlib.suppress(OSError):
             if proc.stdin is not None:
                 proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _stop(proc, 10)
         if proc.stdout is not None:
             proc.stdout.close()
-        self.proc = None
 
     @property
     def base_url(self) -> str:
@@ -152,32 +182,29 @@ class MockProcess:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/speech-to-text/realtime"
+        return f"ws://127.0.0.1:{self.port}{QUERY}"
 
 
-def fetch_sessions(base_url: str) -> list[dict[str, Any]]:
-    """The mock's journal (admin API)."""
-    with urllib.request.urlopen(base_url + "/_mock/sessions", timeout=30) as response:
-        data: list[dict[str, Any]] = json.loads(response.read())
-    return data
-
-
-def run_worker(module: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run ``python -m module '<args JSON>'`` in a fresh process; its last stdout line is JSON."""
-    with workers(module, [args]) as (proc,):
-        return collect(proc, module, timeout)
+def _stop(proc: subprocess.Popen[str], grace: float) -> None:
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager
-def workers(
-    module: str, arg_list: Sequence[dict[str, Any]]
-) -> Iterator[list[subprocess.Popen[str]]]:
+def workers(module: str, arg_list: Sequence[dict[str, Any]], *, stdin: bool = False
+            ) -> Iterator[list[subprocess.Popen[str]]]:
     """Start several ``python -m module '<args>'`` processes; terminate any still running."""
     procs = [
-        subprocess.Popen(
-            python_cmd(module, json.dumps(args)), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
-        )
+        subprocess.Popen(_cmd(module, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                         text=True, env=_env(), cwd=ROOT)
         for args in arg_list
     ]
     try:
@@ -186,15 +213,14 @@ def workers(
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop(proc, 5)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
 
 
 def collect(proc: subprocess.Popen[str], module: str, timeout: float) -> dict[str, Any]:
-    """Wait for a worker started by :func:`workers` and parse its JSON line."""
+    """Wait for a worker started by :func:`workers` and parse its last stdout line (JSON)."""
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -205,8 +231,3 @@ def collect(proc: subprocess.Popen[str], module: str, timeout: float) -> dict[st
         raise RuntimeError(f"{module} failed ({proc.returncode}): {err[-2000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
-
-
-def now_ns() -> int:
-    """CLOCK_MONOTONIC in ns: the clock of the mock's ``_mock_sent_ns`` stamps (Linux)."""
-    return time.monotonic_ns()

@@ -4,9 +4,9 @@
 (seconds over which connections are spread), ``seconds`` (the measured window once all are
 connected) and optionally ``raw`` (also return every latency sample). Each session sends
 precomputed 100 ms chunks at real time (speech bursts and pauses, a commit every 2 s) and reads
-everything; latency is receipt time minus the mock's
-``_mock_sent_ns``. Prints ``{"event": "steady"}`` when the window starts (so the parent can
-sample the server), then one result line.
+everything; latency is the commit round trip (commit sent -> its ``committed_transcript``
+received), which needs nothing from the mock but the protocol. Prints ``{"event": "steady"}``
+when the window starts (so the parent can sample the server), then one result line.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import resource
 import sys
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,6 @@ from ._common import CHUNK_SECS, pcm_speech
 
 __all__ = ["main"]
 
-QUERY = "?model_id=scribe_v2_realtime&audio_format=pcm_16000"
 COMMIT_EVERY = 20
 
 
@@ -68,6 +68,7 @@ async def session(url: str, delay: float, stop: asyncio.Event, stats: Stats,
         stats.error(f"connect: {type(exc).__name__}")
         return
     stats.connected += 1
+    pending: deque[int] = deque()  # send times of unanswered commits
 
     async def reader() -> None:
         try:
@@ -75,9 +76,11 @@ async def session(url: str, delay: float, stop: asyncio.Event, stats: Stats,
                 now = time.monotonic_ns()
                 obj = json.loads(message)
                 stats.messages += 1
-                if stats.measuring:
-                    stats.latencies.append(now - obj["_mock_sent_ns"])
                 kind = obj["message_type"]
+                if kind == "committed_transcript" and pending:
+                    sent = pending.popleft()
+                    if stats.measuring:
+                        stats.latencies.append(now - sent)
                 if kind not in ("session_started", "partial_transcript",
                                 "committed_transcript"):
                     stats.error(kind)
@@ -99,6 +102,7 @@ async def session(url: str, delay: float, stop: asyncio.Event, stats: Stats,
             await ws.send(frames[k % len(frames)])
             k += 1
             if k % COMMIT_EVERY == 0:
+                pending.append(time.monotonic_ns())
                 await ws.send(COMMIT)
             if stats.measuring:
                 stats.sent += 1 + (k % COMMIT_EVERY == 0)
@@ -111,7 +115,7 @@ async def session(url: str, delay: float, stop: asyncio.Event, stats: Stats,
 
 async def amain(args: dict[str, Any]) -> dict[str, Any]:
     n, ramp, seconds = args["sessions"], args["ramp"], args["seconds"]
-    url = args["url"] + QUERY
+    url = args["url"]  # ws://.../v1/speech-to-text/realtime?...
     frames = _frames()
     stats = Stats()
     stop = asyncio.Event()
@@ -134,8 +138,8 @@ async def amain(args: dict[str, Any]) -> dict[str, Any]:
     return {
         "event": "result",
         "connected": stats.connected,
-        "messages": int(lat.size),
-        "sent": stats.sent,
+        "round_trips": int(lat.size),
+        "messages": stats.messages,
         "p50_us": float(np.percentile(lat, 50)) if lat.size else None,
         "p90_us": float(np.percentile(lat, 90)) if lat.size else None,
         "p99_us": float(np.percentile(lat, 99)) if lat.size else None,
@@ -143,6 +147,7 @@ async def amain(args: dict[str, Any]) -> dict[str, Any]:
         "errors": stats.errors,
         "window": window,
         "loadgen_cpu_share": cpu / window,
+        "sent": stats.sent,
         # Every sample, for a parent that merges several generators' percentiles.
         **({"latencies_us": lat.tolist()} if args.get("raw") else {}),
     }

@@ -1,7 +1,12 @@
-"""Client workers, one per process so that CPU time and memory are the client's own.
+"""CPU workers: one client streams audio in its own process, which measures its own CPU.
 
-``python -m benchmarks._worker '<JSON>'`` with ``task`` (``unpaced``, ``paced``, ``memory``),
-``client`` (``raw``, ``sdk``, ``ours``) and ``url`` (the mock's base URL); prints one JSON line.
+``python -m benchmarks._worker '{"client": "raw"|"sdk"|"ours", "url": ..., "seconds": S,
+"paced": bool}'`` streams S seconds of speech-like audio (1.5 s bursts, 0.5 s pauses) in 100 ms
+pcm_16000 chunks with a commit every 2 s, handles every event, waits for the last commit's
+answer and prints one JSON line: wall and CPU seconds (``getrusage(RUSAGE_SELF)``: this
+process, every thread, never the server) from after the connect to the last answer.
+Every client encodes its own base64, as its users must: the raw loop is the naive one,
+``ws.send(json.dumps({...}))`` per chunk.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import resource
 import select
 import sys
 import threading
@@ -17,37 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._common import API_KEY, CHUNK_BYTES, CHUNK_SECS, pcm_speech
+from ._common import API_KEY, CHUNK_SECS, QUERY, audio_chunks, cpu_seconds, frame
 
 __all__ = ["main"]
 
-QUERY = "/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&audio_format=pcm_16000"
 COMMIT_EVERY = 20  # chunks (2 s of audio) between manual commits
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def rss_bytes() -> int:
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def audio_chunks(seconds: float) -> list[bytes]:
-    """Speech in 1.5 s bursts separated by 0.5 s of silence, as 100 ms chunks."""
-    pattern = pcm_speech(1.5) + b"\x00" * int(0.5 * 32000)
-    whole = pattern * (int(seconds / 2) + 1)
-    whole = whole[: int(seconds * 32000)]
-    return [whole[i : i + CHUNK_BYTES] for i in range(0, len(whole), CHUNK_BYTES)]
-
-
-def _frame(audio: bytes, commit: bool = False) -> str:
-    return json.dumps({"message_type": "input_audio_chunk",
-                       "audio_base_64": base64.b64encode(audio).decode(), "commit": commit,
-                       "sample_rate": 16000})
 
 
 class _Pacer:
@@ -92,12 +70,12 @@ def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     commits = 0
     for k, chunk in enumerate(chunks):
         drain(pacer.due(k))
-        ws.send(_frame(chunk))
+        ws.send(frame(chunk))
         if (k + 1) % COMMIT_EVERY == 0:
-            ws.send(_frame(b"", commit=True))
+            ws.send(frame(b"", commit=True))
             commits += 1
     if len(chunks) % COMMIT_EVERY:
-        ws.send(_frame(b"", commit=True))
+        ws.send(frame(b"", commit=True))
         commits += 1
     drain(time.monotonic() + 10.0, commits)
     wall, cpu = time.monotonic() - t0, cpu_seconds() - c0
@@ -197,77 +175,11 @@ STREAMERS: dict[str, Callable[[str, list[bytes], bool], dict[str, Any]]] = {
 }
 
 
-# ------------------------------------------------------------------------------------------
-# Memory: open N sessions and hold them.
-
-
-def memory(url: str, client: str, sessions: int) -> dict[str, Any]:
-    import gc
-
-    if client == "raw":
-        import websocket
-
-        def open_raw() -> Callable[[], None]:
-            ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
-                                             header=[f"xi-api-key: {API_KEY}"],
-                                             skip_utf8_validation=True)
-            ws.recv()
-            return ws.close
-
-        opener: Callable[[], Callable[[], None]] = open_raw
-        open_raw()()  # warm up imports and caches
-        gc.collect()
-        before = rss_bytes()
-        closers = [opener() for _ in range(sessions)]
-        gc.collect()
-        after = rss_bytes()
-        for close in closers:
-            close()
-    elif client == "ours":
-        from scribe_sync import ScribeClient
-
-        scribe = ScribeClient(API_KEY, base_url=url)
-        scribe.connect(audio_format="pcm_16000").close()
-        gc.collect()
-        before = rss_bytes()
-        opened = [scribe.connect(audio_format="pcm_16000") for _ in range(sessions)]
-        gc.collect()
-        after = rss_bytes()
-        for session in opened:
-            session.close()
-    else:
-        from elevenlabs import AsyncElevenLabs
-        from elevenlabs.realtime import AudioFormat
-
-        async def main() -> tuple[int, int]:
-            sdk = AsyncElevenLabs(api_key=API_KEY, base_url=url)
-            options: Any = {"model_id": "scribe_v2_realtime",
-                            "audio_format": AudioFormat.PCM_16000, "sample_rate": 16000}
-            await (await sdk.speech_to_text.realtime.connect(options)).close()
-            gc.collect()
-            before = rss_bytes()
-            conns = [await sdk.speech_to_text.realtime.connect(options) for _ in range(sessions)]
-            await asyncio.sleep(0.2)  # let the message tasks receive session_started
-            gc.collect()
-            after = rss_bytes()
-            for conn in conns:
-                await conn.close()
-            return before, after
-
-        before, after = asyncio.run(main())
-    return {"sessions": sessions, "rss_before": before, "rss_after": after,
-            "per_session": (after - before) / sessions}
-
-
 def main() -> None:
     args: dict[str, Any] = json.loads(sys.argv[1])
-    task, client, url = args["task"], args["client"], args["url"]
-    if task == "memory":
-        result = memory(url, client, args["sessions"])
-    else:
-        chunks = audio_chunks(args["seconds"])
-        result = STREAMERS[client](url, chunks, task == "paced")
-        result["audio_secs"] = len(chunks) * CHUNK_SECS
+    chunks = audio_chunks(args["seconds"])
+    result = STREAMERS[args["client"]](args["url"], chunks, args["paced"])
+    result["audio_secs"] = len(chunks) * CHUNK_SECS
     print(json.dumps(result), flush=True)
 
 

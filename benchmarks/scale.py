@@ -1,11 +1,13 @@
 """Benchmark 4: the mock server under N concurrent realtime-paced sessions.
 
-The mock runs alone in one process (frames not journaled, send times stamped); one asyncio
-load generator process (``benchmarks._loadgen``, websockets client, precomputed frames) opens
-N sessions over a ramp, streams 100 ms chunks at real time with a commit every 2 s, and
-measures event latency (receipt minus ``_mock_sent_ns``). Over the measured window this
+The mock runs alone in one process (frames not journaled); one asyncio load generator
+process (``benchmarks._loadgen``, websockets client, precomputed frames) opens N sessions over
+a ramp, streams 100 ms chunks at real time with a commit every 2 s, and measures the commit
+round trip (commit sent -> ``committed_transcript`` received). Over the measured window this
 process samples the server's CPU time and resident memory (psutil); memory per session is
-(RSS in the window - RSS before any session) / N.
+(RSS in the window - RSS before any session) / N. With ``--workers N`` the server is
+``scribe-mock --workers N`` (CPU and RSS summed over its worker processes), and
+``--generators`` spreads the sessions over several load generator processes.
 """
 
 from __future__ import annotations
@@ -15,18 +17,19 @@ import contextlib
 import json
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
 import numpy as np
 
-from ._common import ROOT, MockProcess, _env, machine, python_cmd
+from ._common import QUERY, ROOT, ServerProcess, _cmd, _env, machine
 
 __all__ = ["run"]
 
 MODES: dict[str, dict[str, Any]] = {
-    "quick": {"levels": [1, 10], "seconds": 1.0},
-    "full": {"levels": [1, 10, 100, 500, 1000], "seconds": 20.0},
+    "quick": {"levels": [10], "seconds": 2.5},
+    "full": {"levels": [100, 500, 1000], "seconds": 15.0},
 }
 
 
@@ -40,15 +43,14 @@ class _Workers:
 
     def __enter__(self) -> _Workers:
         self.proc = subprocess.Popen(
-            python_cmd("mock_server", "--port", "0", "--workers", str(self.workers),
-                       "--bench-stamps", "--journal-frames", "none",
-                       "--idle-timeout-secs", "none", "--timing", "instant"),
+            [sys.executable, "-m", "mock_server", "--port", "0", "--workers", str(self.workers),
+             "--journal-frames", "none", "--idle-timeout-secs", "none", "--timing", "instant"],
             stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
         )
         assert self.proc.stdout is not None
         lines = [self.proc.stdout.readline() for _ in range(4)]
         base = lines[0].split()[-1]
-        self.ws_url = base.replace("http://", "ws://") + "/v1/speech-to-text/realtime"
+        self.ws_url = base.replace("http://", "ws://") + QUERY
         return self
 
     def processes(self) -> list[Any]:
@@ -68,7 +70,7 @@ class _Workers:
 def _server(workers: int) -> contextlib.AbstractContextManager[Any]:
     if workers > 1:
         return _Workers(workers)
-    return MockProcess(idle_timeout_secs=None, journal_frames=False)
+    return ServerProcess.mock()
 
 
 def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1) -> 
             share = n // generators + (g < n % generators)
             args = {"url": server.ws_url, "sessions": share, "ramp": ramp, "seconds": seconds,
                     "raw": generators > 1}
-            gens.append(subprocess.Popen(python_cmd("benchmarks._loadgen", json.dumps(args)),
+            gens.append(subprocess.Popen(_cmd("benchmarks._loadgen", args),
                                          stdout=subprocess.PIPE, text=True, env=_env(),
                                          cwd=ROOT))
         try:
@@ -154,7 +156,8 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             errors[kind] = errors.get(kind, 0) + count
     return {
         "connected": sum(r["connected"] for r in results),
-        "messages": int(lat.size),
+        "round_trips": int(lat.size),
+        "messages": sum(r["messages"] for r in results),
         "sent": sum(r["sent"] for r in results),
         "p50_us": float(np.percentile(lat, 50)) if lat.size else None,
         "p90_us": float(np.percentile(lat, 90)) if lat.size else None,

@@ -8,6 +8,7 @@
 from .faults import FAULTS, Fault, RandomFaults
 from .journal import JournalFrame, SessionRecord
 from .scenarios import Delay, Scenario, load_scenario
+from .script import Utterance
 from .server import MockServer
 from .settings import Settings
 from .transcriber import LEXICON
@@ -23,5 +24,6 @@ __all__ = [
     "Scenario",
     "SessionRecord",
     "Settings",
+    "Utterance",
     "load_scenario",
 ]

@@ -1,7 +1,9 @@
 """The WebSocket session driver: one aiohttp WebSocket connection runs one :class:`Engine`.
 
-Frames and times go into the sans-I/O engine; the actions it returns (send, close, drop) are
-executed here, in order, optionally through a delaying sender task (scenario delays). The
+Frames and times go into the sans-I/O engine; of the actions it returns, journal records are
+written at once under the journal's lock (:meth:`~mock_server.journal.Journal.write`), and
+the wire actions (send, close, drop) are executed in order, through a delaying sender task
+once a frame is delayed (the live timing profile, scenario delays). The
 journal's close code is decided here too: ours when we closed, the client's when it did, the
 protocol error's when aiohttp refused a frame (1009 too big, 1007 invalid UTF-8, 1002), and
 1006 when the TCP connection ended without a close frame.
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSMsgType, web
 
-from .actions import ERROR_TYPES, Close, Drop, Send, error_actions
+from .actions import ERROR_TYPES, Action, Close, Drop, Record, Send, error_actions
 from .bench import BenchStream
 from .engine import Engine
 from .journal import JournalFrame, SessionLog, key_label
@@ -171,14 +173,14 @@ class WebSocketSession:
         if self.transport is not None:
             self.transport.abort()
 
-    def _engine(self, call: Callable[..., list[_Action]], *args: Any) -> list[_Action]:
-        """Call the engine under the journal's lock: the engine updates the session's log
-        (counts, digest, inbound frames), and snapshots must never see half an update."""
-        journal = self.server.journal
-        with journal.lock:
-            actions = call(*args)
-            journal.trim(self.log)
-        return actions
+    def _engine(self, call: Callable[..., list[Action]], *args: Any) -> list[_Action]:
+        """Call the engine, write the journal records it returned under the journal's lock
+        (a snapshot never sees half an update), and return the wire actions."""
+        actions = call(*args)
+        records = [a for a in actions if isinstance(a, Record)]
+        if records:
+            self.server.journal.write(self.log, records)
+        return [a for a in actions if not isinstance(a, Record)]
 
     async def _read_close(self) -> None:
         """After a failed send, read what the client sent before it went: usually its close
@@ -296,7 +298,7 @@ class WebSocketSession:
         engine = Engine(
             server.settings,
             params,
-            self.log,
+            index=self.log.index,
             scenario=scenario,
             scenario_session=number,
             now=self.loop.time(),

@@ -1,22 +1,37 @@
-"""The engine's outputs (:class:`Send`, :class:`Close`, :class:`Drop`) and the error table.
+"""The engine's outputs and the error table.
 
 Actions are what the sans-I/O rules (:mod:`mock_server.engine`, :mod:`mock_server.faults`) ask
-the network side to do, in order; the driver (:mod:`mock_server.server`) executes them.
+the network side to do, in order; the driver (:mod:`mock_server.server`) executes them:
+
+- wire actions, :class:`Send`, :class:`Close`, :class:`Drop`, performed in order (a delayed
+  ``Send`` holds back the ones after it);
+- journal records, :class:`Record` subclasses, written at once (never delayed) into the
+  session's :class:`~mock_server.journal.SessionLog` under the journal's lock, before the wire
+  actions of the same batch, so that a snapshot never sees half of an update.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+
+if TYPE_CHECKING:
+    from .journal import SessionLog
 
 __all__ = [
     "DEFAULT_ERROR_TEXTS",
     "ERROR_TYPES",
     "Action",
+    "AudioAccepted",
     "Close",
+    "Committed",
     "Drop",
+    "FrameReceived",
+    "Record",
     "Send",
+    "SessionStarted",
+    "Wire",
     "close_for_error",
     "error_actions",
 ]
@@ -103,12 +118,70 @@ class Drop:
     """Abort the TCP connection without a close frame."""
 
 
-Action = Send | Close | Drop
+class Record:
+    """A journal record: :meth:`write` applies it to a session's log (caller holds the lock)."""
+
+    def write(self, log: SessionLog, *, frames: bool) -> None:
+        """Apply to ``log``; ``frames`` says whether frames are journaled at all."""
+        raise NotImplementedError
 
 
-def error_actions(error_type: str, text: str, *, close: bool = True) -> list[Action]:
+@attrs.frozen
+class FrameReceived(Record):
+    """A client frame: its parsed object (audio replaced by ``"<N bytes>"``) or raw data."""
+
+    time: float
+    message_type: str | None
+    data: Any
+    size: int
+
+    def write(self, log: SessionLog, *, frames: bool) -> None:
+        if frames:
+            from .journal import JournalFrame
+
+            frame = JournalFrame("in", self.time, self.message_type, self.data, self.size)
+            log.frames.append(frame)
+
+
+@attrs.frozen
+class AudioAccepted(Record):
+    """An ``input_audio_chunk`` accepted: count it and its audio (possibly empty)."""
+
+    audio: bytes
+
+    def write(self, log: SessionLog, *, frames: bool) -> None:
+        log.chunks += 1
+        if self.audio:
+            log.add_audio(self.audio)
+
+
+@attrs.frozen
+class Committed(Record):
+    """A commit was answered (manual, VAD or auto)."""
+
+    def write(self, log: SessionLog, *, frames: bool) -> None:
+        log.commits += 1
+
+
+@attrs.frozen
+class SessionStarted(Record):
+    """``session_started`` was decided, with this session id."""
+
+    session_id: str
+
+    def write(self, log: SessionLog, *, frames: bool) -> None:
+        log.session_id = self.session_id
+
+
+#: What goes on the wire, in order.
+Wire = Send | Close | Drop
+#: Everything the engine returns.
+Action = Wire | Record
+
+
+def error_actions(error_type: str, text: str, *, close: bool = True) -> list[Wire]:
     """An error message, then (by default) the close the live service sends after it."""
-    actions: list[Action] = [Send({"message_type": error_type, "error": text})]
+    actions: list[Wire] = [Send({"message_type": error_type, "error": text})]
     if close:
         code, reason = close_for_error(error_type)
         actions.append(Close(code, reason))

@@ -3,7 +3,9 @@
 :class:`Engine` knows nothing about sockets or event loops. The network side
 (:mod:`mock_server.server`) calls :meth:`Engine.start` once the socket is open,
 :meth:`Engine.receive` for every frame, and :meth:`Engine.tick` when :meth:`Engine.deadline`
-passes, and executes the returned :class:`Send` / :class:`Close` / :class:`Drop` actions in order.
+passes, and executes the returned actions (:mod:`mock_server.actions`): journal records at
+once, then :class:`Send` (honouring its ``delay``) / :class:`Close` / :class:`Drop` in order.
+The engine never reads a clock and never writes the journal itself.
 
 Times: ``now`` arguments are monotonic wall-clock seconds (idle and session limits); the
 *session clock* of word timestamps and of the audio-based triggers is the position in the
@@ -17,11 +19,22 @@ import random
 import secrets
 from typing import Any
 
-from .actions import DEFAULT_ERROR_TEXTS, Action, Close, Drop, Send, error_actions
+from .actions import (
+    DEFAULT_ERROR_TEXTS,
+    Action,
+    AudioAccepted,
+    Close,
+    Committed,
+    Drop,
+    FrameReceived,
+    Record,
+    Send,
+    SessionStarted,
+    error_actions,
+)
 from .answers import commit_answer
 from .faults import Fault, FaultEffects
 from .frames import LATE_PREVIOUS_TEXT, BadFrame, parse_chunk
-from .journal import JournalFrame, SessionLog
 from .languages import detected_language
 from .params import SessionParams
 from .scenarios import Scenario
@@ -41,15 +54,17 @@ class Engine:
         self,
         settings: Settings,
         params: SessionParams,
-        log: SessionLog,
         *,
+        index: int = 1,
         scenario: Scenario | None = None,
         scenario_session: int = 1,
         now: float = 0.0,
     ) -> None:
         self.settings = settings
         self.params = params
-        self.log = log
+        self.index = index  # the connection's number on the server (seeds the live timing)
+        self.chunks = 0  # input_audio_chunk frames accepted
+        self.commits = 0  # commits answered
         self.scenario = scenario
         self.session_id = secrets.token_hex(16)
         self.closed = False  # a Close or Drop was emitted; nothing more will be
@@ -71,7 +86,7 @@ class Engine:
             if transcript is None
             else ScriptedRecognizer(transcript, word_secs=word_secs)
         )
-        self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{log.index}")
+        self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
@@ -104,7 +119,7 @@ class Engine:
         self._run_faults(out, "connect")
         if self.closed or self.stalled:
             return self._finish(out)  # rejected, or a black hole that never starts
-        self.log.session_id = self.session_id
+        out.append(SessionStarted(self.session_id))
         out.append(
             Send(
                 {
@@ -126,14 +141,14 @@ class Engine:
         try:
             obj, audio = parse_chunk(data)
         except BadFrame as exc:
-            self._journal_in(data, None, len(data), now)
+            out.append(self._journal_in(data, None, len(data), now))
             # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
-        self._journal_in(obj, audio, len(data), now)
+        out.append(self._journal_in(obj, audio, len(data), now))
         self._last_input_wall = now
 
-        if obj.get("previous_text") is not None and self.log.chunks > 0:
+        if obj.get("previous_text") is not None and self.chunks > 0:
             # CAP-H: rejected, and the audio of the rejected frame is discarded.
             out.append(Send({"message_type": "input_error", "error": LATE_PREVIOUS_TEXT}))
             return self._finish(out)
@@ -162,9 +177,9 @@ class Engine:
             self.closed = True
             return out
 
-        self.log.chunks += 1
+        self.chunks += 1
+        out.append(AudioAccepted(audio))
         if audio:
-            self.log.add_audio(audio)
             self._feed_audio(audio, now, out)
         if obj.get("commit") is True and not self.closed:
             self._manual_commit(out)
@@ -288,12 +303,13 @@ class Engine:
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at
-        self.log.commits += 1
+        self.commits += 1
+        out.append(Committed())
         params = self.params
         language = params.language_code
         if params.include_language_detection:
             language = detected_language(
-                self.log.commits,
+                self.commits,
                 utterance_language=None if utterance is None else utterance.language,
                 language_code=params.language_code,
                 secondary_languages=params.secondary_languages,
@@ -307,7 +323,7 @@ class Engine:
             words,
             language=language,
             echo_partial=self.settings.echo_partial,
-            segment_index=self.log.commits - 1,
+            segment_index=self.commits - 1,
             speaker=speaker,
         )
         effects = FaultEffects(answer=answer)
@@ -336,8 +352,8 @@ class Engine:
                 break
             if fault.due(
                 when,
-                chunks=self.log.chunks,
-                commits=self.log.commits,
+                chunks=self.chunks,
+                commits=self.commits,
                 audio_secs=self.audio_secs,
             ):
                 self._faults.remove(fault)
@@ -372,9 +388,8 @@ class Engine:
     # -----------------------------------------------------------------------------------------
     # Journal helpers
 
-    def _journal_in(self, data: Any, audio: bytes | None, size: int, now: float) -> None:
-        if not self.settings.journal_frames:
-            return
+    @staticmethod
+    def _journal_in(data: Any, audio: bytes | None, size: int, now: float) -> FrameReceived:
         if isinstance(data, dict):
             summary = dict(data)
             summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"
@@ -382,14 +397,15 @@ class Engine:
         else:
             summary = data
             message_type = None
-        self.log.frames.append(JournalFrame("in", now, message_type, summary, size))
+        return FrameReceived(now, message_type, summary, size)
 
     def _finish(self, out: list[Action]) -> list[Action]:
         if self.stalled:
             # "Stop answering": what was decided before the stall goes out, nothing after it.
+            # Journal records are kept: a stalled session still reads and journals.
             cut, self._stall_at = self._stall_at, None
-            out = out[:cut] if cut is not None else []
+            out = [a for i, a in enumerate(out) if isinstance(a, Record) or (cut and i < cut)]
         for action in out:
-            if not isinstance(action, Send):
+            if isinstance(action, (Close, Drop)):
                 self.closed = True
         return out

@@ -20,9 +20,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+
+if TYPE_CHECKING:
+    from .actions import Record
 
 __all__ = [
     "DEFAULT_FRAME_POLICY",
@@ -234,6 +237,14 @@ class Journal:
                 log.frames.append(frame)
             else:
                 log.frames_dropped += 1
+
+    def write(self, log: SessionLog, records: Sequence[Record]) -> None:
+        """Apply the engine's journal records to ``log`` under the lock, within the frame
+        policy (:mod:`mock_server.actions`)."""
+        with self._cond:
+            for record in records:
+                record.write(log, frames=self.frames.keeps_frames)
+            self.trim(log)
 
     def trim(self, log: SessionLog) -> None:
         """Apply the per-session cap to frames appended directly to ``log.frames``.

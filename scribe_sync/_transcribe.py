@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .audio import AudioSource, open_source
 from .client import DEFAULT_BASE_URL, ScribeClient
 from .messages import AudioFormat, Event
 from .transcript import Transcript
+
+if TYPE_CHECKING:
+    from .audio import AudioSource
 
 __all__ = ["transcribe"]
 
@@ -42,7 +44,20 @@ def transcribe(
 
     Raises:
         ConfigError, AudioSourceError, ServerError, ConnectionClosedError: see their docs.
+
+    Example::
+
+        import scribe_sync
+        from scribe_sync.audio import sample_path
+
+        transcript = scribe_sync.transcribe(sample_path(), include_timestamps=True, speed=None)
+        transcript.write("sample.srt")  # or .vtt, .json, .txt
+        print(transcript.text)
     """
+    # Imported here so that `import scribe_sync` stays light: audio sources may need the audio
+    # extra, a client that sends its own bytes does not.
+    from .audio import AudioSource, open_source
+
     client = client or ScribeClient(api_key, base_url=base_url)
     audio_format = AudioFormat(options.get("audio_format", AudioFormat.PCM_16000))
     opened = open_source(source, format=audio_format, chunk_ms=chunk_ms)

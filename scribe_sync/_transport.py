@@ -32,28 +32,31 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
-import select
+import selectors
 import socket
 import ssl
 import struct
+import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Final, Protocol
 
 import attrs
 import websocket
+from websocket import ABNF
 from websocket._abnf import frame_buffer
 
+from ._redact import RedactingFilter, redact_log_text, redact_url
 from .errors import (
     AuthError,
     ConfigError,
+    ConnectError,
     ConnectionClosedError,
     QuotaExceededError,
     RateLimitedError,
     ServerError,
 )
-from .protocol import redact_url
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -78,36 +81,9 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
 #: RFC 6455 §5.5: control frames carry at most 125 bytes.
 _MAX_CONTROL_PAYLOAD: Final = 125
 
-# Credentials in log text: header lines and query values. Values end at whitespace, "&", "#"
-# or a quote, so the rest of a request line ("HTTP/1.1") survives.
-_SECRET_HEADER_RE: Final = re.compile(
-    r"(?im)^(\s*(?:xi-api-key|authorization|proxy-authorization|cookie)\s*:\s*)\S.*?(\r?)$"
-)
-_SECRET_PARAM_RE: Final = re.compile(r"(?i)([?&;](?:token|xi-api-key|api_key)=)[^&#;\s'\"]*")
-
-
-def redact_log_text(text: str) -> str:
-    """``text`` with credential headers and ``token=``-style query values replaced by ``***``."""
-    return _SECRET_PARAM_RE.sub(r"\1***", _SECRET_HEADER_RE.sub(r"\1***\2", text))
-
-
-class _RedactingFilter(logging.Filter):
-    """Masks credentials in websocket-client's log records (its trace mode dumps handshakes)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's to report
-            return True
-        redacted = redact_log_text(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_LOG_FILTER: Final = _RedactingFilter("scribe_sync")
-# A filter on the logger itself runs for every record websocket-client creates, before any
-# handler (its trace handler included) sees it.
+# websocket-client's trace mode dumps handshakes: a filter on its logger itself runs for every
+# record it creates, before any handler (its trace handler included) sees it.
+_LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
 
 
@@ -219,16 +195,27 @@ class ProxySettings:
 class Transport(Protocol):
     """What a session needs from a connection. Tests substitute scripted transports."""
 
-    def send_text(self, text: str) -> None: ...
+    def send_text(self, text: str | bytes) -> None:
+        """Send one text frame; bounded by the I/O timeout. Raises ConnectionClosedError."""
+        ...
 
     def recv(self, timeout: float | None) -> Frame | None:
-        """The next frame, or ``None`` when nothing arrived within ``timeout`` seconds."""
+        """The next frame, or ``None`` when nothing arrived within ``timeout`` seconds or
+        :meth:`wake` was called. Never blocks past ``timeout``."""
+        ...
+
+    def wake(self) -> None:
+        """Make a :meth:`recv` in progress (or the next one) return ``None`` at once."""
         ...
 
     def send_close(self, code: int, reason: str) -> None: ...
 
     def abort(self) -> None:
         """Shut the socket down at once; wakes threads blocked in send or recv."""
+        ...
+
+    def release(self) -> None:
+        """Abort, and free every descriptor; the session calls it once nothing uses it."""
         ...
 
 
@@ -257,18 +244,50 @@ def _handshake_error(exc: websocket.WebSocketBadStatusException, url: str) -> Ex
     cls = table.get(status)
     if cls is not None:
         return cls(message)
-    return ConnectionClosedError(f"{message} ({redact_url(url)})", code=None, reason=str(status))
+    return ConnectError(f"{message} ({redact_url(url)})", code=None, reason=str(status))
+
+
+class _NeedData(Exception):
+    """Raised inside frame parsing when the buffered bytes end mid-frame (never escapes)."""
 
 
 class WebSocketTransport:
-    """A websocket-client connection. Sends are not locked here: the session serialises them."""
+    """A websocket-client connection after its handshake; frames are read here, not there.
 
-    def __init__(self, ws: websocket.WebSocket) -> None:
+    websocket-client's ``recv_data()`` answers a ping and then keeps reading inside the same
+    call, blocked for the socket timeout (so one heartbeat ping followed by silence starved the
+    session of keepalives). So this class waits for readiness itself with :mod:`selectors`
+    (``select.select`` fails on descriptors above 1024), reads what the socket has into a
+    buffer, and hands that buffer to websocket-client's frame parser; a partial frame stays
+    parsed-so-far until more bytes arrive. :meth:`recv` therefore never blocks past its
+    timeout, and :meth:`wake` ends a wait at once through a socketpair.
+
+    Socket writes are serialised by ``_send_lock`` (pongs come from the reading thread while
+    audio comes from others); the session orders its own frames before they get here.
+    """
+
+    def __init__(self, ws: websocket.WebSocket, io_timeout: float = 10.0) -> None:
         self._ws = ws
+        self._io_timeout = io_timeout
         # Set once a protocol violation or size limit ended the connection: later calls fail.
         self._failed: ConnectionClosedError | None = None
         # Keep our own reference: websocket-client sets ws.sock to None when it sees EOF.
         self._sock: socket.socket | None = ws.sock
+        self._ssl = isinstance(self._sock, ssl.SSLSocket)
+        self._buffer = bytearray()
+        self._frames = _LimitedFrameBuffer(ws, getattr(ws.frame_buffer, "_max_size", None))
+        self._frames.recv = self._take
+        self._cont = ws.cont_frame
+        # _send_lock guards socket writes, so a pong never lands inside an audio frame.
+        self._send_lock = threading.Lock()
+        self._close_sent = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        if self._sock is not None:
+            self._selector.register(self._sock, selectors.EVENT_READ, "socket")
 
     @classmethod
     def connect(
@@ -314,66 +333,158 @@ class WebSocketTransport:
             raise TimeoutError(f"timed out opening {safe_url} after {timeout:g} s") from None
         except ssl.SSLError as exc:
             ws.shutdown()
-            raise ConnectionClosedError(
+            raise ConnectError(
                 f"TLS handshake with {urllib.parse.urlsplit(url).netloc} failed: {tls_problem(exc)}"
             ) from None
         except (OSError, websocket.WebSocketException) as exc:
             ws.shutdown()
             # The message of websocket-client's exceptions can quote the URL: never use it raw.
-            raise ConnectionClosedError(
+            raise ConnectError(
                 f"could not connect to {urllib.parse.urlsplit(url).netloc}: "
                 f"{type(exc).__name__}: {redact_url(str(exc))}"
             ) from None
         # A bound on every blocking socket call, so a peer that stops reading cannot hang a
         # sender forever; receives first wait for readiness with their own timeout.
         ws.settimeout(io_timeout)
-        return cls(ws)
+        return cls(ws, io_timeout)
 
-    def send_text(self, text: str) -> None:
-        try:
-            self._ws.send(text)
-        except (OSError, websocket.WebSocketException) as exc:
-            raise self._closed_error("send failed", exc) from exc
+    def send_text(self, text: str | bytes) -> None:
+        """Send one text frame (``bytes`` are its UTF-8 payload, sent as they are)."""
+        frame = websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT).format()
+        self._send_raw(frame, "send failed")
 
-    def _readable(self, timeout: float | None) -> bool:
+    def _send_raw(self, data: bytes, what: str) -> None:
         sock = self._sock
         if sock is None:
-            return True  # let recv raise the closed error
-        # TLS may hold decrypted bytes that select() cannot see.
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True
+            raise ConnectionClosedError(f"{what}: the socket is closed", code=ABNORMAL_CLOSURE)
+        # The socket's timeout (io_timeout) bounds a write to a peer that stopped reading;
+        # the lock wait is bounded the same way.
+        if not self._send_lock.acquire(timeout=self._io_timeout):
+            raise ConnectionClosedError(f"{what}: timed out", code=ABNORMAL_CLOSURE)
         try:
-            readable, _, _ = select.select([sock], [], [], timeout)
-        except (OSError, ValueError):
-            return True  # closed under us: recv reports it
-        return bool(readable)
+            sock.sendall(data)
+        except (OSError, ValueError) as exc:
+            raise self._closed_error(what, exc) from exc
+        finally:
+            self._send_lock.release()
+
+    def wake(self) -> None:
+        """End a :meth:`recv` waiting in another thread now (it returns ``None``)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _take(self, size: int) -> bytes:
+        """The frame parser's source: buffered bytes, or _NeedData to resume later."""
+        buffer = self._buffer
+        if not buffer:
+            raise _NeedData
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
 
     def recv(self, timeout: float | None) -> Frame | None:
         if self._failed is not None:
             raise self._failed
-        if not self._readable(timeout):
-            return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        woken = False
+        while True:
+            try:
+                frame = self._parse()
+            except _MessageTooBig as exc:
+                raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
+            except websocket.WebSocketProtocolException as exc:
+                raise self._fail(
+                    PROTOCOL_ERROR, "protocol error",
+                    f"the server broke the WebSocket protocol: {exc}",
+                ) from None
+            except (OSError, websocket.WebSocketException) as exc:
+                raise self._closed_error("connection lost", exc) from exc
+            if frame is not None:
+                return frame
+            if woken:
+                return None
+            got, woken = self._fill(deadline)
+            if not got:
+                return None
+
+    def _fill(self, deadline: float | None) -> tuple[bool, bool]:
+        """Read what the socket has into the buffer: (bytes were read or may be, woken).
+
+        A wake-up that comes with a readable socket still reads it: after a failed write the
+        session is woken to drain what already arrived (an error message sent just before a
+        reset), and returning at the wake-up alone would lose that message.
+        """
+        sock = self._sock
+        if sock is None:
+            raise ConnectionClosedError("connection lost: the socket is closed",
+                                        code=ABNORMAL_CLOSURE)
+        woken = False
+        # TLS may hold decrypted bytes that no readiness check can see.
+        if not (self._ssl and sock.pending()):  # type: ignore[attr-defined]
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ready = self._selector.select(remaining)
+            except (OSError, ValueError):
+                ready = [(None, selectors.EVENT_READ)]  # type: ignore[list-item]
+            if not ready:
+                return False, False
+            if any(key is not None and key.data == "wake" for key, _ in ready):
+                with contextlib.suppress(OSError):
+                    while self._wake_r.recv(4096):
+                        pass
+                if not any(key is None or key.data == "socket" for key, _ in ready):
+                    return False, True
+                woken = True
         try:
-            opcode, data = self._ws.recv_data()
-        except _MessageTooBig as exc:
-            raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
-        except websocket.WebSocketProtocolException as exc:
-            raise self._fail(
-                PROTOCOL_ERROR, "protocol error", f"the server broke the WebSocket protocol: {exc}"
-            ) from None
-        except (OSError, websocket.WebSocketException) as exc:
-            raise self._closed_error("connection lost", exc) from exc
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            code: int | None = None
-            reason = ""
-            if len(data) >= 2:
-                code = struct.unpack("!H", data[:2])[0]
-                reason = data[2:].decode("utf-8", "replace")
+            if self._ssl:
+                # Readable raw bytes may be part of a TLS record: the read is then bounded by
+                # the socket timeout (io_timeout), not by our deadline.
+                data = sock.recv(65536)
             else:
-                code = 1005  # no status code present (RFC 6455 §7.1.5)
-            return Frame("close", code=code, reason=reason)
-        kind = "text" if opcode == websocket.ABNF.OPCODE_TEXT else "binary"
-        return Frame(kind, bytes(data))
+                data = sock.recv(65536, socket.MSG_DONTWAIT)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return True, woken
+        except (OSError, ValueError) as exc:
+            raise self._closed_error("connection lost", exc) from exc
+        if not data:
+            raise ConnectionClosedError(
+                "connection lost: WebSocketConnectionClosedException: Connection to remote "
+                "host was lost.", code=ABNORMAL_CLOSURE,
+            )
+        self._buffer += data
+        return True, woken
+
+    def _parse(self) -> Frame | None:
+        """The next complete message from the buffer, answering pings on the way."""
+        while self._buffer:
+            try:
+                frame = self._frames.recv_frame()
+            except _NeedData:
+                return None
+            opcode = frame.opcode
+            if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+                self._cont.validate(frame)
+                self._cont.add(frame)
+                if not self._cont.is_fire(frame):
+                    continue
+                opcode, frame = self._cont.extract(frame)
+                kind = "text" if opcode == ABNF.OPCODE_TEXT else "binary"
+                return Frame(kind, bytes(frame.data))
+            if opcode == ABNF.OPCODE_CLOSE:
+                data = bytes(frame.data)  # type: ignore[arg-type]
+                if not self._close_sent:  # echo, as websocket-client does
+                    with contextlib.suppress(ConnectionClosedError):
+                        self.send_close(1000, "")
+                if len(data) >= 2:
+                    code: int = struct.unpack("!H", data[:2])[0]
+                    return Frame("close", code=code, reason=data[2:].decode("utf-8", "replace"))
+                return Frame("close", code=1005)  # no status code present (RFC 6455 §7.1.5)
+            if opcode == ABNF.OPCODE_PING:
+                with contextlib.suppress(ConnectionClosedError):
+                    pong = ABNF.create_frame(frame.data, ABNF.OPCODE_PONG).format()
+                    self._send_raw(pong, "pong failed")
+            # a pong (solicited or not) is ignored
+        return None
 
     def _fail(self, code: int, reason: str, message: str) -> ConnectionClosedError:
         """Send a close frame for a failure we detected; the connection is unusable after it.
@@ -381,27 +492,35 @@ class WebSocketTransport:
         The close is best effort: the payload of the offending frame is still on the wire, so no
         closing handshake can follow; the caller aborts the socket.
         """
-        with contextlib.suppress(OSError, websocket.WebSocketException):
-            self._ws.send_close(code, reason.encode("utf-8"))
+        with contextlib.suppress(ConnectionClosedError):
+            self.send_close(code, reason)
         self._failed = ConnectionClosedError(
             f"{message}; closed the connection with code {code}", code=code
         )
         return self._failed
 
     def send_close(self, code: int, reason: str) -> None:
-        try:
-            self._ws.send_close(code, reason.encode("utf-8"))
-        except (OSError, websocket.WebSocketException) as exc:
-            raise self._closed_error("close failed", exc) from exc
+        self._close_sent = True
+        payload = struct.pack("!H", code) + reason.encode("utf-8")
+        self._send_raw(ABNF.create_frame(payload, ABNF.OPCODE_CLOSE).format(), "close failed")
 
     def abort(self) -> None:
         sock = self._sock
+        self.wake()
         if sock is None:
             return
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            sock.close()
+
+    def release(self) -> None:
+        """Free the descriptors once no thread uses the connection any more (after abort)."""
+        self.abort()
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self._selector.close()
+        for item in (self._sock, self._wake_r, self._wake_w):
+            if item is not None:
+                with contextlib.suppress(OSError):
+                    item.close()
 
     @staticmethod
     def _closed_error(what: str, exc: BaseException) -> ConnectionClosedError:

@@ -236,7 +236,7 @@ class ScribeClient:
         try:
             started, early = _await_session_started(transport, deadline, self.open_timeout)
         except BaseException:
-            transport.abort()
+            transport.release()
             raise
         logger.debug("session %s started", started.session_id)
         return transport, started, early

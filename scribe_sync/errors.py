@@ -21,7 +21,11 @@
     │   ├── SessionTimeLimitExceededError      session_time_limit_exceeded
     │   ├── ChunkSizeExceededError             chunk_size_exceeded
     │   └── InsufficientAudioActivityError     insufficient_audio_activity
+    ├── AudioSourceError                       an audio source could not be opened or read
+    ├── AudioBufferFullError                   send_audio refused audio: the replay buffer is full
     └── ConnectionClosedError                  the transport failed or closed abnormally
+        ├── ConnectError                       the connection never opened
+        └── ReconnectFailedError               a reconnecting session gave up
 
 Timeouts raise the builtin :class:`TimeoutError`. No exception text ever contains a secret: the
 messages here are built from server text, close codes and option names only.
@@ -29,11 +33,19 @@ messages here are built from server text, close codes and option names only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import ErrorEvent
+
 __all__ = [
+    "AudioBufferFullError",
+    "AudioSourceError",
     "AuthError",
     "ChunkSizeExceededError",
     "CommitThrottledError",
     "ConfigError",
+    "ConnectError",
     "ConnectionClosedError",
     "InputError",
     "InsufficientAudioActivityError",
@@ -43,6 +55,7 @@ __all__ = [
     "QueueOverflowError",
     "QuotaExceededError",
     "RateLimitedError",
+    "ReconnectFailedError",
     "RemoteProtocolError",
     "ResourceExhaustedError",
     "ScribeError",
@@ -55,15 +68,7 @@ __all__ = [
 
 
 class ScribeError(Exception):
-    """Root of every exception raised by scribe-sync.
-
-    Attributes:
-        reconnect_attempts: when a reconnecting session gave up, how many attempts it made.
-        undelivered_audio_seconds: ... and how much accepted audio no transcript covered.
-    """
-
-    reconnect_attempts: int = 0
-    undelivered_audio_seconds: float = 0.0
+    """Root of every exception raised by scribe-sync."""
 
 
 class ConfigError(ScribeError, ValueError):
@@ -119,6 +124,18 @@ class ServerError(ScribeError):
         if close_code is not None:
             text += f" (connection closed with code {close_code})"
         super().__init__(text)
+
+    @classmethod
+    def from_event(
+        cls, event: ErrorEvent, *, close_code: int | None = None, close_reason: str | None = None
+    ) -> ServerError:
+        """The exception for a server ``ErrorEvent``: the one place that builds it.
+
+        The subclass comes from the literal table below (:func:`server_error_class`).
+        """
+        error_class = server_error_class(event.error_type)
+        return error_class(event.message, error_type=event.error_type, close_code=close_code,
+                           close_reason=close_reason or None)
 
 
 class AuthError(ServerError):
@@ -211,6 +228,53 @@ class ConnectionClosedError(ScribeError):
         super().__init__(message)
         self.code = code
         self.reason = reason
+
+
+class ConnectError(ConnectionClosedError):
+    """The connection never opened (refused, unreachable, TLS or upgrade failure)."""
+
+
+class ReconnectFailedError(ConnectionClosedError):
+    """A reconnecting session gave up; ``__cause__`` is the last failure.
+
+    Attributes:
+        attempts: how many reconnect attempts were made.
+        undelivered_audio_seconds: accepted audio that no committed transcript covered.
+    """
+
+    def __init__(self, message: str, *, attempts: int, undelivered_audio_seconds: float,
+                 code: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message, code=code, reason=reason)
+        self.attempts = attempts
+        self.undelivered_audio_seconds = undelivered_audio_seconds
+
+    @property
+    def reconnect_attempts(self) -> int:
+        """Deprecated alias of :attr:`attempts`."""
+        return self.attempts
+
+
+class AudioSourceError(ScribeError):
+    """An audio source could not be opened or read (also importable from ``scribe_sync.audio``).
+
+    Attributes:
+        source: what was being read (a path, URL, device name or ``"<stdin>"``).
+        reason: why it failed, in a few words.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class AudioBufferFullError(ScribeError):
+    """``send_audio`` refused audio: the reconnect buffer is full.
+
+    The buffer holds audio no committed transcript has covered yet (and audio sent while
+    reconnecting), up to ``ReconnectPolicy.buffer_seconds``. Commit more often, or raise the bound.
+    Nothing of the refused call was accepted.
+    """
 
 
 # The literal table from wire error type to exception class. ``unaccepted_terms_error`` is the

@@ -33,7 +33,14 @@ from typing import Any, Final
 
 import attrs
 
-from .errors import ConfigError, ConnectionClosedError, ScribeError, ServerError
+from .errors import (
+    AudioBufferFullError,
+    ConfigError,
+    ConnectionClosedError,
+    ReconnectFailedError,
+    ScribeError,
+    ServerError,
+)
 from .messages import Event
 
 __all__ = [
@@ -55,15 +62,6 @@ RETRYABLE_ERROR_TYPES: Final = frozenset({
     "rate_limited",
 })
 RETRYABLE_CLOSE_CODES: Final = frozenset({1001, 1006, 1011, 1012, 1013})
-
-
-class AudioBufferFullError(ScribeError):
-    """``send_audio`` refused audio: the reconnect buffer is full.
-
-    The buffer holds audio no committed transcript has covered yet (and audio sent while
-    reconnecting), up to ``ReconnectPolicy.buffer_seconds``. Commit more often, or raise the bound.
-    Nothing of the refused call was accepted.
-    """
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -114,6 +112,8 @@ class ReconnectPolicy:
     @staticmethod
     def retryable(error: BaseException | None, code: int | None) -> bool:
         """Whether an ending (an error, or a bare close with ``code``) is retried."""
+        if isinstance(error, ReconnectFailedError):
+            return False
         if isinstance(error, ServerError):
             return error.error_type in RETRYABLE_ERROR_TYPES
         if isinstance(error, ConnectionClosedError):

@@ -12,7 +12,7 @@ from scribe_sync.errors import ConnectionClosedError
 from scribe_sync.messages import SessionConfig, SessionStarted
 from scribe_sync.protocol import SessionOptions, encode
 
-__all__ = ["ScriptedTransport", "make_session"]
+__all__ = ["ScriptedTransport", "make_session", "wait_for"]
 
 
 class ScriptedTransport:
@@ -27,7 +27,7 @@ class ScriptedTransport:
         self.close_sent: tuple[int, str] | None = None
         self.aborted = threading.Event()
         self.frame_sent = threading.Condition()
-        self._inbox: queue.Queue[Frame | BaseException] = queue.Queue()
+        self._inbox: queue.Queue[Frame | BaseException | None] = queue.Queue()
         self.send_gate: threading.Event | None = None  # when set to an Event, sends wait on it
 
     # -- test side
@@ -61,7 +61,7 @@ class ScriptedTransport:
             return found[0]
 
     # -- Transport protocol
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str | bytes) -> None:
         if self.send_gate is not None:
             self.send_gate.wait()
         if self.aborted.is_set():
@@ -77,7 +77,13 @@ class ScriptedTransport:
             return None
         if isinstance(item, BaseException):
             raise item
-        return item
+        return item  # None: a wake-up
+
+    def wake(self) -> None:
+        self._inbox.put(None)
+
+    def release(self) -> None:
+        self.abort()
 
     def send_close(self, code: int, reason: str) -> None:
         self.close_sent = (code, reason)
@@ -105,3 +111,20 @@ def make_session(
     options = SessionOptions(**kwargs)
     started = SessionStarted("0123456789abcdef0123456789abcdef", SessionConfig())
     return Session(transport, started, options, **settings), transport
+
+
+def wait_for(session: Any, predicate: Any, timeout: float = 5.0) -> bool:
+    """Wait until ``predicate()`` (evaluated under the session's lock) holds; woken by every
+    change the session makes, so this is a handshake, not a poll."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with session._lock:
+            if predicate():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            waiter = session._waiter()
+        session._doze(waiter, remaining)

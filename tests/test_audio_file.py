@@ -159,10 +159,11 @@ def test_directory_is_rejected(tmp_path: pathlib.Path) -> None:
 
 @pytest.mark.parametrize("content", [b"", b"this is not audio at all\n" * 10])
 def test_unsupported_file_is_rejected(tmp_path: pathlib.Path, content: bytes) -> None:
-    """Bytes that are not a known audio format give a clear 'unsupported' error."""
+    """Bytes that are not a known audio format say so and name the decoder tried."""
     path = tmp_path / "notes.txt"
     path.write_bytes(content)
-    with pytest.raises(AudioSourceError, match="unsupported or unrecognised") as caught:
+    with pytest.raises(AudioSourceError,
+                       match=r"not an audio file we can decode \(tried libsndfile\)") as caught:
         FileSource(path)
     assert caught.value.source == str(path)
 

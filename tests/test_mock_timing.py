@@ -11,17 +11,14 @@ import pytest
 from mock_server import MockServer, Settings
 from mock_server.__main__ import build_parser, settings_from_args
 from mock_server.engine import Engine, Send
-from mock_server.journal import Journal
 from mock_server.params import parse_params, parse_query
 from mock_server.testing import Peer, chunk, silence, speech
 
 
 def _engine(query: str = "", index: int = 1, **settings: Any) -> Engine:
     params = parse_params(parse_query("model_id=scribe_v2_realtime" + query))
-    journal = Journal()
-    for _ in range(index):
-        log = journal.open(path="/", query={}, headers={}, remote="")
-    engine = Engine(Settings(idle_timeout_secs=None, **settings), params, log, now=0.0)
+    engine = Engine(Settings(idle_timeout_secs=None, **settings), params, index=index,
+                    now=0.0)
     engine.start(0.0)
     return engine
 
@@ -95,6 +92,10 @@ def test_scribe_mock_defaults_to_live() -> None:
     parser = build_parser()
     assert settings_from_args(parser.parse_args([]))["timing"] == "live"
     assert settings_from_args(parser.parse_args(["--timing", "instant"]))["timing"] == "instant"
+    chosen = settings_from_args(
+        parser.parse_args(["--timing-seed", "7", "--language-format", "iso639-3"]))
+    assert (chosen["timing_seed"], chosen["language_format"]) == (7, "iso639-3")
+    MockServer(**chosen)  # the options are valid settings (not started)
 
 
 def test_server_sends_a_delayed_answer_no_earlier_than_scheduled_and_in_order() -> None:

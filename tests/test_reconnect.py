@@ -24,6 +24,7 @@ from scribe_sync import (
     ScribeClient,
     ScribeError,
 )
+from tests.doubles import wait_for
 
 KEY = "reconnect-test-key"
 FAST = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, seed=1)
@@ -49,6 +50,14 @@ def drive(session: Any, segments: list[bytes] = SEGMENTS) -> list[Event]:
     thread.join(30)
     assert not thread.is_alive()
     return events
+
+
+def send(session: Any, segments: list[bytes]) -> None:
+    """Each segment in 100 ms chunks, with a commit after it."""
+    for segment in segments:
+        for i in range(0, len(segment), 3200):
+            session.send_audio(segment[i : i + 3200])
+        session.commit()
 
 
 def drain(session: Any) -> None:
@@ -124,7 +133,24 @@ def test_previous_text_carries_the_committed_context_into_the_new_connection() -
     fault = {"action": "drop", "when": "chunks", "count": 20, "session": 1}
     with MockServer(scenario={"faults": [fault]}, transcript="alpha beta gamma delta " * 5) as s:
         session = ScribeClient(KEY, base_url=s.base_url).connect(reconnect=FAST)
-        drive(session)
+        first, rest = SEGMENTS[:1], SEGMENTS[1:]
+
+        def sender() -> None:
+            # The context is committed text: the first commit's answer must be in before the
+            # drop (chunk 20, inside the second segment), else there is no context to carry.
+            try:
+                send(session, first)
+                assert wait_for(session, lambda: session._state.transcript, timeout=20)
+                send(session, rest)
+                session.finish()
+            except ScribeError:
+                pass  # the iterator below reports how the session ended
+
+        thread = threading.Thread(target=sender, name="test-sender")
+        thread.start()
+        drain(session)
+        thread.join(30)
+        assert not thread.is_alive()
         second = s.wait_idle(count=2)[1]
         first_chunk = second.received("input_audio_chunk")[0]
         assert first_chunk.get("previous_text")
@@ -212,8 +238,7 @@ def test_full_buffer_refuses_audio_instead_of_dropping_it() -> None:
             session.send_audio(silence(0.2))
         assert session.stats.audio_bytes_sent == len(silence(0.9))
         session.commit()  # the answer covers the buffer ...
-        with session._cond:
-            assert session._cond.wait_for(lambda: session._retained_bytes == 0, 5)
+        assert wait_for(session, lambda: session._state.retained_bytes == 0)
         assert session.stats.buffered_seconds == 0
         session.send_audio(silence(0.2))  # ... and there is room again
         session.close()

@@ -21,7 +21,7 @@ from scribe_sync import (
     SessionEnded,
     UnknownEvent,
 )
-from tests.doubles import ScriptedTransport, make_session
+from tests.doubles import ScriptedTransport, make_session, wait_for
 
 AUTH_TEXT = "You must be authenticated to use this endpoint."
 
@@ -147,8 +147,7 @@ def test_concurrent_recv_is_refused() -> None:
     thread.start()
     assert entered.wait(5)
     # The first receiver holds the receive slot until an event arrives; wait until it does.
-    with session._cond:
-        assert session._cond.wait_for(lambda: session._receiving, 5)
+    assert wait_for(session, lambda: session._receiver is not None)
     with pytest.raises(LocalProtocolError):
         session.recv(timeout=0.01)
     t.push(PartialTranscript("x"))
@@ -236,8 +235,7 @@ def test_subscription_cancel_stops_delivery() -> None:
     assert session.recv(timeout=5) == PartialTranscript("1")
     sub.cancel()
     # Wait until the dispatcher has handled event 1 before sending event 2.
-    with session._cond:
-        assert session._cond.wait_for(lambda: not session._dispatch_queue, 5)
+    assert wait_for(session, lambda: not session._dispatch_queue)
     t.push(PartialTranscript("2"))
     t.push_close(1000)
     assert ended.wait(5)
@@ -388,8 +386,7 @@ def test_full_queue_drops_oldest_partials_but_never_committed() -> None:
         t.push(PartialTranscript(f"p{i}"))
     t.push(CommittedTranscript("c2"))
     t.push_close(1000)
-    with session._cond:
-        assert session._cond.wait_for(lambda: session._ended, 5)
+    assert wait_for(session, lambda: session._ended)
     events = list(session)
     assert [e.text for e in events if isinstance(e, CommittedTranscript)] == ["c1", "c2"]
     assert len(events) <= 4 and session.stats.partials_dropped >= 3

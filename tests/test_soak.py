@@ -36,3 +36,62 @@ def test_soak_under_random_faults_loses_nothing(seed: int) -> None:
     assert report.bytes_lost == 0
     assert report.transcripts_equal == 4
     assert open_sockets() <= before
+
+
+# --- the same promise, under schedules drawn by the public strategies --------------------------
+
+from collections.abc import Callable, Iterator  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mock_server import Scenario  # noqa: E402
+from mock_server import strategies as ms  # noqa: E402
+from mock_server.harness import Harness, MockTarget  # noqa: E402
+from scribe_sync import CommittedTranscript, ReconnectPolicy  # noqa: E402
+
+# Fast retries and a short answer timeout (stalls are detected by it), so an example costs
+# milliseconds unless it stalls.
+POLICY = ReconnectPolicy(initial_delay=0.01, max_delay=0.05, answer_timeout=0.5,
+                         max_attempts=8, seed=3)
+
+
+@pytest.fixture(scope="module")
+def soak_harness() -> Iterator[Harness]:
+    with Harness() as harness:
+        yield harness
+
+
+def _stream(pieces: list[list[bytes]]) -> Callable[[MockTarget], list[str]]:
+    """Send each phrase's chunks and commit after it; the committed texts, in order."""
+    def run(target: MockTarget) -> list[str]:
+        client = target.client(close_timeout=2, finish_timeout=20, open_timeout=2)
+        with client.connect(reconnect=POLICY) as session:
+            for chunks in pieces:
+                for chunk in chunks:
+                    session.send_audio(chunk)
+                session.commit()
+            session.finish()
+            return [e.text for e in session if isinstance(e, CommittedTranscript) and e.text]
+    return run
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(scenario=ms.scenarios(recoverable=True, max_faults=3, max_chunks=12, max_commits=3,
+                             max_audio_secs=2.0),
+       data=st.data())
+def test_any_recoverable_schedule_loses_and_repeats_nothing(
+    soak_harness: Harness, scenario: Scenario, data: st.DataObject
+) -> None:
+    """Whatever recoverable fault schedule the strategies draw, a reconnecting session's
+    committed transcripts equal those of the same audio without faults (the mock's transcript
+    depends only on the audio, so a replay gives the same words)."""
+    sp = data.draw(ms.speech(phrases=st.integers(1, 3)), label="speech")
+    pieces = [list(data.draw(ms.chunkings(piece, min_ms=50, max_ms=500), label="chunking"))
+              for piece in sp.phrase_audio()]
+    clean = soak_harness.run(_stream(pieces))
+    faulty = soak_harness.run(_stream(pieces), scenario)
+    assert faulty.result == clean.result
+    # Every byte reached the server at least once (replays repeat some).
+    assert faulty.audio_bytes >= len(sp.audio)

@@ -5,19 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from scribe_sync.errors import ConfigError, ScribeError
+from scribe_sync.errors import AudioSourceError, ConfigError  # defined there, re-exported here
 from scribe_sync.messages import AudioFormat
 
 __all__ = [
     "DEFAULT_CHUNK_MS",
+    "EXTRA_OF",
     "MAX_CHUNK_MS",
     "MIN_CHUNK_MS",
     "AudioDependencyError",
     "AudioSource",
     "AudioSourceError",
+    "NotDecodableError",
     "chunk_samples",
+    "missing_extra",
 ]
 
 DEFAULT_CHUNK_MS = 100
@@ -27,22 +30,45 @@ MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 1000
 
 
-class AudioSourceError(ScribeError):
-    """An audio source could not be opened or read.
+class AudioDependencyError(AudioSourceError):
+    """A library or program an audio source needs (numpy, soundfile, soxr, PyAudio, ffmpeg) is
+    not installed. For a Python library, the message names the extra that installs it.
+
+    On a base install (no ``audio`` extra), ``from scribe_sync.audio import FileSource`` raises
+    it with ``extra == "audio"`` and the text ``pip install 'scribe-sync[audio]'``.
 
     Attributes:
-        source: what was being read (a path, URL, device name or ``"<stdin>"``).
-        reason: why it failed, in a few words.
+        extra: the ``scribe-sync`` extra that installs what is missing (``"audio"``, ``"mic"``),
+            or ``None`` when no extra does (ffmpeg is a program).
     """
 
-    def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
+    def __init__(self, source: str, reason: str, *, extra: str | None = None) -> None:
+        super().__init__(source, reason)
+        self.extra = extra
 
 
-class AudioDependencyError(AudioSourceError):
-    """A library or program an audio source needs (PyAudio, ffmpeg) is not installed."""
+class NotDecodableError(AudioSourceError):
+    """A readable file that a decoder does not recognise as audio (private: callers see an
+    :class:`AudioSourceError`; :func:`~scribe_sync.audio.open_source` then tries ffmpeg)."""
+
+
+#: The extra that installs each optional top-level module the audio package uses.
+EXTRA_OF: Final = {"numpy": "audio", "soundfile": "audio", "soxr": "audio", "pyaudio": "mic"}
+
+
+def missing_extra(exc: ImportError, needed_for: str, *, extra: str | None = None,
+                  ) -> AudioDependencyError | None:
+    """The one-line error for an optional module that failed to import, naming its extra (or
+    ``extra``, when the caller knows better: the microphone's numpy comes with ``mic``); None
+    when ``exc`` is about something else (a real bug must not hide behind an install hint)."""
+    root = (exc.name or "").partition(".")[0]
+    if root not in EXTRA_OF:
+        return None
+    extra = extra or EXTRA_OF[root]
+    return AudioDependencyError(
+        needed_for, f"{root} is not installed; run: pip install 'scribe-sync[{extra}]'",
+        extra=extra,
+    )
 
 
 def _check_format(fmt: AudioFormat | str) -> AudioFormat:
@@ -132,6 +158,17 @@ class AudioSource:
     def __next__(self) -> bytes:
         if self._closed:
             raise StopIteration
+        self._fill()
+        if not self._pending:
+            self.close()
+            raise StopIteration
+        chunk = bytes(self._pending[: self.chunk_bytes])
+        del self._pending[: self.chunk_bytes]
+        return chunk
+
+    def _fill(self) -> None:
+        """Read until a whole chunk is pending (or the end). Also lets a source be checked at
+        open time: a decoder that fails on its first block fails here."""
         try:
             while not self._eof and len(self._pending) < self.chunk_bytes:
                 data = self._read()
@@ -144,12 +181,6 @@ class AudioSource:
             # the exception propagate unchanged.
             self.close()
             raise
-        if not self._pending:
-            self.close()
-            raise StopIteration
-        chunk = bytes(self._pending[: self.chunk_bytes])
-        del self._pending[: self.chunk_bytes]
-        return chunk
 
     def _read(self) -> bytes:
         """The next audio in the target format, ``b""`` at the end. Subclasses override."""

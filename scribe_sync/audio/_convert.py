@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 from scribe_sync.messages import AudioFormat
 
+from ._base import missing_extra
+
 __all__ = [
     "Resampler",
     "decode_audio",
@@ -143,7 +145,13 @@ class Resampler:
         self.out_rate = out_rate
         self._stream: Any = None
         if in_rate != out_rate:
-            import soxr
+            try:
+                import soxr
+            except ImportError as exc:
+                error = missing_extra(exc, "resampling")
+                if error is None:
+                    raise
+                raise error from exc
 
             self._stream = soxr.ResampleStream(
                 in_rate, out_rate, 1, dtype="float32", quality=quality

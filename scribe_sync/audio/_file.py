@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import IO, Any
 
+# Imported here, not in __init__: a missing audio extra then fails the import of FileSource
+# (with the extra to install, see scribe_sync.audio), not the first file opened.
+import soundfile
+
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, chunk_samples
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    AudioSource,
+    AudioSourceError,
+    NotDecodableError,
+    chunk_samples,
+)
 from ._convert import Resampler, encode_audio, to_mono
 
-__all__ = ["FileSource"]
+__all__ = ["NOT_AUDIO", "FileSource"]
+
+logger = logging.getLogger("scribe_sync.audio")
 
 
 def _describe(file: str | os.PathLike[str] | IO[bytes]) -> str:
@@ -31,10 +44,13 @@ def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception)
             return "is a directory, not an audio file"
         if not os.access(path, os.R_OK):
             return "permission denied"
-    reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
-    if "format not recognised" in reason.lower() or "unknown format" in reason.lower():
-        return f"unsupported or unrecognised audio format ({reason})"
-    return reason or type(exc).__name__
+    return ""  # the file is there and readable: libsndfile does not know what it holds
+
+
+#: What a readable file libsndfile cannot open is called. libsndfile's own text misleads: for a
+#: text file named .mp3 it says "File does not exist or is not a regular file (possibly a
+#: pipe?)" (its MP3 probe's error), which is why it is only logged.
+NOT_AUDIO = "not an audio file we can decode"
 
 
 class FileSource(AudioSource):
@@ -51,8 +67,17 @@ class FileSource(AudioSource):
 
     Raises:
         AudioSourceError: the file is missing, unreadable or not a supported audio format;
-            the message names the file and the reason.
+            the message names the file and the reason ("not an audio file we can decode
+            (tried libsndfile)" for a readable file that is not audio).
         ConfigError: ``format`` or ``chunk_ms`` is invalid.
+
+    Example::
+
+        from scribe_sync.audio import FileSource, sample_path
+
+        with FileSource(sample_path(), format="pcm_16000", chunk_ms=100) as source:
+            seconds = sum(len(chunk) for chunk in source) / source.format.bytes_per_second
+        print(f"{seconds:.1f} s")
     """
 
     live = False
@@ -65,13 +90,16 @@ class FileSource(AudioSource):
         chunk_ms: int = DEFAULT_CHUNK_MS,
     ) -> None:
         super().__init__(format=format, chunk_ms=chunk_ms, name=_describe(file))
-        import soundfile
-
         try:
             self._file: Any = soundfile.SoundFile(file)
         except (soundfile.LibsndfileError, OSError, RuntimeError, TypeError) as exc:
             self._closed = True
-            raise AudioSourceError(self.name, _open_error_reason(file, exc)) from exc
+            reason = _open_error_reason(file, exc)
+            if reason:
+                raise AudioSourceError(self.name, reason) from exc
+            detail = str(getattr(exc, "error_string", "") or exc).strip()
+            logger.info("%s: libsndfile: %s", self.name, detail)
+            raise NotDecodableError(self.name, f"{NOT_AUDIO} (tried libsndfile)") from exc
         #: The file's own sample rate and channel count, before conversion.
         self.file_sample_rate: int = int(self._file.samplerate)
         self.file_channels: int = int(self._file.channels)

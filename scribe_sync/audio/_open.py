@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterable
 
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    AudioDependencyError,
+    AudioSource,
+    AudioSourceError,
+    NotDecodableError,
+    missing_extra,
+)
 from ._ffmpeg import FfmpegSource, find_ffmpeg
-from ._file import FileSource
 from ._raw import RawSource
 
 __all__ = ["open_source"]
+
+logger = logging.getLogger("scribe_sync.audio")
 
 
 def open_source(
@@ -30,8 +39,21 @@ def open_source(
     - a path: read with soundfile when libsndfile knows the format, otherwise (video files, AAC,
       ...) through ffmpeg when it is installed.
 
+    Example::
+
+        import scribe_sync
+        from scribe_sync.audio import open_source, sample_path
+
+        with scribe_sync.connect() as session, open_source(sample_path()) as chunks:
+            for chunk in chunks:  # 100 ms of 16 kHz PCM each, sent as fast as they come
+                session.send_audio(chunk)
+        print(session.transcript)
+
     Raises:
-        AudioSourceError: the file is missing or unreadable, or nothing can decode it.
+        AudioSourceError: the file is missing or unreadable, or nothing can decode it: a readable
+            file that is not audio is "not an audio file we can decode (tried libsndfile and
+            ffmpeg)", naming the decoders tried.
+        AudioDependencyError: a path was given and the audio extra is not installed.
     """
     if isinstance(spec, AudioSource) or not isinstance(spec, (str, os.PathLike)):
         return spec
@@ -40,14 +62,31 @@ def open_source(
         return RawSource(sys.stdin.buffer, format=format, chunk_ms=chunk_ms)
     if "://" in location:
         return FfmpegSource(location, format=format, chunk_ms=chunk_ms)
+    # Imported here: FileSource needs the audio extra (numpy, soundfile, soxr), stdin and URLs
+    # do not.
+    try:
+        from ._file import NOT_AUDIO, FileSource
+    except ImportError as exc:
+        error = missing_extra(exc, location)
+        if error is None:
+            raise
+        raise error from exc
     try:
         return FileSource(location, format=format, chunk_ms=chunk_ms)
+    except NotDecodableError as exc:
+        not_audio = exc
+    # libsndfile does not read containers such as MP4 or M4A; ffmpeg reads almost anything.
+    try:
+        find_ffmpeg()
+    except AudioDependencyError:
+        raise AudioSourceError(
+            location, f"{NOT_AUDIO} (tried libsndfile; ffmpeg, which reads more formats, is "
+            "not installed)",
+        ) from not_audio
+    source = FfmpegSource(location, format=format, chunk_ms=chunk_ms)
+    try:
+        source._fill()  # ffmpeg fails at once on what it cannot read: say so now, in one line
     except AudioSourceError as exc:
-        if not os.path.isfile(location) or "unsupported" not in exc.reason:
-            raise
-        try:
-            find_ffmpeg()
-        except AudioSourceError:
-            raise exc from None
-        # libsndfile does not read containers such as MP4 or M4A; ffmpeg reads almost anything.
-        return FfmpegSource(location, format=format, chunk_ms=chunk_ms)
+        logger.info("%s", exc)
+        raise AudioSourceError(location, f"{NOT_AUDIO} (tried libsndfile and ffmpeg)") from exc
+    return source

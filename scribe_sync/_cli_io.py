@@ -1,0 +1,410 @@
+"""What a ``scribe-sync`` run reads and writes, apart from the session itself.
+
+- :class:`Metered`: the audio source, counted (and cut, for ``listen --duration``), so that the
+  summary reports the caller's audio, not the silence the session adds to short segments.
+- :class:`Output` and :func:`open_output`: stdout or ``-o FILE``. A regular file is written to a
+  temporary file beside it and renamed into place only once there is something to keep; a
+  device or a pipe is written directly. Every failure to write is one :class:`OutputError`.
+- :class:`Display`: the live view, the progress line and the chosen format.
+- :func:`native_stderr_captured`: keeps what C libraries (libsndfile, mpg123, PortAudio/ALSA)
+  print on file descriptor 2 off the user's screen, unless ``-v`` asked for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import IO, Any, Final
+
+from .errors import ScribeError
+from .messages import (
+    CommittedTranscript,
+    CommittedTranscriptWithTimestamps,
+    Event,
+    PartialTranscript,
+)
+from .protocol import encode
+from .transcript import Transcript
+
+__all__ = [
+    "DOCUMENT_FORMATS",
+    "Display",
+    "Metered",
+    "Output",
+    "OutputError",
+    "clean",
+    "native_stderr_captured",
+    "open_output",
+]
+
+logger = logging.getLogger("scribe_sync.cli")
+
+#: Formats written once from the whole Transcript (the rest are written as events arrive).
+DOCUMENT_FORMATS: Final = frozenset({"json", "srt", "vtt"})
+
+#: Characters a server-supplied text must not bring to a terminal or a pipe (C0, DEL, C1).
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_CLEAR_LINE: Final = "\r\x1b[K"
+PROGRESS_INTERVAL: Final = 0.2
+
+
+def clean(text: str) -> str:
+    """Text safe for a terminal or a pipe: control characters (escapes, CR, ...) become spaces."""
+    return _CONTROL_RE.sub(" ", text)
+
+
+# =============================================================================================
+# The source, metered
+
+
+class Metered:
+    """An audio source that counts what it hands on, optionally cut after ``limit`` seconds.
+
+    The count is the caller's audio as read from the source: the session's own padding of short
+    segments and its keepalive silence are not in it (they are in ``--format json``'s
+    ``"audio"`` object, from the session's statistics).
+    """
+
+    def __init__(self, source: Any, limit: float | None = None) -> None:
+        self._source = source
+        self.format = source.format
+        self.live = bool(getattr(source, "live", False))
+        self.duration: float | None = getattr(source, "duration", None)
+        size = self.format.bytes_per_sample
+        self._left = (None if limit is None
+                      else int(limit * self.format.bytes_per_second) // size * size)
+        self.bytes = 0
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of audio handed on so far."""
+        return float(self.format.duration(self.bytes))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._left is not None and self._left <= 0:
+            self.close()
+            raise StopIteration
+        chunk: bytes = next(self._source)
+        if self._left is not None:
+            chunk = chunk[: self._left]
+            self._left -= len(chunk)
+        self.bytes += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the source (idempotent, as every source's close is)."""
+        close = getattr(self._source, "close", None)
+        if callable(close):
+            close()
+
+
+# =============================================================================================
+# Output
+
+
+class OutputError(ScribeError):
+    """The output (stdout or ``-o FILE``) could not be written: ``cannot write FILE: REASON``."""
+
+    def __init__(self, name: str, exc: OSError) -> None:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        super().__init__(f"cannot write {name}: {reason}")
+        self.name = name
+        self.errno = exc.errno
+
+
+def _umask() -> int:
+    # The only way to read the umask is to set it; this runs on the main thread, before any
+    # other thread exists, so nothing can create a file in between.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class Output:
+    """A text stream the run writes its format to; every write is flushed at once.
+
+    Errors become :class:`OutputError`, except ``BrokenPipeError`` (the reader went away, as
+    with ``| head``), which the command ends on quietly.
+    """
+
+    def __init__(self, stream: IO[str], name: str, *, owned: bool = True,
+                 temp: str | None = None, target: str | None = None) -> None:
+        self.stream = stream
+        self.name = name
+        self._owned = owned  # False for stdout, which is flushed but never closed
+        self._temp = temp  # the temporary file to rename over ``target``, for a regular file
+        self._target = target
+        self._finished = False
+
+    @classmethod
+    def stdout(cls) -> Output:
+        """Standard output, as ``<stdout>`` in messages."""
+        return cls(sys.stdout, "<stdout>", owned=False)
+
+    @property
+    def atomic(self) -> bool:
+        """True when the output is a temporary file renamed into place at the end."""
+        return self._temp is not None
+
+    def isatty(self) -> bool:
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(self.name, exc) from None
+
+    def finish(self, keep: bool) -> None:
+        """End the output: rename the temporary file into place if ``keep``, else remove it
+        (the file that was there stays as it was). Idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if not self._owned:
+                self.stream.flush()
+                return
+            if self._temp is None:
+                self.stream.close()
+                return
+            try:
+                if keep:
+                    self.stream.flush()
+                    os.fsync(self.stream.fileno())  # the rename must not outrun the data
+                self.stream.close()
+                if keep:
+                    assert self._target is not None
+                    os.replace(self._temp, self._target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._temp)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(self.name, exc) from None
+
+
+def _is_special(path: str) -> bool:
+    """/dev/stdout and /dev/fd/N lead to whatever the descriptor is: when that is a regular
+    file (``-o /dev/stdout > out.txt``), it is the shell's open file, to be written, not
+    replaced by a rename."""
+    absolute = os.path.abspath(path)
+    return absolute.startswith(("/dev/", "/proc/"))
+
+
+def open_output(path: str) -> Output:
+    """``-o path``: a temporary file beside a regular (or new) file, ``path`` itself otherwise.
+
+    Raises:
+        OutputError: the file cannot be created or replaced (permission denied, no such folder,
+            a read-only file or file system, a directory).
+    """
+    try:
+        info: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise OutputError(path, exc) from None
+    try:
+        if (info is not None and not stat.S_ISREG(info.st_mode)) or _is_special(path):
+            # /dev/full, /dev/stdout, a named pipe, a terminal: renaming over one would replace
+            # the device node or the pipe with a plain file, so write to it directly.
+            stream = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            return Output(stream, path)
+        if info is not None and not os.access(path, os.W_OK):
+            # A rename would replace a file the user cannot write to; refuse as open() would.
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        target = os.path.realpath(path)  # through a symlink: replace its target, not the link
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=os.path.dirname(target)
+        )
+    except OSError as exc:
+        raise OutputError(path, exc) from None
+    try:
+        # mkstemp makes the file private (0600); give it the mode the file had, or the one a
+        # plain open() would have given it.
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask())
+        stream = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        os.close(fd)
+        os.unlink(temp)
+        raise OutputError(path, exc) from None
+    return Output(stream, path, temp=temp, target=target)
+
+
+# =============================================================================================
+# The display
+
+
+class Display:
+    """Everything a run writes while it runs, and at the end.
+
+    - ``sink`` gets the chosen format: committed lines (text), events (jsonl), or the whole
+      transcript at the end (json, srt, vtt).
+    - ``live`` is a terminal on which the partial is redrawn in place (carriage return and
+      clear-line) and committed lines scroll above it. When it is also the text sink, the
+      committed lines are written once, by the live view.
+    - ``progress`` is a terminal (stderr) for a redrawn progress line, used only when nothing
+      else writes to a terminal as the run goes, so the two never fight over one line.
+    """
+
+    def __init__(self, fmt: str, sink: Output, *, live: Output | None,
+                 progress: IO[str] | None, label: str, total: float | None) -> None:
+        self.fmt = fmt
+        self.sink = sink
+        self.live = live
+        self.progress = progress
+        self.label = label
+        self.total = total
+        self._partial_shown = False
+        self._last_committed = ""
+        self._plain = 0  # committed_transcript messages seen
+        self._twins = 0  # ... committed_transcript_with_timestamps
+        self._segments = 0
+        self._progress_shown = False
+        self._next_progress = 0.0
+
+    # -- events ------------------------------------------------------------------------------
+
+    def event(self, event: Event) -> None:
+        if self.fmt == "jsonl":
+            self.sink.write(encode(event) + "\n")
+        if isinstance(event, PartialTranscript):
+            self._partial(event.text)
+        elif isinstance(event, (CommittedTranscript, CommittedTranscriptWithTimestamps)):
+            # A commit is answered by a plain message and, with timestamps or language
+            # detection, a timestamped twin that may come first (PROTOCOL.md §4.4): show the
+            # segment when the first of the pair arrives.
+            if isinstance(event, CommittedTranscriptWithTimestamps):
+                self._twins += 1
+                first = self._twins > self._plain
+            else:
+                self._plain += 1
+                first = self._plain > self._twins
+            if first:
+                self._committed(event.text)
+
+    def _partial(self, text: str) -> None:
+        if self.live is None:
+            return
+        text = clean(text).strip()
+        # The service echoes each committed text as a partial right after the commit
+        # (PROTOCOL.md §4.2): redrawing it would show the same line twice.
+        if not text or text == self._last_committed:
+            return
+        width = max(10, shutil.get_terminal_size().columns - 1)  # never wrap: \r redraws one row
+        if len(text) > width:
+            text = "…" + text[-(width - 1):]
+        self.live.write(_CLEAR_LINE + text)
+        self._partial_shown = True
+
+    def _committed(self, text: str) -> None:
+        text = clean(text).strip()
+        self._last_committed = text
+        if not text:
+            return
+        self._segments += 1
+        if self.live is not None:
+            self.live.write(_CLEAR_LINE + text + "\n")
+            self._partial_shown = False
+        if self.fmt == "text" and self.sink is not self.live:
+            self.sink.write(text + "\n")
+
+    # -- progress ----------------------------------------------------------------------------
+
+    def tick(self, sent: float, *, force: bool = False) -> None:
+        """Redraw the progress line (at most every 0.2 s) with ``sent`` seconds of audio."""
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_progress:
+            return
+        self._next_progress = now + PROGRESS_INTERVAL
+        line = f"{self.label}: {sent:.1f} s"
+        if self.total:
+            line += f" of {self.total:.1f} s ({min(100, round(100 * sent / self.total))}%)"
+        line += f", {self._segments} segment{'s' * (self._segments != 1)}"
+        self.progress.write(_CLEAR_LINE + line)
+        self.progress.flush()
+        self._progress_shown = True
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def close(self, transcript: Transcript, audio: dict[str, float], *, document: bool) -> None:
+        """Clear the redrawn lines and, if ``document``, write the document formats (``audio``
+        goes into json's ``"audio"`` object). Call once, at the end."""
+        if self.live is not None and self._partial_shown:
+            self.live.write(_CLEAR_LINE)
+        if self.progress is not None and self._progress_shown:
+            self.progress.write(_CLEAR_LINE)
+            self.progress.flush()
+        if not document:
+            return
+        if self.fmt == "json":
+            content = transcript.to_dict()
+            content["audio"] = audio
+            self.sink.write(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+        elif self.fmt in DOCUMENT_FORMATS:
+            self.sink.write(transcript.render(self.fmt))
+
+
+# =============================================================================================
+# Native stderr
+
+
+@contextlib.contextmanager
+def native_stderr_captured(enabled: bool) -> Iterator[None]:
+    """While active, what C code writes to file descriptor 2 goes to a temporary file, and
+    Python's ``sys.stderr`` (our error lines, logging, the progress line) to the real stderr.
+
+    libsndfile's mpg123 prints "Note: Illegal Audio-MPEG-Header ..." for a file that is not
+    MP3, PortAudio prints ALSA's "cannot find card" on machines without a sound card: noise
+    next to the one line that says what is wrong. ``-v`` turns the capture off (``enabled``
+    False), so the libraries' own words are there when someone needs them.
+    """
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2: nothing to protect
+        yield
+        return
+    python_stderr = sys.stderr
+    encoding = getattr(python_stderr, "encoding", None) or "utf-8"
+    # A file, not a pipe: nobody has to drain it, so a chatty library never blocks on it.
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr = open(  # noqa: SIM115 (closed below, without closing fd 2's copy twice)
+            saved, "w", encoding=encoding, errors="backslashreplace", buffering=1,
+            closefd=False,
+        )
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.close()  # flushes; the fd is ``saved``'s, closed next
+            sys.stderr = python_stderr
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,141 @@
+"""Streaming a source into a session from a background thread (``Session.stream``).
+
+The sender paces the source, commits at quiet chunks with the manual strategy, finishes at the
+end, and closes the source. It only calls the session's public methods.
+"""
+
+from __future__ import annotations
+
+import array
+import logging
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError, ConnectionClosedError, ScribeError
+from .messages import AudioFormat, CommitStrategy
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["StreamHandle", "start_stream"]
+
+logger = logging.getLogger("scribe_sync")
+
+
+class StreamHandle:
+    """The background sender started by :meth:`Session.stream`.
+
+    Attributes:
+        error: the exception that stopped the stream early, if any (the session was closed
+            with it, so iterators raise it too).
+    """
+
+    def __init__(self, thread: threading.Thread, stop: threading.Event) -> None:
+        self._thread = thread
+        self._stop = stop
+        self.error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the sender thread is alive."""
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop sending soon (the session stays open; call finish() or close() on it)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the sender to end; returns ``True`` if it has."""
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def start_stream(session: Session, source: Iterable[bytes], *, speed: float | str | None,
+                 commit_every: float | None, finish: bool) -> StreamHandle:
+    """Validate the arguments and start the sender thread (see ``Session.stream``)."""
+    from .audio import paced
+
+    fmt = session.options.audio_format
+    source_format = getattr(source, "format", None)
+    if source_format is not None and source_format != fmt:
+        raise ConfigError(
+            f"source format {source_format} does not match the session's audio_format "
+            f"{fmt.value}; open the source with format={fmt.value!r}",
+            option="audio_format",
+        )
+    if speed == "auto":
+        speed = 1.0 if session.options.commit_strategy is CommitStrategy.VAD else None
+    elif isinstance(speed, str):
+        raise ConfigError(f"invalid speed={speed!r}: a number, None or 'auto'", option="speed")
+    if commit_every is not None and not commit_every >= 1.0:
+        raise ConfigError(f"invalid commit_every={commit_every!r}: at least 1 second or None",
+                          option="commit_every")
+    stop = threading.Event()
+    chunks = paced(source, speed, format=fmt, sleep=stop.wait)
+    manual = session.options.commit_strategy is CommitStrategy.MANUAL
+    holder: list[StreamHandle] = []
+    thread = threading.Thread(
+        target=lambda: _run(session, holder[0], source, chunks, stop,
+                            commit_every if manual else None, finish),
+        name=f"scribe-stream-{session.session_id[:8]}",
+        daemon=True,
+    )
+    handle = StreamHandle(thread, stop)
+    holder.append(handle)
+    thread.start()
+    return handle
+
+
+def _run(session: Session, handle: StreamHandle, source: Iterable[bytes],
+         chunks: Iterator[bytes], stop: threading.Event, commit_every: float | None,
+         finish: bool) -> None:
+    fmt = session.options.audio_format
+    rate = fmt.bytes_per_second
+    since_commit = 0
+    try:
+        for chunk in chunks:
+            if stop.is_set():
+                return
+            session.send_audio(chunk)
+            since_commit += len(chunk)
+            if commit_every is not None and since_commit >= commit_every * rate and (
+                since_commit >= 1.5 * commit_every * rate or is_quiet(chunk, fmt)
+            ):
+                session.commit()
+                since_commit = 0
+        if finish and not stop.is_set():
+            session.finish()
+    except ConnectionClosedError:
+        # The session has ended with this (or a server error that explains it); iterators
+        # report it, so the sender just stops.
+        pass
+    except ScribeError as exc:
+        # After a close (by the user, a callback or the server) sending fails by design;
+        # the session's own ending is what iterators report. Otherwise, end it with this.
+        if not session.closed and not session._closing:
+            handle.error = exc
+            session._fail(exc)
+    except TimeoutError as exc:  # finish() gave up waiting; the session is closed
+        handle.error = exc
+        logger.warning("%s: %s", session.session_id, exc)
+    except Exception as exc:
+        handle.error = exc
+        logger.exception("%s: streaming failed", session.session_id)
+        session._fail(ConnectionClosedError(f"streaming failed: {exc!r}"))
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
+
+
+def is_quiet(chunk: bytes, fmt: AudioFormat) -> bool:
+    """Whether a PCM chunk is near silence (a better place to cut a segment)."""
+    if fmt.is_ulaw or len(chunk) < 2:
+        return False
+    samples = array.array("h", chunk[: len(chunk) - len(chunk) % 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return max(map(abs, samples)) < 1000  # about -30 dBFS

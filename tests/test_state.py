@@ -1,0 +1,240 @@
+"""The sans-I/O session rules, tested directly: no sockets, no threads, times passed in."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from scribe_sync import (
+    AudioBufferFullError,
+    AudioFormat,
+    CommittedTranscript,
+    CommittedTranscriptWithTimestamps,
+    ConnectionClosedError,
+    ErrorEvent,
+    LocalProtocolError,
+    QuotaExceededError,
+    ReconnectFailedError,
+    ReconnectPolicy,
+    Word,
+)
+from scribe_sync._state import Chunk, SessionState
+
+RATE = 32000  # pcm_16000 bytes per second
+
+
+def audio_of(chunks: list[Chunk]) -> bytes:
+    return b"".join(bytes(c.audio) for c in chunks)
+
+
+def test_send_splits_to_one_second_and_carries_the_half_sample() -> None:
+    """70001 bytes become 1 s + 1 s + the rest, and the odd byte leads the next call."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    chunks = state.audio(b"\x01" * 70001, None, 0.0)
+    assert [len(c.audio) for c in chunks] == [32000, 32000, 6000]
+    assert bytes(state.audio(b"\x02", None, 0.0)[0].audio) == b"\x01\x02"
+
+
+def test_commit_pads_short_segments_and_counts_padding_apart() -> None:
+    """Under 0.3 s, silence pads the segment to 0.35 s; stats keep the caller's audio apart."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    assert state.commit(0.0) == []
+    state.audio(b"\x05\x00" * 1600, None, 0.0)
+    pad, commit = state.commit(0.0)
+    assert bytes(pad.audio) == b"\x00" * (11200 - 3200) and commit.commit
+    assert (state.audio_bytes, state.padding_bytes) == (3200, 8000)
+
+
+def test_audio_after_a_late_unsolicited_commit_is_still_committed() -> None:
+    """A VAD commit arrives after more audio was sent: the tail is still committed (it used to
+    count as nothing uncommitted, so finish() sent no commit and lost the tail)."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    state.audio(b"\x01\x00" * 16000 * 3, None, 0.0)  # 3 s, then the VAD commit arrives late
+    state.receive(CommittedTranscript("first"), 3.1)
+    assert state.commit(3.2)[-1].commit
+
+
+def test_previous_text_only_with_the_first_chunk() -> None:
+    """previous_text rides on the first chunk only; later it is refused before anything."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    assert state.audio(b"\x00\x00", "context", 0.0)[0].previous_text == "context"
+    with pytest.raises(LocalProtocolError):
+        state.audio(b"\x00\x00", "again", 0.0)
+
+
+def test_an_error_then_a_reset_ends_with_the_server_error_caused_by_the_reset() -> None:
+    """The ending table: an ErrorEvent decides, the transport failure is its cause, and it is
+    not retried."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=ReconnectPolicy())
+    state.receive(ErrorEvent("quota_exceeded", "over quota"), 0.0)
+    reset = ConnectionClosedError("connection lost: reset", code=1006)
+    error = state.ending_error(1006, "", reset, closing=False)
+    assert isinstance(error, QuotaExceededError) and error.__cause__ is reset
+    assert not state.wants_reconnect(error, 1006, closing=False)
+
+
+@pytest.mark.parametrize(("code", "failure", "closing", "expected"), [
+    (1000, None, False, None),
+    (1005, None, False, None),
+    (1011, None, False, ConnectionClosedError),
+    (1006, ConnectionClosedError("lost", code=1006), False, ConnectionClosedError),
+    (1006, ConnectionClosedError("lost", code=1006), True, None),
+    (1009, ConnectionClosedError("too big", code=1009), False, ConnectionClosedError),
+])
+def test_the_ending_table_without_a_server_error(code: int, failure: ConnectionClosedError | None,
+                                                 closing: bool, expected: type | None) -> None:
+    """Each row of the table in _state's docstring."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    error = state.ending_error(code, "", failure, closing=closing)
+    assert (type(error) if error is not None else None) is expected
+
+
+def test_late_finalization_error_after_every_answer_is_a_normal_ending() -> None:
+    """After finish() has its answers, a trailing commit_throttled + close is not a failure."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False)
+    state.audio(b"\x00" * 16000, None, 0.0)
+    state.commit(0.0)
+    state.finishing = True
+    state.receive(CommittedTranscript("done"), 0.1)
+    state.receive(ErrorEvent("commit_throttled", "ignored"), 0.2)
+    assert state.ending_error(1000, "", None, closing=False) is None
+
+
+def test_giving_up_reports_attempts_and_undelivered_audio() -> None:
+    """After max_attempts failed attempts the state gives up with ReconnectFailedError."""
+    policy = ReconnectPolicy(max_attempts=2, seed=1)
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+    state.audio(b"\x00" * 16000, None, 0.0)
+    state.disconnected(1.0)
+    assert state.next_attempt(None, 1.0) is not None
+    assert state.next_attempt(None, 2.0) is not None
+    assert state.next_attempt(None, 3.0) is None
+    error = state.gave_up(ConnectionClosedError("refused", code=1006), 1006)
+    assert isinstance(error, ReconnectFailedError)
+    assert (error.attempts, error.undelivered_audio_seconds) == (2, 0.5)
+
+
+def test_word_times_after_a_resume_continue_the_session_clock() -> None:
+    """Timestamps of a new connection are shifted by the audio the old one covered."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=True, policy=ReconnectPolicy())
+    state.audio(b"\x00" * RATE * 2, None, 0.0)
+    state.commit(0.0)
+    state.receive(CommittedTranscript("a"), 0.0)
+    state.disconnected(1.0)
+    state.resume(2.0)
+    word = Word("b", 0.5, 0.75, "word")
+    event = state.receive(CommittedTranscriptWithTimestamps("b", "en", (word,)), 3.0)
+    assert isinstance(event, CommittedTranscriptWithTimestamps) and event.words
+    assert (event.words[0].start, event.words[0].end) == (2.5, 2.75)
+
+
+def test_a_full_replay_buffer_refuses_audio_whole() -> None:
+    """With the buffer full, audio is refused and nothing of it is accepted."""
+    policy = ReconnectPolicy(buffer_seconds=1.0)
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+    state.audio(b"\x00" * 28800, None, 0.0)
+    with pytest.raises(AudioBufferFullError):
+        state.audio(b"\x00" * 6400, None, 0.0)
+    assert state.audio_bytes == 28800
+
+
+class StateMachine(RuleBasedStateMachine):
+    """Random sends, commits, answers, throttles, drops and resumes keep the bookkeeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = ReconnectPolicy(buffer_seconds=30.0, seed=3)
+        self.state = SessionState(AudioFormat.PCM_16000, twin_expected=True, policy=self.policy)
+        self.now = 0.0
+        self.wire = bytearray()  # every audio byte the session clock counts, in order
+        self.commits = 0
+        self.answered = 0
+
+    def _sent(self, chunks: list[Chunk], retained_before: int) -> None:
+        if not self.state.connected:
+            # Accepted while disconnected: retained only, and sent by the replay.
+            assert chunks == []
+            chunks = [Chunk(i) for i in list(self.state.retained)[retained_before:] if i]
+        for chunk in chunks:
+            assert len(chunk.audio) <= RATE
+            self.wire += chunk.audio
+
+    @rule(size=st.integers(0, 80000), byte=st.integers(1, 255))
+    def send(self, size: int, byte: int) -> None:
+        self.now += 0.1
+        before = len(self.state.carry)
+        retained = len(self.state.retained)
+        try:
+            chunks = self.state.audio(bytes([byte]) * size, None, self.now)
+        except AudioBufferFullError:
+            return
+        usable = (before + size) // 2 * 2
+        assert sum(len(c.audio) for c in chunks) == (usable if self.state.connected else 0)
+        self._sent(chunks, retained)
+
+    @rule()
+    def commit(self) -> None:
+        self.now += 0.1
+        uncommitted = self.state.uncommitted_bytes
+        retained = len(self.state.retained)
+        chunks = self.state.commit(self.now)
+        if uncommitted == 0:
+            assert chunks == []
+            return
+        self.commits += 1
+        if self.state.connected:
+            assert chunks[-1].commit
+            total = uncommitted + sum(len(c.audio) for c in chunks)
+            assert total >= int(0.3 * RATE)
+        self._sent(chunks, retained)
+
+    @precondition(lambda self: self.state.pending_plain > 0 and self.state.connected)
+    @rule(text=st.sampled_from(["", "hello", "a b c"]))
+    def answer(self, text: str) -> None:
+        self.now += 0.1
+        self.state.receive(CommittedTranscript(text), self.now)
+        self.state.receive(CommittedTranscriptWithTimestamps(text, "en", ()), self.now)
+
+    @precondition(lambda self: self.state.pending_plain > 0 and self.state.connected)
+    @rule()
+    def throttle(self) -> None:
+        self.state.receive(ErrorEvent("commit_throttled", "too soon"), self.now)
+
+    @rule()
+    def unsolicited_commit(self) -> None:
+        if self.state.pending_plain == 0 and self.state.connected:
+            self.state.receive(CommittedTranscript("vad"), self.now)
+
+    @precondition(lambda self: self.state.connected)
+    @rule()
+    def drop(self) -> None:
+        self.now += 1.0
+        self.state.disconnected(self.now)
+
+    @precondition(lambda self: not self.state.connected)
+    @rule()
+    def resume(self) -> None:
+        self.now += 1.0
+        chunks, replayed = self.state.resume(self.now)
+        replay = audio_of(chunks)
+        # The replay is exactly the audio no committed transcript covered, in order.
+        assert replay == bytes(self.wire[self.state.covered_bytes :]) or not self.wire
+        assert replayed == len(replay)
+        assert [c.commit for c in chunks].count(True) == self.state.pending_plain
+        assert all(c.previous_text is None for c in chunks[1:])
+
+    @invariant()
+    def bookkeeping(self) -> None:
+        s = self.state
+        assert s.retained_bytes == sum(len(i) for i in s.retained if i is not None)
+        assert len(s.carry) < 2
+        assert s.pending_plain >= 0 and s.pending_twin >= 0
+        assert s.pending_plain == [i is None for i in s.retained].count(True)
+        if s.connected:
+            assert s.covered_bytes + s.retained_bytes == len(self.wire)
+
+
+TestState = StateMachine.TestCase
+TestState.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
