@@ -132,3 +132,17 @@ def test_transcript_applies_late_diarization_and_merges_in_arrival_order() -> No
     assert [s.speakers for s in transcript.segments] == [("x",), ("speaker_3",)]
     assert transcript.to_srt().startswith("1\n00:00:00,000 --> 00:00:00,900\n[x] yes no\n")
     assert "[" not in transcript.to_srt(speaker_labels=False)
+
+
+def test_cli_writes_speaker_labelled_subtitles() -> None:
+    """scribe-sync transcribe --diarize --format vtt labels each cue with its speaker."""
+    from tests.test_cli import KEY, SAMPLE, run
+
+    script = ["S1: welcome", "S2: this short recording", "S1: it is streamed", "S2: words"]
+    with MockServer(transcript=script) as server:
+        proc = run("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
+                   "--fast", "--diarize", "--commit-strategy", "vad",
+                   "--vad-silence-threshold-secs", "0.4", "--format", "vtt")
+    assert proc.returncode == 0, proc.stderr
+    assert "<v speaker_1>welcome" in proc.stdout
+    assert "<v speaker_2>this short recording" in proc.stdout
