@@ -103,10 +103,16 @@ def machine() -> dict[str, Any]:
 
 
 def pcm_speech(seconds: float, seed: int = 0) -> bytes:
-    """Speech-like noise (16 kHz 16-bit PCM) that the mock's VAD hears as speech."""
-    from mock_server.testing import speech
+    """Speech-like noise (16 kHz 16-bit PCM) that the mock's VAD hears as speech.
 
-    return speech(seconds, seed=seed)
+    Band-limited noise at 30 % of full scale, like ``mock_server.testing.speech``; made here so
+    that client processes never import the mock (its import time and memory are not theirs).
+    """
+    rng = np.random.default_rng(seed)
+    n = round(seconds * RATE)
+    smooth = np.convolve(rng.standard_normal(n + 8), np.ones(8) / 8, mode="valid")[:n]
+    smooth /= max(1e-9, float(np.max(np.abs(smooth))))
+    return (smooth * 0.3 * 32767).astype("<i2").tobytes()
 
 
 def audio_chunks(seconds: float) -> list[bytes]:
@@ -145,7 +151,9 @@ class ServerProcess:
 
     @classmethod
     def mock(cls, **settings: Any) -> ServerProcess:
-        """The mock, with no idle timeout and no frame journal (benchmarks stream for long)."""
+        """The mock answering at once (no simulated service delays), with no idle timeout and
+        no frame journal (benchmarks stream for long)."""
+        settings.setdefault("timing", "instant")
         settings.setdefault("idle_timeout_secs", None)
         settings.setdefault("journal_frames", False)
         return cls("benchmarks._mockproc", **settings)

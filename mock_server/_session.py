@@ -120,7 +120,9 @@ class WebSocketSession:
             await self._perform(action)
             # A close or drop ends the sender; so does a send that found the connection gone
             # (the handler is then waiting for this task, and nothing else will be queued).
-            if not isinstance(action, Send) or self.done:
+            # Not `done`: it is set as soon as a close is queued, and the frames queued before
+            # that close (an error message) must still go out, in order.
+            if not isinstance(action, Send) or self.send_failed:
                 return
 
     async def _perform(self, action: _Action) -> None:

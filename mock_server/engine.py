@@ -148,10 +148,13 @@ class Engine:
         out.append(self._journal_in(obj, audio, len(data), now))
         self._last_input_wall = now
 
-        if obj.get("previous_text") is not None and self.chunks > 0:
+        previous_text = obj.get("previous_text")
+        if previous_text is not None and self.chunks > 0:
             # CAP-H: rejected, and the audio of the rejected frame is discarded.
             out.append(Send({"message_type": "input_error", "error": LATE_PREVIOUS_TEXT}))
             return self._finish(out)
+        if isinstance(previous_text, str) and isinstance(self._recognizer, ScriptedRecognizer):
+            self._recognizer.resume(previous_text)  # a reconnecting client continues its script
         sample_rate = obj.get("sample_rate")
         if (
             sample_rate is not None

@@ -15,6 +15,8 @@ How a script is spoken (the rules of :class:`ScriptedRecognizer`):
   not yet revealed included, with word times spread over the committed speech (each word's
   share proportional to its length);
 - a commit over silence returns ``""`` and consumes nothing;
+- a connection whose first chunk carries ``previous_text`` (a reconnecting client's context)
+  resumes after the utterances that text ends with (:meth:`ScriptedRecognizer.resume`);
 - once every utterance was delivered, speech produces no words: commits return ``""``.
 """
 
@@ -148,6 +150,25 @@ class ScriptedRecognizer:
                     self._next += 1
             self._speech_end = frame.end
             self._speech_secs += frame.end - frame.start
+
+    def resume(self, previous_text: str) -> None:
+        """Continue the script after the utterances that ``previous_text`` ends with.
+
+        A reconnecting client sends the end of the text committed so far as ``previous_text``
+        on the first chunk of its new connection: a replacement connection resumes where the
+        lost one left off instead of starting the script again. The first (smallest) number of
+        utterances whose joined text ends with it, at a word boundary, wins; no match changes
+        nothing. Only before this connection's first utterance.
+        """
+        context = " ".join(previous_text.split())
+        if not context or self._next or self._current is not None:
+            return
+        joined = ""
+        for count, utterance in enumerate(self.script, 1):
+            joined = f"{joined} {' '.join(utterance.words)}".strip()
+            if joined == context or joined.endswith(" " + context):
+                self._next = count
+                return
 
     def partial(self) -> list[str]:
         """The words revealed so far in the current segment."""

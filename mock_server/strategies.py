@@ -58,6 +58,7 @@ __all__ = [
     "Chunking",
     "InvalidOptions",
     "Speech",
+    "Utterance",
     "chunkings",
     "delays",
     "faults",
@@ -80,7 +81,8 @@ TRANSIENT_ERROR_TYPES: Final = (
     "rate_limited",
 )
 #: Close codes that end a connection without ending the session's purpose: 1000 (the idle
-#: close of an open session, PROTOCOL.md §6), going away, server error, restart, try later.
+#: close of an open session, PROTOCOL.md §6; not before session_started), going away, server
+#: error, restart, try later.
 RECOVERABLE_CLOSE_CODES: Final = (1000, 1001, 1011, 1012, 1013)
 #: Close codes a client must not retry (a protocol disagreement), for non-recoverable schedules.
 OTHER_CLOSE_CODES: Final = (1002, 1003, 1007, 1008, 1009, 1010, 4000)
@@ -141,7 +143,7 @@ def _unknown_payloads() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _field_strategy(cls: type[Fault], name: str, recoverable: bool,
-                    error_types: tuple[str, ...]) -> st.SearchStrategy[Any] | None:
+                    error_types: tuple[str, ...], when: str) -> st.SearchStrategy[Any] | None:
     """How to draw one class-specific field; ``None`` leaves it at its default."""
     if name == "error_type":
         return st.sampled_from(error_types)
@@ -151,8 +153,12 @@ def _field_strategy(cls: type[Fault], name: str, recoverable: bool,
     if name == "code":
         if cls.action == "error":  # a code replaces the close that follows the error
             return st.just(1000)
-        codes = RECOVERABLE_CLOSE_CODES if recoverable else (
+        codes: tuple[int, ...] = RECOVERABLE_CLOSE_CODES if recoverable else (
             RECOVERABLE_CLOSE_CODES + OTHER_CLOSE_CODES)
+        if recoverable and when == "connect":
+            # A normal close before session_started is a refusal, not an idle close: there is
+            # no open session for 1000 to end (the client does not retry it).
+            codes = tuple(c for c in codes if c != 1000)
         return st.sampled_from(codes)
     if name == "reason":
         return st.just("") | _words if cls.action != "error" else st.just("")
@@ -187,16 +193,16 @@ def _fault(draw: st.DrawFn, actions: tuple[str, ...], error_types: tuple[str, ..
     # A fault of every session would hit each replacement connection as well: a recoverable
     # schedule gives each fault one session; a failing first connect is not recoverable (there
     # is no session yet to resume), so connect faults start at the second.
+    # The first session is the one every example has: half the draws aim at it.
     first = 2 if when == "connect" and recoverable else 1
-    if recoverable:
-        kwargs["session"] = draw(st.integers(first, max(first, max_sessions)))
-    else:
-        kwargs["session"] = draw(st.none() | st.integers(1, max_sessions))
+    last = max(first, max_sessions)
+    session = st.just(first) | st.integers(first, last)
+    kwargs["session"] = draw(session if recoverable else st.none() | session)
     base = {field.name for field in attrs.fields(Fault)}
     for field in attrs.fields(cls):
         if field.name in base:
             continue
-        strategy = _field_strategy(cls, field.name, recoverable, error_types)
+        strategy = _field_strategy(cls, field.name, recoverable, error_types, when)
         if strategy is not None:
             kwargs[field.name] = draw(strategy)
     return cls(**kwargs)
@@ -282,10 +288,16 @@ def utterances(*, words: Sequence[str] = LEXICON, max_words: int = 6,
     return st.builds(Utterance, text=text, speaker=speaker, language=language)
 
 
-def scripts(*, min_size: int = 1, max_size: int = 4, **utterance: Any
+def scripts(*, min_size: int = 1, max_size: int = 4, unique: bool = True, **utterance: Any
             ) -> st.SearchStrategy[tuple[Utterance, ...]]:
-    """A script: ``min_size`` to ``max_size`` utterances (see :func:`utterances`)."""
-    return st.lists(utterances(**utterance), min_size=min_size, max_size=max_size).map(tuple)
+    """A script: ``min_size`` to ``max_size`` utterances (see :func:`utterances`).
+
+    Utterances are distinct unless ``unique`` is false: a reconnecting client resumes a script
+    from the end of what it committed (``previous_text``, at most ~50 characters), and after a
+    repeated utterance that end can match more than one place in the script.
+    """
+    return st.lists(utterances(**utterance), min_size=min_size, max_size=max_size,
+                    unique_by=(lambda u: u.text) if unique else None).map(tuple)
 
 
 # =============================================================================================

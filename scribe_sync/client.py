@@ -35,7 +35,6 @@ from .errors import (
     RateLimitedError,
     RemoteProtocolError,
     ServerError,
-    server_error_class,
 )
 from .messages import ErrorEvent, ServerEvent, SessionStarted
 from .protocol import SessionOptions, auth_headers, build_url, decode, redact_url
@@ -328,17 +327,22 @@ def _await_session_started(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             if error is not None:  # an error but no close: the error is the answer
-                cls = server_error_class(error.error_type)
-                raise cls(error.message, error_type=error.error_type)
+                raise ServerError.from_event(error)
             raise TimeoutError(f"no session_started within {timeout:g} s")
-        frame = transport.recv(remaining)
+        try:
+            frame = transport.recv(remaining)
+        except ConnectionClosedError as exc:
+            if error is None:
+                raise
+            # An error then a reset (no close frame): the error is still the answer, caused by
+            # the transport failure, as for an open session (issue 11, defect 2).
+            raise ServerError.from_event(error) from exc
         if frame is None:
             continue
         if frame.kind == "close":
             if error is not None:
-                cls = server_error_class(error.error_type)
-                raise cls(error.message, error_type=error.error_type, close_code=frame.code,
-                          close_reason=frame.reason or None)
+                raise ServerError.from_event(error, close_code=frame.code,
+                                             close_reason=frame.reason)
             raise ConnectionClosedError(
                 f"the server closed the connection before session_started (code {frame.code}"
                 + (f", {frame.reason}" if frame.reason else "") + ")",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ from scribe_sync import (
     ScribeError,
     TranscriberError,
 )
+from tests.doubles import wait_for
 from tests.rawserver import OP_PING, OP_PONG, Peer, ScriptServer
 
 KEY = "core-defects-key-0123456789"
@@ -642,3 +644,405 @@ def test_close_while_a_send_is_blocked_is_bounded_by_one_close_timeout() -> None
             session.close()
             sender.join(PROMPT)
             closer.join(PROMPT)
+
+
+# =============================================================================================
+# Defect 9: two Ctrl+C in quick succession
+
+#: Delays between the two signals (seconds), and after the first output line before the first.
+SIGINT_GAPS = [0.0, 0.001, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3,
+               0.4, 0.6]
+SIGINT_LEADS = [0.0, 0.05, 0.1, 0.2, 0.3]
+
+
+def interrupt_twice(args: list[str], marker: str, gap: float, lead: float
+                    ) -> tuple[int | None, str]:
+    """Start ``python args``, wait for a stdout line containing ``marker``, send SIGINT, wait
+    ``gap``, send it again; the exit status (``None`` if it hung) and stderr."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("ELEVENLABS_API_KEY", None)
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT on a hang dumps every thread's stack
+    proc = subprocess.Popen([sys.executable, *args], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded: the command ends by itself within ~20 s
+            if marker in line:
+                break
+        # The varied delays are the input under test (where each signal lands), not a wait
+        # for something to happen.
+        time.sleep(lead)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            try:
+                _, stderr = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, stderr = proc.communicate()
+            return None, stderr
+        return proc.returncode, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_two_quick_ctrl_c_exit_130_without_a_broken_lock() -> None:
+    """Two SIGINTs at varied moments, 15 times: exit 130 each time, no lock error, no hang."""
+    args = ["-m", "scribe_sync.cli", "transcribe", "--mock", "--format", "jsonl",
+            "--speed", "3", "--commit-every", "1",
+            str(REPO / "scribe_sync" / "data" / "sample.flac")]
+    for attempt, gap in enumerate(SIGINT_GAPS):
+        lead = SIGINT_LEADS[attempt % len(SIGINT_LEADS)]
+        status, stderr = interrupt_twice(args, "partial_transcript", gap, lead)
+        where = f"attempt {attempt} (lead {lead} s, gap {gap} s)"
+        assert status is not None, f"{where}: the command hung\n{stderr[-1500:]}"
+        assert "release unlocked lock" not in stderr, f"{where}:\n{stderr[-1500:]}"
+        assert "Traceback" not in stderr, f"{where}:\n{stderr[-1500:]}"
+        # Death by SIGINT (the second signal landing as the interpreter exits) is what a
+        # shell also reports as 130.
+        assert status in (130, -signal.SIGINT), f"{where}: exit {status}\n{stderr[-1500:]}"
+
+
+LIBRARY_SIGINT_SCRIPT = """
+import signal
+import sys
+from mock_server import MockServer
+from mock_server.testing import speech
+from scribe_sync import ScribeClient
+
+
+def run(session):
+    # stage 0: iterating; 1: the first Ctrl+C came, finishing (the second may land here).
+    stage = 0
+    while stage < 2:
+        try:
+            if stage == 0:
+                print("ready", flush=True)
+                for event in session:
+                    pass
+            else:
+                session.finish(timeout=10.0)
+            return
+        except KeyboardInterrupt:
+            stage += 1
+
+
+with MockServer(transcript="one two three four five six") as server:
+    client = ScribeClient("key-0123456789", base_url=server.base_url, close_timeout=2.0)
+    session = client.connect()
+    audio = speech(20.0)
+    session.stream((audio[i:i + 3200] for i in range(0, len(audio), 3200)), speed=1.0,
+                   commit_every=1.0)
+    try:
+        try:
+            run(session)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        pass  # landed in this script's own lines, not in a wait of the library
+    # Whatever the interrupts broke off, the session's locks must still work.
+    session.close()
+    session.stats
+    session.transcript
+    print("clean", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_two_quick_ctrl_c_on_the_main_thread_leave_the_session_usable() -> None:
+    """A script iterating on its main thread, then finishing, takes two SIGINTs 8 times:
+    close(), stats and transcript still work afterwards (no broken lock, no hang)."""
+    for attempt, gap in enumerate(SIGINT_GAPS[::2]):
+        lead = SIGINT_LEADS[attempt % len(SIGINT_LEADS)]
+        status, stderr = interrupt_twice(["-c", LIBRARY_SIGINT_SCRIPT], "ready", gap, lead)
+        where = f"attempt {attempt} (lead {lead} s, gap {gap} s)"
+        assert status is not None, f"{where}: the script hung\n{stderr[-1500:]}"
+        assert "Traceback" not in stderr, f"{where}:\n{stderr[-1500:]}"
+        assert status == 130, f"{where}: exit {status}\n{stderr[-1500:]}"
+
+
+# =============================================================================================
+# More hostile peers and consumers the issue implies
+
+
+def test_an_error_then_a_reset_before_session_started_raises_the_server_error() -> None:
+    """quota_exceeded instead of session_started, then a RST: connect() raises the quota error."""
+    def handler(peer: Peer) -> None:
+        peer.send_error("quota_exceeded", "quota used up")
+        peer.reset()
+
+    with ScriptServer(handler) as server, pytest.raises(QuotaExceededError) as info:
+        client_for(server).connect()
+    assert isinstance(info.value.__cause__, ConnectionClosedError)
+
+
+def test_a_bare_reset_ends_the_iterator_with_connection_closed() -> None:
+    """A RST with no error before it: the iterator raises ConnectionClosedError (1006)."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        peer.read_message()
+        peer.reset()
+
+    with ScriptServer(handler) as server:
+        session = client_for(server).connect()
+        session.send_audio(speech(0.1))
+        with pytest.raises(ConnectionClosedError) as info:
+            drain(session, PROMPT)
+        session.close()
+    assert info.value.code == 1006
+
+
+def test_duplicate_commits_from_the_server_are_each_delivered_and_finish_works() -> None:
+    """A server answering every commit twice: every answer is an event, finish() returns."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        peer.serve(duplicates=2)
+
+    with ScriptServer(handler) as server:
+        session = client_for(server).connect()
+        received: list[Event] = []
+        for _ in range(2):
+            session.send_audio(speech(0.4))
+            session.commit()
+            for _ in range(2):
+                event = session.recv(timeout=PROMPT)
+                assert isinstance(event, CommittedTranscript)
+                received.append(event)
+        finisher, outcome, _ = in_thread(lambda: session.finish(timeout=PROMPT), "finisher")
+        drain(session, PROMPT)
+        finisher.join(PROMPT * 2)
+    assert outcome == [None]
+    assert len(received) == 4
+
+
+def test_a_second_session_started_mid_session_does_not_break_it() -> None:
+    """A duplicate session_started after audio: the session goes on and finishes."""
+    def handler(peer: Peer) -> None:
+        peer.send_started()
+        peer.read_message()
+        peer.send_started()
+        peer.serve()
+
+    with ScriptServer(handler) as server:
+        session = client_for(server).connect()
+        session.send_audio(speech(0.4))
+        session.commit()
+        finisher, outcome, _ = in_thread(lambda: session.finish(timeout=PROMPT), "finisher")
+        events = []
+        while (event := session.recv(timeout=PROMPT)) is not None:
+            events.append(event)
+        finisher.join(PROMPT * 2)
+    assert outcome == [None]
+    assert any(isinstance(e, CommittedTranscript) for e in events)
+
+
+def test_a_raising_callback_does_not_stop_other_callbacks_or_finish(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A callback that raises is logged; the next callbacks still run and finish() works."""
+    commits = 3
+    with ScriptServer(serving) as server:
+        session = client_for(server).connect()
+        seen: list[str] = []
+        all_in = threading.Event()
+
+        def broken(event: CommittedTranscript) -> None:
+            raise RuntimeError("a bug in user code")
+
+        def counting(event: CommittedTranscript) -> None:
+            seen.append(event.text)
+            if len(seen) == commits:
+                all_in.set()
+
+        session.on(CommittedTranscript, broken)
+        session.on(CommittedTranscript, counting)
+        try:
+            for _ in range(commits):
+                session.send_audio(speech(0.4))
+                session.commit()
+            assert all_in.wait(PROMPT)
+            session.finish(timeout=PROMPT)
+        finally:
+            session.close()
+    assert len(seen) == commits
+    assert "a bug in user code" in caplog.text
+
+
+def test_close_from_inside_a_callback_ends_the_session() -> None:
+    """close() called by a callback returns, and the session then ends normally."""
+    with ScriptServer(serving) as server:
+        session = client_for(server).connect()
+        closed_in_callback = threading.Event()
+        ended = threading.Event()
+        endings: list[Any] = []
+
+        def on_commit(event: CommittedTranscript) -> None:
+            session.close()
+            closed_in_callback.set()
+
+        def on_any(event: Event) -> None:
+            if type(event).__name__ == "SessionEnded":
+                endings.append(event)
+                ended.set()
+
+        session.on(CommittedTranscript, on_commit)
+        session.on(Event, on_any)
+        session.send_audio(speech(0.4))
+        session.commit()
+        assert closed_in_callback.wait(PROMPT), "close() inside a callback did not return"
+        assert ended.wait(PROMPT)
+        session.close()
+    assert session.closed
+    assert getattr(endings[0], "error", None) is None
+
+
+def test_close_while_another_thread_is_in_recv_ends_that_recv() -> None:
+    """A thread blocked in recv returns (normal end) when another thread closes the session."""
+    with ScriptServer(serving) as server:
+        session = client_for(server).connect()
+        receiver, outcome, done = in_thread(lambda: session.recv(timeout=30), "test-recv")
+        session.close()
+        assert done.wait(PROMPT), "recv did not end when the session closed"
+        receiver.join(PROMPT)
+    assert outcome == [None]
+
+
+def test_an_iterator_and_callbacks_together_each_get_every_commit() -> None:
+    """Both consumers at once, past max_queue: each sees every committed transcript.
+
+    The iterator is in use before the first commit: an iterator that starts later gets only the
+    latest ``max_queue`` events that arrived while callbacks alone were consuming (defect 1)."""
+    commits = 12
+    with ScriptServer(serving) as server:
+        session = client_for(server, max_queue=4).connect()
+        called: list[str] = []
+        session.on(CommittedTranscript, lambda event: called.append(event.text))
+        iterator, iterated, _ = in_thread(
+            lambda: [e for e in session if isinstance(e, CommittedTranscript)], "iterator")
+        assert wait_for(session, lambda: session._iterating, PROMPT)
+        for _ in range(commits):
+            session.send_audio(speech(0.4))
+            session.commit()
+        session.finish(timeout=PROMPT)
+        iterator.join(PROMPT * 2)
+    assert len(iterated[0]) == commits
+    assert len(called) == commits
+
+
+def test_senders_on_many_threads_and_finish_lose_no_commit() -> None:
+    """Four threads send and commit at once, then finish(): every commit is answered."""
+    with ScriptServer(serving) as server:
+        session = client_for(server).connect()
+        barrier = threading.Barrier(4)
+
+        def sender() -> None:
+            barrier.wait(PROMPT)
+            for _ in range(5):
+                session.send_audio(speech(0.4))
+                session.commit()
+
+        threads = [in_thread(sender, f"test-sender-{i}") for i in range(4)]
+        for thread, _, _ in threads:
+            thread.join(PROMPT * 2)
+        assert all(outcome == [None] for _, outcome, _ in threads)
+        commits = session.stats.commits_sent
+        finisher, outcome, _ = in_thread(lambda: session.finish(timeout=PROMPT), "finisher")
+        answered = sum(isinstance(e, CommittedTranscript) for e in session)
+        finisher.join(PROMPT * 2)
+    assert outcome == [None]
+    # Commits from different threads interleave: a commit that finds no uncommitted audio (the
+    # other thread's commit took it) sends nothing and returns False, so there may be fewer
+    # than 20; every commit sent must be answered.
+    assert 5 <= commits <= 20
+    assert answered == commits
+
+
+CONTENDED_SIGINT_SCRIPT = """
+import logging, signal, sys, threading, time
+from scribe_sync import ScribeClient
+
+# A slow log handler (a network or a blocked stderr) on the library's logger: a record the
+# session logs from its own threads waits here, so the session is busy exactly when Ctrl+C
+# lands on the main thread.
+blocked, release = threading.Event(), threading.Event()
+
+
+class SlowHandler(logging.Handler):
+    def emit(self, record):
+        if threading.current_thread() is not threading.main_thread():
+            blocked.set()
+            release.wait(3.0)
+
+
+logging.getLogger("scribe_sync").addHandler(SlowHandler())
+logging.getLogger("scribe_sync").addHandler(logging.StreamHandler())  # what a thread reports
+# The kernel hands a process signal to any thread that does not block it, and only the main
+# thread's own wait is interrupted by it; threads inherit the mask of the thread that starts
+# them, so blocking SIGINT until they exist makes every Ctrl+C land on the main thread.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+client = ScribeClient("key-0123456789", base_url=sys.argv[1], max_queue=2, close_timeout=2.0)
+session = client.connect()
+for _ in range(2):
+    session.send_audio(bytes(12800))
+    session.commit()
+session.send_audio(bytes(12800))
+
+
+def announce():
+    # Ready once a session thread is held in the handler and the main thread waits for the
+    # session's lock (or after a second, if the session never holds a lock there).
+    deadline = time.monotonic() + 1.0
+    main = threading.main_thread().ident
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(main)
+        if blocked.is_set() and frame is not None and frame.f_code.co_name in (
+                "_acquire_restore", "acquire"):
+            break
+        time.sleep(0.001)
+    print("ready", flush=True)
+
+
+announcer = threading.Thread(target=announce, name="announcer")
+announcer.start()
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+try:
+    try:
+        session.finish(timeout=10.0)  # commits the rest and waits: Ctrl+C lands here
+    except KeyboardInterrupt:
+        try:
+            session.finish(timeout=10.0)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        release.set()
+except KeyboardInterrupt:
+    pass  # landed in this script's own lines, not in a wait of the library
+session.close()
+session.stats
+session.transcript
+announcer.join()
+print("clean", flush=True)
+sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_the_session_is_busy_leaves_no_broken_lock() -> None:
+    """Two SIGINTs on the main thread in finish() while a session thread is busy in a slow
+    log handler, six times: no 'release unlocked lock', no hang, the session still closes."""
+    with ScriptServer(serving) as server:
+        for attempt, gap in enumerate([0.0, 0.05] * 3):
+            status, stderr = interrupt_twice(
+                ["-c", CONTENDED_SIGINT_SCRIPT, server.base_url], "ready", gap, 0.0
+            )
+            where = f"attempt {attempt} (gap {gap} s)"
+            assert status is not None, f"{where}: the script hung\n{stderr[-3000:]}"
+            assert "release unlocked lock" not in stderr, f"{where}:\n{stderr[-3000:]}"
+            assert "Traceback" not in stderr, f"{where}:\n{stderr[-3000:]}"
+            assert status == 130, f"{where}:\n{stderr[-3000:]}"

@@ -46,9 +46,11 @@ def _run(script: str, *args: str, env: dict[str, str], cwd: pathlib.Path,
 
 
 def test_every_example_has_a_test() -> None:
-    """Each script in examples/ is one of those run below."""
+    """Each script in examples/ is one of those run below (test_captions_property.py is run
+    by tests/test_captions_example.py)."""
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
-        "file_to_srt.py", "many_files.py", "mic_captions.py", "test_my_app.py",
+        "file_to_srt.py", "many_files.py", "mic_captions.py", "test_captions_property.py",
+        "test_my_app.py",
     ]
 
 

@@ -329,3 +329,17 @@ def test_stall_at_connect_is_a_black_hole() -> None:
         assert records[0].session_id is None
         assert [f for f in records[0].frames if f.direction == "out"] == []
         peer.close()
+
+
+def test_a_delayed_error_and_its_close_keep_their_order() -> None:
+    """With a scenario delay, frames queued before a close still go out, then the close with
+    its reason (the sender once stopped after the first frame once a close was queued, so an
+    error at connect became a bare close 1000, found by examples/test_captions_property.py)."""
+    faults = (GarbageFault(when="connect"),
+              ErrorFault(when="connect", error_type="transcriber_error"))
+    scenario = Scenario(faults=faults, delay=Delay(fixed_secs=0.01))
+    with MockServer(scenario=scenario) as server, Peer(server) as peer:
+        received = peer.recv_all()
+        assert [m.get("message_type", "text_frame" in m) for m in received] == [
+            True, "transcriber_error"]
+        assert (peer.close_code, peer.close_reason) == (1000, "transcriber_error")

@@ -121,3 +121,37 @@ def test_empty_chunk_commit_after_speech_is_the_same_as_with_audio() -> None:
         peer.send(chunk(speech(0.6) + silence(0.1), commit=True))
         assert peer.recv_until("committed_transcript")["text"] == SCRIPT[0]
         peer.close()
+
+
+@pytest.mark.parametrize(("previous_text", "expected"), [
+    (None, "one two"),  # a new session starts the script
+    ("one two", "three"),  # a replacement connection resumes after what was committed
+    ("  one   two ", "three"),  # whitespace-normalised
+    ("two three", "four"),  # the client's context is the end of the committed text
+    ("unrelated words", "one two"),  # no match: no change
+    ("wo", "one two"),  # only at a word boundary
+])
+def test_previous_text_on_the_first_chunk_resumes_the_script(
+    previous_text: str | None, expected: str
+) -> None:
+    """How a reconnecting client continues a scripted transcript: its first chunk's
+    previous_text says what was already committed."""
+    with MockServer(transcript=["one two", "three", "four"], echo_partial=False) as server:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        extra = {} if previous_text is None else {"previous_text": previous_text}
+        peer.send(chunk(b"", **extra))
+        _, committed = _segment(peer, speech(0.8) + silence(0.2))
+        assert committed["text"] == expected
+        peer.close()
+
+
+def test_resuming_a_script_with_repeated_utterances_takes_the_first_match() -> None:
+    """("alpha", "alpha", "beta") after one "alpha" resumes at the second one."""
+    with MockServer(transcript=["alpha", "alpha", "beta"], echo_partial=False) as server:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        peer.send(chunk(b"", previous_text="alpha"))
+        texts = [_segment(peer, speech(0.5, seed=i) + silence(0.2))[1]["text"] for i in (1, 2)]
+        assert texts == ["alpha", "beta"]
+        peer.close()

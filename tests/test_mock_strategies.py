@@ -29,9 +29,12 @@ T = TypeVar("T")
 
 
 def find(strategy: st.SearchStrategy[T], condition: Callable[[T], bool]) -> T:
-    """The minimal example satisfying ``condition`` (what a shrunk counterexample looks like)."""
+    """The minimal example satisfying ``condition`` (what a shrunk counterexample looks like).
+
+    Derandomized: shrinking from a random start sometimes stops at another local minimum, and
+    a test of what a report reads like must not depend on the draw."""
     return hypothesis_find(strategy, condition,
-                           settings=settings(database=None, max_examples=3000))
+                           settings=settings(database=None, max_examples=3000, derandomize=True))
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +101,7 @@ def test_recoverable_schedules_only_hold_recoverable_faults(scenario: Scenario) 
         code = getattr(fault, "code", None)
         if code is not None:
             assert code in ms.RECOVERABLE_CLOSE_CODES
+            assert not (fault.when == "connect" and fault.action == "close" and code == 1000)
 
 
 @given(ms.scenarios(actions=["error"], error_types=["quota_exceeded", "auth_error"],

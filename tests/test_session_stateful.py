@@ -1,6 +1,7 @@
 """A Hypothesis state machine over sessions driven from several threads at once.
 
-Each example opens a real session against the mock server, then the rules hand calls
+Each example opens a real session against the mock server (with options drawn by the public
+``mock_server.strategies.session_options``; audio from its ``speech``), then the rules hand calls
 (send_audio, commit, recv, finish, close) to two caller threads without waiting, so the calls
 interleave for real. Invariants checked at the end of every example:
 
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -33,8 +35,9 @@ from hypothesis.stateful import (
 )
 
 from mock_server import MockServer
-from mock_server.testing import silence, speech
-from scribe_sync import CommittedTranscript, LocalProtocolError, ScribeClient
+from mock_server import strategies as ms
+from mock_server.testing import silence
+from scribe_sync import CommittedTranscript, LocalProtocolError, ScribeClient, SessionOptions
 
 CLOSE_TIMEOUT = 2.0
 FINISH_TIMEOUT = 5.0
@@ -75,11 +78,13 @@ class Caller:
 class SessionMachine(RuleBasedStateMachine):
     server: MockServer  # set by the test below
 
-    @initialize()
-    def open_session(self) -> None:
+    # Any option set the mock accepts, with the manual strategy the invariants below assume.
+    @initialize(options=ms.session_options(audio_format="pcm_16000", commit_strategy="manual"))
+    def open_session(self, options: SessionOptions) -> None:
         client = ScribeClient("k", base_url=self.server.base_url, close_timeout=CLOSE_TIMEOUT,
                               finish_timeout=FINISH_TIMEOUT)
-        self.session = client.connect()
+        self.session = client.connect(**{f.name: getattr(options, f.name)
+                                         for f in attrs.fields(SessionOptions)})
         self.callback_commits: list[str] = []
         self.iterated_commits: list[str] = []
         self.session.on(CommittedTranscript, lambda e: self.callback_commits.append(e.text))
@@ -93,18 +98,19 @@ class SessionMachine(RuleBasedStateMachine):
         self.callers[which].submit(label, call, bound)
 
     @rule(which=st.integers(0, 1), seconds=st.sampled_from([0.02, 0.1, 0.35, 0.8]),
-          voiced=st.booleans())
-    def send(self, which: int, seconds: float, voiced: bool) -> None:
-        audio = speech(seconds, seed=int(seconds * 100)) if voiced else silence(seconds)
+          voiced=st.none() | ms.speech(phrases=1, phrase_secs=(0.1, 0.8), pause_secs=(0, 0.2)))
+    def send(self, which: int, seconds: float, voiced: ms.Speech | None) -> None:
+        audio = voiced.audio if voiced is not None else silence(seconds)
         self._submit(which, "send", lambda: self.session.send_audio(audio), SLACK)
 
     @rule(which=st.integers(0, 1))
     def commit(self, which: int) -> None:
         self._submit(which, "commit", self.session.commit, SLACK)
 
-    @rule(which=st.integers(0, 1), seconds=st.sampled_from([0.2, 0.6]))
-    def speak_and_commit(self, which: int, seconds: float) -> None:
-        audio = speech(seconds, seed=7)
+    @rule(which=st.integers(0, 1), phrase=ms.speech(phrases=1, phrase_secs=(0.2, 0.6),
+                                                     pause_secs=(0, 0.2)))
+    def speak_and_commit(self, which: int, phrase: ms.Speech) -> None:
+        audio = phrase.audio
 
         def call() -> None:
             self.session.send_audio(audio)
