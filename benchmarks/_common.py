@@ -137,6 +137,11 @@ class ServerProcess:
     closes, so it never outlives this process.
     """
 
+    #: Where the server's code comes from (another checkout, to compare versions under one
+    #: load generator) and a command prefix (``taskset -c 1`` pins it to one core).
+    root: Path = ROOT
+    prefix: Sequence[str] = ()
+
     def __init__(self, module: str = "benchmarks._mockproc", **settings: Any) -> None:
         self.module = module
         self.settings = settings
@@ -159,8 +164,11 @@ class ServerProcess:
         return cls("benchmarks._echo", **settings)
 
     def __enter__(self) -> ServerProcess:
-        self.proc = subprocess.Popen(_cmd(self.module, self.settings), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(self.root) + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen([*self.prefix, *_cmd(self.module, self.settings)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env, cwd=self.root)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:

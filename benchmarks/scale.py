@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -189,7 +190,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="measured window per level")
     parser.add_argument("--workers", type=int, default=1, help="scribe-mock --workers N")
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
+    parser.add_argument("--server-root", type=Path,
+                        help="run the (single-process) mock from this checkout instead")
+    parser.add_argument("--server-cpus", help="pin the single-process mock: taskset -c CPUS")
     args = parser.parse_args()
+    if args.server_root is not None:
+        ServerProcess.root = args.server_root.resolve()
+    if args.server_cpus:
+        ServerProcess.prefix = ("taskset", "-c", args.server_cpus)
     result = run("full" if args.full else "quick", args.levels, seconds=args.seconds,
                  workers=args.workers, generators=args.generators)
     print(json.dumps({"machine": machine(), "scale": result}, indent=2))
