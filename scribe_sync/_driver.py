@@ -377,7 +377,8 @@ class Driver:
             logger.debug("%s < %r", self.session_id, event)
         with self._lock:
             if generation == self._generation:
-                self._deliver(self._state.receive(event, time.monotonic()))
+                for delivered in self._state.receive(event, time.monotonic()):
+                    self._deliver(delivered)
 
     def _deliver(self, event: Event) -> None:
         """Queue an event for each consumer; caller holds ``_lock``.

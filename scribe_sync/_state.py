@@ -150,6 +150,19 @@ class SessionState:
         self.waiting_since: float | None = None  # when the oldest unanswered commit was sent
         self.finishing = False
         self.segments: list[str] = []
+        # A committed transcript sent twice (a server bug the mock models as duplicate_commit):
+        # with timestamps on, a plain answer whose text repeats the previous one is held until
+        # its twin shows whether it is a repeat, whose first word starts before the previous
+        # answer's last word ends (a new segment starts at or after it on the session clock).
+        self._held: CommittedTranscript | None = None
+        self._last_text: str | None = None  # the previous plain answer's text
+        self._last_end: float | None = None  # its twin's last word end, on the session clock
+        self._twin_due = False  # a plain answer came and its twin has not yet
+        self.repeats_dropped = 0
+        # segment_index of diarized transcripts counts one connection's commits: the answers
+        # of earlier connections come first on the session's count.
+        self.answers = 0
+        self._segment_base = 0
         self.last_error: ErrorEvent | None = None
         self.events_received = 0
         self.malformed_frames = 0
@@ -272,12 +285,34 @@ class SessionState:
     # ------------------------------------------------------------------------------------------
     # Receiving
 
-    def receive(self, event: ServerEvent, now: float) -> ServerEvent:
-        """Apply one incoming event; returns it with word times on the session's clock."""
+    def receive(self, event: ServerEvent, now: float) -> tuple[ServerEvent, ...]:
+        """Apply one incoming event; returns what to deliver, in order, with word times on the
+        session's clock and segment indices on its count: usually the event alone; nothing for
+        a held plain answer or a repeated answer; a held answer with its twin."""
         self.events_received += 1
         self.streak = 0  # this connection works
         if self.offset_bytes:
             event = self._shift_words(event)
+        if isinstance(event, DiarizedTranscript) and self._segment_base:
+            event = attrs.evolve(event, segment_index=event.segment_index + self._segment_base)
+        held = self._held
+        if held is not None:
+            self._held = None
+            if isinstance(event, CommittedTranscriptWithTimestamps):
+                first = next((w.start for w in event.words or () if w.start is not None), None)
+                if (first is not None and self._last_end is not None
+                        and first < self._last_end):
+                    self.repeats_dropped += 1  # the same answer again: neither is delivered
+                    return ()
+            return self._apply(held, now) + self._apply(event, now)
+        if (isinstance(event, CommittedTranscript) and self.twin_expected and event.text
+                and event.text == self._last_text and not self._twin_due):
+            self._held = event
+            return ()
+        return self._apply(event, now)
+
+    def _apply(self, event: ServerEvent, now: float) -> tuple[ServerEvent, ...]:
+        """The accounting of :meth:`receive` for one event."""
         if isinstance(event, ErrorEvent):
             self.last_error = event
             if event.error_type == "commit_throttled":
@@ -288,9 +323,12 @@ class SessionState:
                 self.waiting_since = now if self.pending_plain else None
                 if None in self.retained:
                     self.retained.remove(None)
-            return event
+            return (event,)
         self.last_error = None
         if isinstance(event, CommittedTranscript):
+            self.answers += 1
+            self._last_text = event.text
+            self._twin_due = self.twin_expected
             if event.text:
                 self.segments.append(event.text.strip())
             if self.pending_plain:
@@ -306,9 +344,14 @@ class SessionState:
                 # overestimate costs at most a commit_throttled answer, which finish accepts.
                 margin = int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._rate)
                 self.uncommitted_bytes = min(self.uncommitted_bytes, margin)
-        elif isinstance(event, CommittedTranscriptWithTimestamps) and self.pending_twin:
-            self.pending_twin -= 1
-        return event
+        elif isinstance(event, CommittedTranscriptWithTimestamps):
+            ends = [w.end for w in event.words or () if w.end is not None]
+            if ends:
+                self._last_end = max(ends)
+            self._twin_due = False
+            if self.pending_twin:
+                self.pending_twin -= 1
+        return (event,)
 
     @property
     def answered(self) -> bool:
@@ -451,6 +494,8 @@ class SessionState:
         self.waiting_since = now if marks else None
         self.offset_bytes = self.covered_bytes
         self.last_error = None
+        self._segment_base = self.answers
+        self._held = None  # its twin will not come on this connection; the replay answers it
         context = self.context()
         chunks: list[Chunk] = []
         replayed = uncommitted = 0

@@ -82,6 +82,8 @@ class SessionStats:
     buffered_seconds: float
     padding_seconds_sent: float = 0.0
     keepalive_seconds_sent: float = 0.0
+    #: Committed transcripts the server sent twice (same text, same word times), dropped.
+    repeated_answers_dropped: int = 0
 
 
 
@@ -403,6 +405,7 @@ class Session(Driver):
                 buffered_seconds=s.seconds(s.retained_bytes),
                 padding_seconds_sent=s.seconds(s.padding_bytes),
                 keepalive_seconds_sent=s.seconds(s.keepalive_bytes),
+                repeated_answers_dropped=s.repeats_dropped,
             )
 
     def __repr__(self) -> str:

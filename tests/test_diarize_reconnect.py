@@ -1,16 +1,11 @@
 """Diarization across a reconnect: ``segment_index`` counts the commits of one *connection*
 (PROTOCOL.md §4.7), so after a reconnect the new connection's first diarized transcript says
-``segment_index: 0`` about what is the session's third segment.
-
-The client passes the index through unchanged (``scribe_sync._state`` rebases word times on a
-new connection, not segment indices), so ``Transcript`` attributes the new connection's speakers
-to the session's first segment and leaves the later ones without speakers. The test is strict
-xfail until the session rebases ``segment_index`` by the commits answered on earlier connections.
+``segment_index: 0`` about what is the session's third segment. The session rebases it by the
+answers of earlier connections (``scribe_sync._state``), so ``Transcript`` gives every segment
+its speakers (before, the later segments got none).
 """
 
 from __future__ import annotations
-
-import pytest
 
 from mock_server import MockServer, Scenario
 from mock_server.faults import CloseFault
@@ -46,7 +41,6 @@ def test_without_a_reconnect_every_segment_gets_its_speakers() -> None:
     assert speakers == [["speaker_1"] * 2, ["speaker_2"] * 2, ["speaker_1"] * 2]
 
 
-@pytest.mark.xfail(strict=True, reason="segment_index is not rebased on a new connection")
 def test_after_a_reconnect_every_segment_gets_its_speakers() -> None:
     """The connection closes (1011) after its 2nd commit; the 3rd segment, answered on the
     new connection, still gets speakers, and segment indices count the session's commits."""

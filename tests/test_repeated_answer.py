@@ -1,17 +1,13 @@
-"""A server bug the client could detect: a commit's answer sent twice (the mock's
+"""A server bug the client detects: a commit's answer sent twice (the mock's
 ``duplicate_commit``, only with word timestamps on, the repeat carrying the same word times).
 
-The client does not detect it yet: it takes the repeat for a new segment (the segment shows
-twice in ``transcript``) and counts it as the answer of the next commit, so ``finish()`` can
-stop waiting one answer early and lose the last segment when answers take time (the live
-timing profile). The test is strict xfail until ``scribe_sync._state`` recognises a repeat (its
-first word starts before the previous answer's last word ends on the session's clock); it then
-also belongs in the reconnect soak's fault set (``mock_server.strategies.RECOVERABLE``).
+The client holds a plain answer whose text repeats the previous one until its twin arrives; a
+twin whose first word starts before the previous answer's last word ends is the same answer
+again, and both are dropped (``scribe_sync._state``). Before, the repeat was a new segment and
+counted as the answer of the next commit, so ``finish()`` could stop one answer early.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from mock_server import MockServer, Scenario
 from mock_server.faults import DuplicateCommit
@@ -40,7 +36,6 @@ def test_the_fault_free_run_has_one_segment_per_commit() -> None:
     assert transcript == " ".join(texts)
 
 
-@pytest.mark.xfail(strict=True, reason="the client takes a repeated answer for a new segment")
 def test_a_repeated_answer_is_not_a_new_segment() -> None:
     """With the first answer sent twice, the client's segments equal the fault-free run's."""
     clean = _segments(Scenario())

@@ -125,7 +125,7 @@ def test_word_times_after_a_resume_continue_the_session_clock() -> None:
     state.disconnected(1.0)
     state.resume(2.0)
     word = Word("b", 0.5, 0.75, "word")
-    event = state.receive(CommittedTranscriptWithTimestamps("b", "en", (word,)), 3.0)
+    (event,) = state.receive(CommittedTranscriptWithTimestamps("b", "en", (word,)), 3.0)
     assert isinstance(event, CommittedTranscriptWithTimestamps) and event.words
     assert (event.words[0].start, event.words[0].end) == (2.5, 2.75)
 
@@ -238,3 +238,40 @@ class StateMachine(RuleBasedStateMachine):
 
 TestState = StateMachine.TestCase
 TestState.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+
+
+def _stamped(text: str, start: float, end: float) -> CommittedTranscriptWithTimestamps:
+    return CommittedTranscriptWithTimestamps(text, "en", (Word(text, start, end, "word"),))
+
+
+def test_a_repeated_answer_is_dropped_whole() -> None:
+    """The same answer twice (same text, same word times): the repeat is neither delivered
+    nor counted as the next commit's answer."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=True)
+    state.audio(b"\x00" * RATE, None, 0.0)
+    state.commit(0.0)
+    state.audio(b"\x00" * RATE, None, 0.0)
+    state.commit(0.0)
+    assert len(state.receive(CommittedTranscript("yes"), 1.0)) == 1
+    assert len(state.receive(_stamped("yes", 0.1, 0.5), 1.0)) == 1
+    assert state.receive(CommittedTranscript("yes"), 1.1) == ()  # held: a repeat or not?
+    assert state.receive(_stamped("yes", 0.1, 0.5), 1.1) == ()  # a repeat: both dropped
+    assert state.repeats_dropped == 1
+    assert not state.answered  # the second commit still waits for its own answer
+    assert state.transcript == "yes"
+
+
+def test_the_same_text_in_a_new_segment_is_delivered_in_order() -> None:
+    """Two segments that say the same thing: the held answer comes with its twin, in order."""
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=True)
+    for _ in range(2):
+        state.audio(b"\x00" * RATE, None, 0.0)
+        state.commit(0.0)
+    state.receive(CommittedTranscript("yes"), 1.0)
+    state.receive(_stamped("yes", 0.1, 0.5), 1.0)
+    assert state.receive(CommittedTranscript("yes"), 2.0) == ()
+    plain, stamped = state.receive(_stamped("yes", 1.1, 1.5), 2.0)
+    assert isinstance(plain, CommittedTranscript) and plain.text == "yes"
+    assert isinstance(stamped, CommittedTranscriptWithTimestamps)
+    assert state.answered and state.repeats_dropped == 0
+    assert state.transcript == "yes yes"
