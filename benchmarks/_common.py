@@ -71,6 +71,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def context_switches() -> int:
+    """Voluntary + involuntary context switches of this process so far (every thread): each
+    thread hand-off and each wait for the GIL costs some."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+
+
 def machine() -> dict[str, Any]:
     """CPU model, core count, memory, load, OS and interpreter of this machine."""
     model = platform.processor() or "unknown"

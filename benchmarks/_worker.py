@@ -21,7 +21,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._common import API_KEY, CHUNK_SECS, QUERY, audio_chunks, cpu_seconds, frame
+from ._common import (
+    API_KEY,
+    CHUNK_SECS,
+    QUERY,
+    audio_chunks,
+    context_switches,
+    cpu_seconds,
+    frame,
+)
 
 __all__ = ["main"]
 
@@ -54,7 +62,7 @@ def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     events = 0
     committed = 0
     ws.recv()  # session_started
-    t0, c0 = time.monotonic(), cpu_seconds()
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
 
     def drain(until: float, want: int | None = None) -> None:
         nonlocal events, committed
@@ -78,9 +86,9 @@ def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
         ws.send(frame(b"", commit=True))
         commits += 1
     drain(time.monotonic() + 10.0, commits)
-    wall, cpu = time.monotonic() - t0, cpu_seconds() - c0
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
     ws.close()
-    return {"wall": wall, "cpu": cpu, "events": events}
+    return {"wall": wall, "cpu": cpu, "events": events, "switches": switches}
 
 
 def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
@@ -108,7 +116,7 @@ def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
 
         conn.on(RealtimeEvents.PARTIAL_TRANSCRIPT, on_partial)
         conn.on(RealtimeEvents.COMMITTED_TRANSCRIPT, on_committed)
-        t0, c0 = time.monotonic(), cpu_seconds()
+        t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
         pacer = _Pacer(paced)
         commits = 0
         for k, chunk in enumerate(chunks):
@@ -125,7 +133,8 @@ def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
         while counts["committed"] < commits:
             changed.clear()
             await asyncio.wait_for(changed.wait(), 10.0)
-        out.update(wall=time.monotonic() - t0, cpu=cpu_seconds() - c0, events=counts["events"])
+        out.update(wall=time.monotonic() - t0, cpu=cpu_seconds() - c0, events=counts["events"],
+                   switches=context_switches() - s0)
         await conn.close()
 
     asyncio.run(main())
@@ -151,7 +160,7 @@ def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
 
     session.on(PartialTranscript, on_partial)
     session.on(CommittedTranscript, on_committed)
-    t0, c0 = time.monotonic(), cpu_seconds()
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
     pacer = _Pacer(paced)
     commits = 0
     for k, chunk in enumerate(chunks):
@@ -163,9 +172,9 @@ def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     commits += session.commit()
     with changed:
         changed.wait_for(lambda: counts["committed"] >= commits, timeout=10.0)
-    wall, cpu = time.monotonic() - t0, cpu_seconds() - c0
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
     session.close()
-    return {"wall": wall, "cpu": cpu, "events": counts["events"]}
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
 
 
 STREAMERS: dict[str, Callable[[str, list[bytes], bool], dict[str, Any]]] = {

@@ -22,7 +22,7 @@ import json
 import statistics
 from typing import Any
 
-from ._common import ServerProcess, collect, machine, workers
+from ._common import CHUNK_SECS, ServerProcess, collect, machine, workers
 
 __all__ = ["CLIENTS", "run"]
 
@@ -64,6 +64,9 @@ def run(mode: str = "quick") -> dict[str, Any]:
             "x_realtime": statistics.median(r["audio_secs"] / r["wall"] for r in results),
             "cpu_secs": statistics.median(r["cpu"] for r in results),
             "events": results[0]["events"],
+            # per 100 ms chunk sent: thread hand-offs and GIL waits, where CPU goes unseen
+            "switches_per_chunk": statistics.median(
+                r.get("switches", 0) / (r["audio_secs"] / CHUNK_SECS) for r in results),
         }
     for result in paced.values():
         result["cpu_secs_per_audio_hour"] = _per_hour(result)

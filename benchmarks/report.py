@@ -126,13 +126,15 @@ def _cpu_md(cpu: dict[str, Any]) -> list[str]:
            "real time, all clients at once. 100 ms chunks, a commit every 2 s, through the "
            "mock.", "",
            "| client | unpaced CPU s / audio h | unpaced / raw | unpaced runs "
-           "| unpaced x real time | paced CPU s / audio h | paced / raw |",
-           "|---|---|---|---|---|---|---|"]
+           "| unpaced x real time | context switches / chunk, unpaced "
+           "| paced CPU s / audio h | paced / raw |",
+           "|---|---|---|---|---|---|---|---|"]
     for name in cpu["unpaced"]:
         u, pc = cpu["unpaced"][name], cpu["paced"][name]
         runs = ", ".join(f"{v:.1f}" for v in u["runs_cpu_secs_per_audio_hour"])
         out.append(f"| {NAMES[name]} | {u['cpu_secs_per_audio_hour']:.1f} "
                    f"| {u['ratio_to_raw']:.2f} | {runs} | {u['x_realtime']:.0f}x "
+                   f"| {u.get('switches_per_chunk', float('nan')):.2f} "
                    f"| {pc['cpu_secs_per_audio_hour']:.1f} | {pc['ratio_to_raw']:.2f} |")
     return [*out, ""]
 

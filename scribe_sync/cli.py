@@ -64,6 +64,7 @@ from ._cli_io import (
     native_stderr_captured,
     open_output,
 )
+from ._signals import DeferredInterrupt
 from .client import API_KEY_ENV, ScribeClient
 from .errors import (
     AuthError,
@@ -197,32 +198,35 @@ def _transcribe_source(
             raise _Interrupted() from None
         ended_well = True
     finally:
-        if not streaming:
-            meter.close()
-        if session is not None:
-            session.close()
-        # Replace -o's file only with something in it: a finished run (even with no words), or
-        # the segments that arrived before a failure. Otherwise the old file stays as it was.
-        keep = ended_well or len(transcript) > 0
-        written = False
-        try:
-            if display is not None:
-                audio = _audio_report(meter, session.stats if session is not None else None)
-                display.close(transcript, audio, document=keep)
-            written = keep
-        finally:
-            if out is not None:
-                out.finish(written)
-            stdout.finish(True)
-        if session is not None and ended_well and not args.quiet:
-            words = len(transcript.text.split())
-            language = f" ({transcript.language_code})" if transcript.language_code else ""
-            stderr.write(
-                f"{PROG}: {meter.seconds:.1f} s of audio, {len(transcript)} "
-                f"segment{'s' * (len(transcript) != 1)}, {words} word{'s' * (words != 1)}"
-                f"{language} in {time.monotonic() - started:.1f} s"
-                + (f"; written to {args.output}" if args.output else "") + "\n"
-            )
+        # Closing and writing what arrived run to the end: a second Ctrl+C gives up on the
+        # transcripts still to come, never on the output (it is delivered afterwards).
+        with DeferredInterrupt():
+            if not streaming:
+                meter.close()
+            if session is not None:
+                session.close()
+            # Replace -o's file only with something in it: a finished run (even with no words), or
+            # the segments that arrived before a failure. Otherwise the old file stays as it was.
+            keep = ended_well or len(transcript) > 0
+            written = False
+            try:
+                if display is not None:
+                    audio = _audio_report(meter, session.stats if session is not None else None)
+                    display.close(transcript, audio, document=keep)
+                written = keep
+            finally:
+                if out is not None:
+                    out.finish(written)
+                stdout.finish(True)
+            if session is not None and ended_well and not args.quiet:
+                words = len(transcript.text.split())
+                language = f" ({transcript.language_code})" if transcript.language_code else ""
+                stderr.write(
+                    f"{PROG}: {meter.seconds:.1f} s of audio, {len(transcript)} "
+                    f"segment{'s' * (len(transcript) != 1)}, {words} word{'s' * (words != 1)}"
+                    f"{language} in {time.monotonic() - started:.1f} s"
+                    + (f"; written to {args.output}" if args.output else "") + "\n"
+                )
     return EXIT_OK
 
 
@@ -264,9 +268,16 @@ def _server(args: argparse.Namespace, **mock_settings: Any) -> Iterator[tuple[st
     if not args.mock:
         yield args.base_url, args.api_key
         return
-    with _mock_server_factory()(**mock_settings) as server:
+    manager = _mock_server_factory()(**mock_settings)
+    server = manager.__enter__()
+    try:
         logger.info("embedded mock server at %s", server.base_url)
         yield server.base_url, args.api_key or "mock-key"
+    finally:
+        # A second Ctrl+C must not cut the server's shutdown short: its thread would outlive
+        # the command and hold the interpreter's exit. The interrupt is delivered after it.
+        with DeferredInterrupt():
+            manager.__exit__(None, None, None)
 
 
 def _client(base_url: str, api_key: str | None) -> ScribeClient:
