@@ -17,10 +17,21 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from . import _workers
-from .scenarios import load_scenario
-from .script import Utterance, load_script
-from .server import MockServer
+from . import MockDependencyError
+
+try:
+    from . import _workers
+    from .scenarios import load_scenario
+    from .script import Utterance, load_script
+    from .server import MockServer
+except ModuleNotFoundError as exc:
+    # The base install has the command but not the mock extra (aiohttp, numpy): main() says so
+    # in one line, after --help has had its chance. A module of our own missing is a bug.
+    if exc.name is None or exc.name.split(".")[0] in ("mock_server", "scribe_sync"):
+        raise
+    _MISSING: str | None = exc.name
+else:
+    _MISSING = None
 
 __all__ = ["build_parser", "main"]
 
@@ -202,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if _MISSING is not None:
+        print(f"scribe-mock: error: {MockDependencyError(_MISSING)}", file=sys.stderr)
+        return 2
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     stop = threading.Event()

@@ -5,16 +5,24 @@ Fixtures:
         and closed after it. Settings come from the ``scribe_mock_settings`` fixture, which a
         test module or conftest may override, or from ``@pytest.mark.scribe_mock(**settings)``.
     scribe_mock_settings: ``{}`` by default.
+
+pytest loads this plugin in every environment where scribe-sync is installed, the base install
+included, so it imports the server only when a test asks for the fixture: pytest starts without
+the mock extra, and a test that uses ``scribe_mock`` there fails with one line naming
+``pip install 'scribe-sync[mock]'``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .server import MockServer
+from . import MockDependencyError, _import_module
+
+if TYPE_CHECKING:
+    from .server import MockServer
 
 __all__ = ["scribe_mock", "scribe_mock_settings"]
 
@@ -41,5 +49,10 @@ def scribe_mock(
     marker = request.node.get_closest_marker("scribe_mock")
     if marker is not None:
         settings.update(marker.kwargs)
-    with MockServer(**settings) as server:
+    try:
+        server_class: type[MockServer] = _import_module(".server").MockServer
+    except MockDependencyError as exc:
+        # One line, not the import's traceback: the fix is an install, not a code change.
+        pytest.fail(str(exc), pytrace=False)
+    with server_class(**settings) as server:
         yield server

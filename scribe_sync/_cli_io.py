@@ -219,6 +219,11 @@ def open_output(path: str) -> Output:
         OutputError: the file cannot be created or replaced (permission denied, no such folder,
             a read-only file or file system, a directory).
     """
+    if not path or path.endswith(os.sep):
+        # No file name: realpath() would make one up from the folder (the temporary file beside
+        # it, renamed over it or into a new file named after it, and only after the session).
+        code = errno.EISDIR if path else errno.ENOENT
+        raise OutputError(path or repr(path), OSError(code, os.strerror(code), path))
     try:
         info: os.stat_result | None = os.stat(path)
     except FileNotFoundError:

@@ -299,12 +299,20 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
     fmt = choose_format(args)
     kwargs = session_kwargs(args, fmt)
-    with _server(args) as (base_url, api_key):
-        client = _client(base_url, api_key)
-        source = open_source(args.source, format=_audio_format(kwargs), chunk_ms=args.chunk_ms)
-        label = "<stdin>" if args.source == "-" else os.path.basename(args.source.rstrip("/"))
-        return _transcribe_source(args, client, Metered(source), kwargs, fmt,
-                                  label or args.source)
+    # The source first: a missing file or a missing audio extra is what the user must fix
+    # whatever the key or the server, so it is named before either is looked at.
+    meter = Metered(open_source(args.source, format=_audio_format(kwargs),
+                                chunk_ms=args.chunk_ms))
+    label = "<stdin>" if args.source == "-" else os.path.basename(args.source.rstrip("/"))
+    handed_over = False  # _transcribe_source owns the source from its first line
+    try:
+        with _server(args) as (base_url, api_key):
+            client = _client(base_url, api_key)
+            handed_over = True
+            return _transcribe_source(args, client, meter, kwargs, fmt, label or args.source)
+    finally:
+        if not handed_over:
+            meter.close()
 
 
 def _cmd_listen(args: argparse.Namespace) -> int:

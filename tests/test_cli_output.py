@@ -189,6 +189,27 @@ def test_an_output_in_a_missing_folder_is_one_line_and_nothing_is_sent(
     assert line.startswith(f"scribe-sync: error: cannot write {out}: ")
 
 
+@pytest.mark.parametrize(("name", "reason"), [("", "No such file or directory"),
+                                            ("new-folder/", "Is a directory")],
+                         ids=["empty", "trailing-slash"])
+def test_an_output_that_names_no_file_is_one_line_and_nothing_is_sent(
+    tmp_path: pathlib.Path, name: str, reason: str
+) -> None:
+    """-o '' or -o 'folder/' names no file: exit 6 before any session, as open() would say,
+    and no file is made up from the folder's name (nor a temporary file left beside it)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    with MockServer() as server:
+        proc = run("transcribe", SAMPLE, "--base-url", server.base_url, "--api-key", KEY,
+                   "--fast", "-o", name, cwd=work)
+        assert server.sessions() == []
+    assert proc.returncode == EXIT_OUTPUT, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert line == f"scribe-sync: error: cannot write {name or repr(name)}: {reason}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    assert list(work.iterdir()) == []
+
+
 # =============================================================================================
 # A bug
 

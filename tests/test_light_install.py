@@ -174,12 +174,17 @@ def test_a_missing_audio_extra_is_named(base_venv: pathlib.Path) -> None:
     [
         (["transcribe", str(sample_path()), "--fast", "--base-url", "{url}", "--api-key", KEY],
          "audio", 4),
+        # A new user's first try, with no key and no mock extra: the extra is named first,
+        # since it must be installed whatever the key or the server.
+        (["transcribe", str(sample_path())], "audio", 4),
+        (["transcribe", str(sample_path()), "--mock"], "audio", 4),
         (["demo", "--fast"], "mock", 2),
         (["devices"], "mic", 4),
         (["listen", "--duration", "1", "--base-url", "{url}", "--api-key", KEY], "mic", 4),
         (["transcribe", "-", "--mock"], "mock", 2),
     ],
-    ids=["file-needs-audio", "demo-needs-mock", "devices-needs-mic", "listen-needs-mic",
+    ids=["file-needs-audio", "file-without-key-needs-audio", "file-with-mock-needs-audio",
+         "demo-needs-mock", "devices-needs-mic", "listen-needs-mic",
          "mock-flag-needs-mock"],
 )
 def test_the_cli_names_the_missing_extra_in_one_line(
@@ -195,20 +200,47 @@ def test_the_cli_names_the_missing_extra_in_one_line(
     assert f"pip install 'scribe-sync[{extra}]'" in lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mock_server's pytest11 plugin imports the server (aiohttp) when pytest loads it, "
-    "so pytest cannot start on a base install; mock_server/__init__.py and pytest_plugin.py "
-    "must import the server lazily",
-)
+def test_scribe_mock_names_the_mock_extra_in_one_line(base_venv: pathlib.Path) -> None:
+    """scribe-mock on the base install: its help works, and running it says in one line which
+    extra to install (exit 2), with no traceback."""
+    mock = base_venv.parent / "scribe-mock"
+    help_proc = _run(mock, "--help")
+    assert help_proc.returncode == 0, help_proc.stderr.decode()
+    assert b"--transcript" in help_proc.stdout
+    proc = _run(mock, "--port", "0")
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scribe-mock: error: "), stderr
+    assert "pip install 'scribe-sync[mock]'" in lines[0]
+    assert proc.stdout == b""
+
+
+THEIR_TESTS = """
+def test_theirs():
+    assert True
+
+
+def test_with_the_fixture(scribe_mock):
+    pass
+"""
+
+
 def test_pytest_starts_on_the_base_install(base_venv: pathlib.Path,
                                            tmp_path: pathlib.Path) -> None:
     """A project that depends on the base install can still run its own tests with pytest: the
-    mock's plugin, registered by the same distribution, must not need the mock extra to load."""
+    mock's plugin, registered by the same distribution, loads without the mock extra. A test
+    that asks for the scribe_mock fixture there errors with one line naming the extra."""
     install = _run(base_venv, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                    "pytest")
     assert install.returncode == 0, install.stderr.decode()[-2000:]
-    (tmp_path / "test_theirs.py").write_text("def test_theirs():\n    assert True\n")
+    (tmp_path / "test_theirs.py").write_text(THEIR_TESTS)
     proc = _run(base_venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_theirs.py",
                 cwd=tmp_path)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()[-2000:]
+    output = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 1, output[-2000:]  # tests ran; one errored
+    assert "1 passed, 1 error" in output, output[-2000:]
+    failures = [line for line in output.splitlines() if "scribe-sync[mock]" in line]
+    assert failures, output[-2000:]
+    assert "the mock server needs" in failures[0]
+    assert "Traceback" not in output and "ModuleNotFoundError" not in output, output[-2000:]
