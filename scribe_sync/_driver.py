@@ -283,11 +283,7 @@ class Driver:
                     try:
                         self._read_step(remaining)
                     finally:
-                        self._read_role.release()
-                        with self._lock:
-                            self._released_at = time.monotonic()
-                            if self._subscriptions:
-                                self._notify()
+                        self._release_read_role()
                     continue
                 with self._lock:
                     if self._events or self._ended:
@@ -314,11 +310,7 @@ class Driver:
             try:
                 progressed = self._read_step(0.0)
             finally:
-                self._read_role.release()
-                with self._lock:
-                    self._released_at = time.monotonic()
-                    if self._subscriptions:
-                        self._notify()
+                self._release_read_role()
         if progressed:
             return True
         with self._lock:
@@ -333,6 +325,15 @@ class Driver:
             with self._lock:
                 self._main_wait_until = 0.0
         return True
+
+    def _release_read_role(self) -> None:
+        """A receiver gives the read role back; the background thread may take it after
+        ``LINGER`` (at once while callbacks are registered)."""
+        self._read_role.release()
+        with self._lock:
+            self._released_at = time.monotonic()
+            if self._subscriptions:
+                self._notify()
 
     def _read_step(self, timeout: float | None) -> bool:
         """Read one frame and apply it (caller holds the read role). ``False``: nothing had
