@@ -29,6 +29,7 @@ __all__ = [
     "frame",
     "machine",
     "pcm_speech",
+    "revision",
     "summarize",
     "workers",
 ]
@@ -107,6 +108,17 @@ def machine() -> dict[str, Any]:
     versions["scribe_sync"] = __version__
     info["versions"] = versions
     return info
+
+
+def revision() -> str:
+    """The commit measured: ``git describe --always --dirty`` of this tree (``unknown`` outside
+    a git checkout), so a page of figures names the code it measured."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 def pcm_speech(seconds: float, seed: int = 0) -> bytes:

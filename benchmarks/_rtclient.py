@@ -10,8 +10,10 @@
 3. start the clock, commit, stop it when the ``committed_transcript`` reaches user code.
 
 Contenders: ``raw`` (websocket-client, one thread: ``send`` then ``recv`` until the commit),
-``threaded`` (the plain threaded design: a reader thread feeding a ``queue.Queue``), ``iterator``
-(``for event in session``), ``callbacks`` (``session.on``), ``sdk`` (the official async SDK).
+``threaded`` (the 20-line design: a reader thread feeding a ``queue.Queue``; the baseline of the
+paired medians), ``wssync`` (``websockets.sync.client`` with its defaults, as a new user writes
+it: ``send``, then a loop over ``recv()``), ``iterator`` (``for event in session``),
+``callbacks`` (``session.on``), ``sdk`` (the official async SDK).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ._common import API_KEY, CHUNK_BYTES, QUERY, frame, pcm_speech
 
 __all__ = ["CLIENTS", "main"]
 
-CLIENTS = ("raw", "threaded", "iterator", "callbacks", "sdk")
+CLIENTS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
 CHUNKS = [pcm_speech(0.5)[i : i + CHUNK_BYTES] for i in range(0, 5 * CHUNK_BYTES, CHUNK_BYTES)]
 Sampler = Callable[[], int]
 
@@ -119,6 +121,32 @@ def threaded(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     return sample, close
 
 
+def wssync(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
+    """``websockets.sync.client`` as its documentation shows it: defaults, ``recv()`` in a loop
+    (its own background thread reads the socket into an assembler, as scribe-sync's does)."""
+    from websockets.sync.client import connect
+
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY})
+    ws.recv()  # session_started
+    commit = frame(b"", commit=True)
+
+    def sample() -> int:
+        for chunk in CHUNKS:
+            ws.send(frame(chunk))
+        try:
+            while True:
+                ws.recv(timeout=quiet)
+        except TimeoutError:
+            pass
+        t0 = time.monotonic_ns()
+        ws.send(commit)
+        while json.loads(ws.recv())["message_type"] != "committed_transcript":
+            pass
+        return time.monotonic_ns() - t0
+
+    return sample, ws.close
+
+
 def iterator(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     from scribe_sync import CommittedTranscript, ScribeClient
 
@@ -181,7 +209,8 @@ def callbacks(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
 
 
 SYNC: dict[str, Callable[[str, float], tuple[Sampler, Callable[[], None]]]] = {
-    "raw": raw, "threaded": threaded, "iterator": iterator, "callbacks": callbacks,
+    "raw": raw, "threaded": threaded, "wssync": wssync, "iterator": iterator,
+    "callbacks": callbacks,
 }
 
 

@@ -1,12 +1,13 @@
 """CPU workers: one client streams audio in its own process, which measures its own CPU.
 
-``python -m benchmarks._worker '{"client": "raw"|"sdk"|"ours", "url": ..., "seconds": S,
-"paced": bool}'`` streams S seconds of speech-like audio (1.5 s bursts, 0.5 s pauses) in 100 ms
-pcm_16000 chunks with a commit every 2 s, handles every event, waits for the last commit's
-answer and prints one JSON line: wall and CPU seconds (``getrusage(RUSAGE_SELF)``: this
-process, every thread, never the server) from after the connect to the last answer.
+``python -m benchmarks._worker '{"client": NAME, "url": ..., "seconds": S, "paced": bool}'``
+(NAME one of :data:`STREAMERS`) streams S seconds of speech-like audio (1.5 s bursts, 0.5 s
+pauses) in 100 ms pcm_16000 chunks with a commit every 2 s, handles every event, waits for the
+last commit's answer and prints one JSON line: wall and CPU seconds (``getrusage(RUSAGE_SELF)``:
+this process, every thread, never the server) from after the connect to the last answer.
 Every client encodes its own base64, as its users must: the raw loop is the naive one,
-``ws.send(json.dumps({...}))`` per chunk.
+``ws.send(json.dumps({...}))`` per chunk. The clients that read on a thread of their own (the
+20-line ``threaded`` client, ``wssync``, scribe-sync) send from the caller's thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import queue
 import select
 import sys
 import threading
@@ -48,7 +50,8 @@ class _Pacer:
 
 
 # ------------------------------------------------------------------------------------------
-# Streaming: raw floor, official SDK, scribe-sync. Each returns counters; the caller times.
+# Streaming: raw floor, the 20-line threaded client, websockets.sync.client, official SDK,
+# scribe-sync. Each returns counters; the caller times.
 
 
 def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
@@ -89,6 +92,105 @@ def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
     ws.close()
     return {"wall": wall, "cpu": cpu, "events": events, "switches": switches}
+
+
+def _send_all(send: Callable[[str], object], chunks: list[bytes], paced: bool,
+              between: Callable[[], None] = lambda: None) -> int:
+    """Send every chunk (paced or not) and a commit every 2 s; returns the commits sent."""
+    pacer = _Pacer(paced)
+    commits = 0
+    for k, chunk in enumerate(chunks):
+        if paced:
+            time.sleep(max(0.0, pacer.due(k) - time.monotonic()))
+        send(frame(chunk))
+        between()
+        if (k + 1) % COMMIT_EVERY == 0:
+            send(frame(b"", commit=True))
+            commits += 1
+    if len(chunks) % COMMIT_EVERY:
+        send(frame(b"", commit=True))
+        commits += 1
+    return commits
+
+
+def stream_threaded(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """The 20-line client: a reader thread feeds a ``queue.Queue``; the caller sends, and
+    handles whatever the queue holds after each chunk."""
+    import websocket
+
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
+                                     header=[f"xi-api-key: {API_KEY}"], skip_utf8_validation=True)
+    ws.recv()  # session_started
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def reader() -> None:
+        try:
+            while True:
+                events.put(json.loads(ws.recv()))
+        except (websocket.WebSocketException, OSError):
+            events.put(None)
+
+    thread = threading.Thread(target=reader, name="bench-threaded-reader")
+    thread.start()
+    counts = {"events": 0, "committed": 0}
+
+    def handle(event: dict[str, Any] | None) -> None:
+        if event is None:
+            raise RuntimeError("the connection ended early")
+        counts["events"] += 1
+        counts["committed"] += event["message_type"] == "committed_transcript"
+
+    def drain() -> None:
+        while True:
+            try:
+                handle(events.get_nowait())
+            except queue.Empty:
+                return
+
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
+    commits = _send_all(ws.send, chunks, paced, drain)
+    while counts["committed"] < commits:
+        handle(events.get(timeout=10.0))
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
+    ws.close()
+    thread.join()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
+
+
+def stream_wssync(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """``websockets.sync.client`` with its defaults: the caller sends, a thread of the user's
+    loops over ``recv()`` (websockets' own background thread reads the socket)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY})
+    ws.recv()  # session_started
+    counts = {"events": 0, "committed": 0}
+    changed = threading.Condition()  # guards counts["committed"]
+
+    def reader() -> None:
+        try:
+            while True:
+                message = json.loads(ws.recv())
+                with changed:
+                    counts["events"] += 1
+                    if message["message_type"] == "committed_transcript":
+                        counts["committed"] += 1
+                        changed.notify_all()
+        except ConnectionClosed:
+            pass
+
+    thread = threading.Thread(target=reader, name="bench-wssync-reader")
+    thread.start()
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
+    commits = _send_all(ws.send, chunks, paced)
+    with changed:
+        if not changed.wait_for(lambda: counts["committed"] >= commits, timeout=10.0):
+            raise RuntimeError("commits left unanswered")
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
+    ws.close()
+    thread.join()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
 
 
 def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
@@ -141,7 +243,7 @@ def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     return out
 
 
-def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+def stream_callbacks(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     """scribe-sync as documented: send from this thread, events to callbacks."""
     from scribe_sync import CommittedTranscript, PartialTranscript, ScribeClient
 
@@ -179,8 +281,10 @@ def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
 
 STREAMERS: dict[str, Callable[[str, list[bytes], bool], dict[str, Any]]] = {
     "raw": stream_raw,
+    "threaded": stream_threaded,
+    "wssync": stream_wssync,
     "sdk": stream_sdk,
-    "ours": stream_ours,
+    "callbacks": stream_callbacks,
 }
 
 
