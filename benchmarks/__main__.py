@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,16 @@ def run_all(mode: str, only: list[str] | None = None, out: Path | None = None,
             print(f"[benchmarks] {name}: not in this tree, not measured", file=log, flush=True)
             continue
         load = [round(x, 2) for x in os.getloadavg()]
-        results[name] = module.run(mode)
+        try:
+            results[name] = module.run(mode)
+        except Exception as exc:
+            if name not in OPTIONAL:
+                raise
+            # a module written alongside this harness must not cost the rest of a long run;
+            # its failure is shown where its figures would be
+            traceback.print_exc(file=log)
+            results[name] = {"not_measured": f"benchmarks/{name}.py failed: {exc!r}"[:300]}
+            continue
         results[name]["load_average_at_start"] = load
         results[name]["elapsed_secs"] = round(time.monotonic() - started, 2)
         print(f"[benchmarks] {name} done in {results[name]['elapsed_secs']} s", file=log,

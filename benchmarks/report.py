@@ -244,7 +244,7 @@ def markdown(results: dict[str, Any], image_dir: str = "") -> str:
     """The figures: run header, targets, then one section per benchmark, then the plots."""
     out = _header(results)
     out += ["### Targets (this run)", "", "| target | figure | status |", "|---|---|---|"]
-    out += [f"| {t} | {v} | {status} |" for t, v, status in targets(results)]
+    out += [f"| {t} | {v.replace('|', '/')} | {status} |" for t, v, status in targets(results)]
     out.append("")
     cores = results["machine"]["cpu_count"]
     for key, title, render in SECTIONS:

@@ -50,8 +50,9 @@ def test_quick_mode_runs_and_reports(tmp_path: Path) -> None:
             assert level[client]["n"] > 0
             assert {"p50", "p99", "cpu_secs_per_audio_hour", "threads_per_session",
                     "library_threads_per_session", "rss_per_session"} <= set(level[client])
-    for name in OPTIONAL:  # measured, or saying why not
-        assert written[name].get("not_measured") or len(written[name]) > 2
+    for name in OPTIONAL:  # measured when the module is in the tree, and then without failing
+        why = written[name].get("not_measured")
+        assert why is None or why == f"benchmarks/{name}.py is not in this tree"
     markdown_text = (tmp_path / "results.md").read_text()
     assert "### Targets (this run)" in markdown_text
     for title in ("### 1. Round trip", "### 2. Client CPU", "### 3. Concurrent sessions",
