@@ -64,18 +64,19 @@ def _roundtrip_targets(rt: dict[str, Any]) -> list[Row]:
     clients = rt["servers"][TARGET_SERVER]
     th, ws, sdk = clients["threaded"], clients["wssync"], clients["sdk"]
     rows: list[Row] = []
-    for name, label in (("iterator", "`for event in session`"), ("callbacks", "callbacks")):
+    for name, api in (("iterator", "`for event in session`"), ("callbacks", "callbacks")):
+        label = f"round trip ({TARGET_SERVER} server), {api}"
         c = clients[name]
         limit = 0.05 * th["p50"]
-        rows.append((f"round trip, {label}: p50 within +5 % of the 20-line client (paired)",
+        rows.append((f"{label}: p50 within +5 % of the 20-line client (paired)",
                      f"paired Δ {c['paired_minus_threaded_us']:+.0f} µs "
                      f"({c['paired_to_threaded']:+.1%} of its p50 {fmt_us(th['p50'])})",
                      _status(c["paired_minus_threaded_us"] <= limit)))
-        rows.append((f"round trip, {label}: p99 ≤ the 20-line client's",
+        rows.append((f"{label}: p99 ≤ the 20-line client's",
                      f"{fmt_us(c['p99'])} vs {fmt_us(th['p99'])}",
                      _status(c["p99"] <= th["p99"])))
         for other, who in ((ws, "websockets.sync.client"), (sdk, "the official async SDK")):
-            rows.append((f"round trip, {label}: p50 and p99 ≤ {who}",
+            rows.append((f"{label}: p50 and p99 ≤ {who}",
                          f"p50 {fmt_us(c['p50'])} vs {fmt_us(other['p50'])}, "
                          f"p99 {fmt_us(c['p99'])} vs {fmt_us(other['p99'])}",
                          _status(c["p50"] <= other["p50"] and c["p99"] <= other["p99"])))
@@ -303,7 +304,13 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "benchmarks" / "report" / "results.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
+    if not args.results.is_file():
+        raise SystemExit(f"{args.results}: no results yet; run python -m benchmarks --full")
     results = json.loads(args.results.read_text())
+    servers = results.get("roundtrip", {}).get("servers", {TARGET_SERVER: {"wssync": None}})
+    if "wssync" not in servers.get(TARGET_SERVER, {}):
+        raise SystemExit(f"{args.results} was written by an older harness; run "
+                         "python -m benchmarks --full")
     if results.get("mode") != "full":
         raise SystemExit(f"{args.results} is a {results.get('mode')} run; BENCHMARKS.md takes "
                          "only a --full run")
