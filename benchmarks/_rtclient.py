@@ -31,7 +31,7 @@ from typing import Any
 
 from ._common import API_KEY, CHUNK_BYTES, QUERY, frame, pcm_speech
 
-__all__ = ["CLIENTS", "main"]
+__all__ = ["CHUNKS", "CLIENTS", "connect_raw", "main", "threaded"]
 
 CLIENTS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
 CHUNKS = [pcm_speech(0.5)[i : i + CHUNK_BYTES] for i in range(0, 5 * CHUNK_BYTES, CHUNK_BYTES)]
@@ -51,7 +51,8 @@ def _answer(value: int) -> None:
     sys.stdout.flush()
 
 
-def _ws(url: str) -> Any:
+def connect_raw(url: str) -> Any:
+    """A websocket-client connection to the server at ``url``, past ``session_started``."""
     import websocket
 
     ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
@@ -62,7 +63,7 @@ def _ws(url: str) -> Any:
 
 
 def raw(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
-    ws = _ws(url)
+    ws = connect_raw(url)
     sock = ws.sock
     commit = frame(b"", commit=True)
 
@@ -84,15 +85,16 @@ def threaded(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     """The plain threaded design a user might write in twenty lines."""
     import websocket
 
-    ws = _ws(url)
+    ws = connect_raw(url)
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def reader() -> None:
         try:
-            while True:
-                events.put(json.loads(ws.recv()))
+            while message := ws.recv():  # empty once the close handshake is done
+                events.put(json.loads(message))
         except (websocket.WebSocketException, OSError):
-            events.put(None)
+            pass
+        events.put(None)
 
     thread = threading.Thread(target=reader, name="bench-threaded-reader")
     thread.start()

@@ -125,10 +125,11 @@ def stream_threaded(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any
 
     def reader() -> None:
         try:
-            while True:
-                events.put(json.loads(ws.recv()))
+            while message := ws.recv():  # empty once the close handshake is done
+                events.put(json.loads(message))
         except (websocket.WebSocketException, OSError):
-            events.put(None)
+            pass
+        events.put(None)
 
     thread = threading.Thread(target=reader, name="bench-threaded-reader")
     thread.start()
