@@ -31,7 +31,7 @@ __all__ = ["run"]
 
 MODES: dict[str, dict[str, Any]] = {
     "quick": {"samples": {"echo": 20, "mock": 10}, "warmup": 3},
-    "full": {"samples": {"echo": 2000, "mock": 600}, "warmup": 50},
+    "full": {"samples": {"echo": 2000, "mock": 500}, "warmup": 50},
 }
 #: Settle time per server: how long without an event before the clock may start.
 QUIET = {"echo": 0.003, "mock": 0.015}
