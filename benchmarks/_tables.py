@@ -93,22 +93,23 @@ def _concurrency(conc: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-def _micro(micro: dict[str, Any]) -> list[str]:
-    out = ["### 4. Micro-benchmarks (`benchmarks/micro.py`)", "",
-           "| figure | value |", "|---|---|"]
-    for key, value in micro.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _figures(title: str, section: dict[str, Any]) -> list[str]:
+    """Every numeric figure a module returned, by key (the harness's own keys left out)."""
+    out = [title, "", "| figure | value |", "|---|---|"]
+    for key, value in section.items():
+        if key == "elapsed_secs" or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
             out.append(f"| `{key}` | {value:.3g} |")
     return [*out, ""]
+
+
+def _micro(micro: dict[str, Any]) -> list[str]:
+    return _figures("### 4. Micro-benchmarks (`benchmarks/micro.py`)", micro)
 
 
 def _batch(batch: dict[str, Any]) -> list[str]:
-    out = ["### 5. Many files at once (`benchmarks/batch.py`)", "",
-           "| figure | value |", "|---|---|"]
-    for key, value in batch.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append(f"| `{key}` | {value:.3g} |")
-    return [*out, ""]
+    return _figures("### 5. Many files at once (`benchmarks/batch.py`)", batch)
 
 
 def _scale(scale: dict[str, Any]) -> list[str]:

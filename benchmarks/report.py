@@ -140,6 +140,14 @@ BATCH_TARGETS = (
 Spec = tuple[str, str, float, str, tuple[str, ...]]
 
 
+def _unit(key: str) -> str:
+    """The unit a raw figure's key names by its suffix."""
+    for suffix, unit in (("_us", " µs"), ("_ms", " ms"), ("_secs", " s")):
+        if key.endswith(suffix):
+            return unit
+    return ""
+
+
 def _limit_rows(section: dict[str, Any], specs: tuple[Spec, ...], strict: bool) -> list[Row]:
     """Rows for "figure ≤ limit" targets (``<`` when ``strict``), with the raw numbers."""
     rows: list[Row] = []
@@ -149,7 +157,8 @@ def _limit_rows(section: dict[str, Any], specs: tuple[Spec, ...], strict: bool) 
             continue
         value = float(section[key])
         figure = f"{value:.2f}{unit}"
-        raws = [f"{section[k]:.3g}" for k in raw_keys if isinstance(section.get(k), (int, float))]
+        raws = [f"{section[k]:.3g}{_unit(k)}" for k in raw_keys
+                if isinstance(section.get(k), (int, float))]
         if raws:
             figure += f" ({' vs '.join(raws)})"
         rows.append((target, figure, _status(value < limit if strict else value <= limit)))
