@@ -51,8 +51,8 @@ def _cpu(cpu: dict[str, Any]) -> list[str]:
            f"Unpaced: {p['unpaced_secs']} s of audio, {p['unpaced_runs']} run(s) per client, "
            f"one client at a time, order rotating (median run). Paced: {p['paced_secs']} s at "
            "real time, all clients at once. 100 ms chunks, a commit every 2 s, through the "
-           "mock. scribe-sync here is `send_audio` from the caller's thread, events to "
-           "callbacks.", "",
+           "mock. scribe-sync's iterator: a sending thread, `for event in session` in the "
+           "caller; its callbacks: `send_audio` from the caller's thread.", "",
            "| client | unpaced CPU s / audio h | unpaced / raw | unpaced runs "
            "| unpaced x real time | context switches / chunk, unpaced "
            "| paced CPU s / audio h | paced / raw |",

@@ -7,7 +7,8 @@ last commit's answer and prints one JSON line: wall and CPU seconds (``getrusage
 this process, every thread, never the server) from after the connect to the last answer.
 Every client encodes its own base64, as its users must: the raw loop is the naive one,
 ``ws.send(json.dumps({...}))`` per chunk. The clients that read on a thread of their own (the
-20-line ``threaded`` client, ``wssync``, scribe-sync) send from the caller's thread.
+20-line ``threaded`` client, ``wssync``, scribe-sync's callbacks) send from the caller's thread;
+scribe-sync's iterator follows the README: a thread sends, the caller iterates.
 """
 
 from __future__ import annotations
@@ -280,11 +281,42 @@ def stream_callbacks(url: str, chunks: list[bytes], paced: bool) -> dict[str, An
     return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
 
 
+def stream_iterator(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """scribe-sync as the README's quickstart: a thread sends and then calls ``finish()``,
+    ``for event in session`` here until the session ends."""
+    from scribe_sync import CommittedTranscript, ScribeClient
+
+    session = ScribeClient(API_KEY, base_url=url).connect(audio_format="pcm_16000")
+    counts = {"events": 0, "committed": 0}
+
+    def send() -> None:
+        pacer = _Pacer(paced)
+        for k, chunk in enumerate(chunks):
+            if paced:
+                time.sleep(max(0.0, pacer.due(k) - time.monotonic()))
+            session.send_audio(chunk)
+            if (k + 1) % COMMIT_EVERY == 0:
+                session.commit()
+        session.finish()  # commits the tail, waits for its transcript, closes
+
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
+    sender = threading.Thread(target=send, name="bench-sender")
+    sender.start()
+    for event in session:
+        counts["events"] += 1
+        counts["committed"] += isinstance(event, CommittedTranscript)
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
+    sender.join()
+    session.close()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
+
+
 STREAMERS: dict[str, Callable[[str, list[bytes], bool], dict[str, Any]]] = {
     "raw": stream_raw,
     "threaded": stream_threaded,
     "wssync": stream_wssync,
     "sdk": stream_sdk,
+    "iterator": stream_iterator,
     "callbacks": stream_callbacks,
 }
 

@@ -14,7 +14,7 @@ from benchmarks.__main__ import run_all
 from benchmarks.report import BEGIN, END, markdown, targets, update_doc
 
 CONTENDERS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
-CPU_CLIENTS = ("raw", "threaded", "wssync", "callbacks", "sdk")
+CPU_CLIENTS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
 CONCURRENCY_CLIENTS = ("raw", "wssync", "iterator", "callbacks")
 STATUSES = {"held", "**missed**", "not measured"}
 MACHINE = {"cpu_model": "x", "cpu_count": 2, "implementation": "CPython", "python": "3",
