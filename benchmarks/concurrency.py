@@ -21,7 +21,7 @@ __all__ = ["CLIENTS", "run"]
 
 CLIENTS = ("raw", "wssync", "iterator", "callbacks")
 MODES: dict[str, dict[str, Any]] = {
-    "quick": {"levels": {1: 1.0, 10: 1.0}, "warmup": 0.3},
+    "quick": {"levels": {10: 1.0}, "warmup": 0.3},
     "full": {"levels": {1: 10.0, 10: 8.0, 50: 8.0, 200: 10.0}, "warmup": 1.0},
 }
 
