@@ -111,14 +111,20 @@ def machine() -> dict[str, Any]:
 
 
 def revision() -> str:
-    """The commit measured: ``git describe --always --dirty`` of this tree (``unknown`` outside
-    a git checkout), so a page of figures names the code it measured."""
+    """The commit measured, ``-dirty`` when tracked files differ from it (the page of figures
+    and the report directory, which a run rewrites, excepted); ``unknown`` outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
+        head = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      ":(exclude)BENCHMARKS.md", ":(exclude)benchmarks/report")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    return f"{head}-dirty" if changed else head
 
 
 def pcm_speech(seconds: float, seed: int = 0) -> bytes:
