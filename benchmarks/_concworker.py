@@ -98,7 +98,9 @@ def raw_session(run: Run, url: str) -> tuple[Callable[[int], None], Callable[[],
 def wssync_session(run: Run, url: str) -> tuple[Callable[[int], None], Callable[[], None]]:
     from websockets.sync.client import connect
 
-    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY})
+    # legacy=True: websockets' documented way to keep a connection open past a `with` block
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY},
+                 legacy=True)
     ws.recv()  # session_started
     commit = frame(b"", commit=True)
 

@@ -128,7 +128,9 @@ def wssync(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     (its own background thread reads the socket into an assembler, as scribe-sync's does)."""
     from websockets.sync.client import connect
 
-    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY})
+    # legacy=True: websockets' documented way to keep a connection open past a `with` block
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY},
+                 legacy=True)
     ws.recv()  # session_started
     commit = frame(b"", commit=True)
 

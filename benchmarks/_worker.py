@@ -165,7 +165,9 @@ def stream_wssync(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY})
+    # legacy=True: websockets' documented way to keep a connection open past a `with` block
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY},
+                 legacy=True)
     ws.recv()  # session_started
     counts = {"events": 0, "committed": 0}
     changed = threading.Condition()  # guards counts["committed"]
