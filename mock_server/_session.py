@@ -34,6 +34,7 @@ __all__ = ["AUTH_ERROR_TEXT", "WebSocketSession"]
 
 AUTH_ERROR_TEXT: Final = "You must be authenticated to use this endpoint."  # live (CAP-A)
 _ERROR_TYPES: Final = frozenset(ERROR_TYPES)
+_READ_TIMEOUT_REASON: Final = "read timeout"  # invented: the live service's bound is unknown
 _Action = Send | Close | Drop
 #: aiohttp reports these when the connection is over (a close frame, our close, EOF, an error).
 _END_TYPES: Final = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
@@ -73,6 +74,7 @@ class WebSocketSession:
         self.our_close: tuple[int, str] | None = None
         self.peer_close: tuple[int, str] | None = None
         self.send_failed = False
+        self.read_deadline: float | None = None  # read_timeout_secs after the last frame
 
     # ---------------------------------------------------------------------------- execution
 
@@ -205,7 +207,7 @@ class WebSocketSession:
         engine = self.engine
         if engine is None or self.done:
             return None
-        times = [engine.deadline()]
+        times = [engine.deadline(), self.read_deadline]
         if self.bench is not None and not (engine.closed or engine.stalled):
             times.append(self.bench.deadline())
         return min((t for t in times if t is not None), default=None)
@@ -231,6 +233,11 @@ class WebSocketSession:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
         actions: list[_Action] = []
+        if self.read_deadline is not None and now >= self.read_deadline:
+            # No complete frame for read_timeout_secs: perhaps a half-sent one holding memory.
+            self.read_deadline = None
+            self.ctx.tasks.spawn(self.execute([Close(1008, _READ_TIMEOUT_REASON)]))
+            return
         if self.bench is not None and not (engine.closed or engine.stalled):
             actions.extend(Send(payload) for payload in self.bench.tick(now))
         actions.extend(self._engine(engine.tick, now))
@@ -317,6 +324,9 @@ class WebSocketSession:
                 settings.bench_stream_interval_secs,
                 start=self.loop.time(),
             )
+        read_timeout = settings.read_timeout_secs
+        if read_timeout is not None:
+            self.read_deadline = self.loop.time() + read_timeout
         self._arm()
         ws = self.ws
         journal = self.journal
@@ -325,7 +335,10 @@ class WebSocketSession:
                 message = await ws.receive()
                 kind = message.type
                 if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                    actions = self._engine(engine.receive, message.data, self.loop.time())
+                    now = self.loop.time()
+                    if read_timeout is not None:
+                        self.read_deadline = now + read_timeout
+                    actions = self._engine(engine.receive, message.data, now)
                     if actions:
                         await self.execute(actions)
                     self._arm()

@@ -24,6 +24,7 @@ from ._http import ACCESS_LOGGER, REALTIME_PATH, TOKEN_PATH, build_app
 from .admin import STANDALONE, LocalAdmin, Topology
 from .context import ServerContext, SourceFactory, engine_source
 from .journal import Journal, SessionRecord
+from .logs import ERROR_LOGGER, rate_limited_exception_handler
 from .registry import Registry
 from .settings import Settings
 
@@ -148,6 +149,7 @@ class MockServer:
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(rate_limited_exception_handler)  # accept() errors, etc.
         self._loop = loop
         try:
             try:
@@ -175,6 +177,14 @@ class MockServer:
             handle_signals=False,
             access_log=ACCESS_LOGGER,
             shutdown_timeout=2.0,
+            # A connection that has not sent a whole request within this is closed: idle
+            # sockets and slowloris handshakes (aiohttp arms this timer at accept and honours
+            # it only while it waits for a request, never during a WebSocket session).
+            keepalive_timeout=settings.handshake_timeout_secs,
+            logger=ERROR_LOGGER,
+            # Bounds on what a client can make the HTTP parser buffer before the upgrade.
+            max_line_size=8190,
+            max_field_size=8190,
         )
         await runner.setup()
         self._runner = runner

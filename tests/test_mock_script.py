@@ -155,3 +155,15 @@ def test_resuming_a_script_with_repeated_utterances_takes_the_first_match() -> N
         texts = [_segment(peer, speech(0.5, seed=i) + silence(0.2))[1]["text"] for i in (1, 2)]
         assert texts == ["alpha", "beta"]
         peer.close()
+
+
+def test_an_inline_json_list_is_a_script(tmp_path: Any) -> None:
+    """--transcript '["a", "b"]' gives two utterances, as @FILE with that list does (G13)."""
+    args = build_parser().parse_args(["--transcript", '["hello there", "S2|fr: bonjour"]'])
+    script = settings_from_args(args)["transcript"]
+    assert [u.text for u in script] == ["hello there", "bonjour"]
+    assert script[1].speaker == "S2" and script[1].language == "fr"
+    path = tmp_path / "script.json"
+    path.write_text('["hello there", "S2|fr: bonjour"]')
+    from_file = settings_from_args(build_parser().parse_args(["--transcript", f"@{path}"]))
+    assert from_file["transcript"] == script

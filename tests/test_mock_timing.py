@@ -83,7 +83,7 @@ def test_live_echo_partial_follows_the_commit_by_5_to_49_ms() -> None:
 
 
 def test_invalid_timing_is_refused_with_the_choices() -> None:
-    with pytest.raises(ValueError, match="timing must be one of instant, live: 'fast'"):
+    with pytest.raises(ValueError, match="timing must be one of instant, live, not 'fast'"):
         Settings(timing="fast")
 
 
