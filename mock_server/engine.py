@@ -260,7 +260,8 @@ class Engine:
             ):
                 self._commit(frame.end, out, vad=True)
             elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
-                self._commit(frame.end, out)  # server auto-commit (§6)
+                # The server's auto-commit (§6), usually in the middle of speech.
+                self._commit(frame.end, out, cut=self._vad.in_speech)
             if self.closed:
                 return
 
@@ -293,11 +294,14 @@ class Engine:
             if self.settings.close_on_commit_throttled:
                 self.closed = True
             return
+        # Still hearing speech: the commit cuts the utterance (the rest comes later, G1).
+        cut = self._vad.in_speech
         self._recognizer.feed(self._vad.flush())
-        self._commit(self.audio_secs, out)
+        self._commit(self.audio_secs, out, cut=cut)
 
-    def _commit(self, at: float, out: list[Action], *, vad: bool = False) -> None:
-        words, utterance = self._recognizer.commit()
+    def _commit(self, at: float, out: list[Action], *, vad: bool = False, cut: bool = False
+                ) -> None:
+        words, utterance = self._recognizer.commit(cut=cut)
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at
