@@ -50,6 +50,12 @@ def _encode(payload: dict[str, Any]) -> bytes:
         return json.dumps(payload, separators=(",", ":")).encode("ascii")
 
 
+def _peer_close(message: Any) -> tuple[int, str]:
+    """The code and reason of a client's close frame; 1005 (no status received, RFC 6455
+    §7.1.5) when the frame has none (aiohttp reports 0)."""
+    return int(message.data) or 1005, message.extra or ""
+
+
 class WebSocketSession:
     """Runs one WebSocket connection: engine in, frames out. Event loop thread only."""
 
@@ -194,7 +200,7 @@ class WebSocketSession:
             while self.peer_close is None:
                 message = await self.ws.receive()
                 if message.type is WSMsgType.CLOSE:
-                    self.peer_close = (int(message.data), message.extra or "")
+                    self.peer_close = _peer_close(message)
                 elif message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     return
 
@@ -345,7 +351,7 @@ class WebSocketSession:
                     journal.notify()
                     continue
                 if kind is WSMsgType.CLOSE:
-                    self.peer_close = (int(message.data), message.extra or "")
+                    self.peer_close = _peer_close(message)
                 elif kind is WSMsgType.ERROR:
                     # aiohttp refused a frame and closed with its code (1009 too big, 1007
                     # invalid UTF-8, 1002); a connection error has no code (1006).

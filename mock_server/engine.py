@@ -243,7 +243,10 @@ class Engine:
         self._audio_bytes += len(audio)
 
         vad_commit = self.params.vad
-        silence_needed = self.params.vad_silence_threshold_secs
+        # The live profile's VAD ignores the threshold, as observed (mock_server.timing, G3).
+        silence_needed = self._latency.profile.vad_silence
+        if silence_needed is None:
+            silence_needed = self.params.vad_silence_threshold_secs
         auto = self.settings.auto_commit_secs
         for frame in self._vad.feed(audio):
             self._recognizer.feed((frame,))
