@@ -102,8 +102,9 @@ def test_block_runs_and_prints_what_it_shows(block: Block, runs: dict[str, DocRu
     code = block.code
     if "scribe-sync listen" in code or "scribe-sync devices" in code:
         pytest.importorskip("pyaudio", reason="PyAudio (the mic extra) is not installed")
-    if "ffmpeg " in code and shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed")
+    for tool in ("ffmpeg", "curl"):
+        if f"{tool} " in code and shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
     runs[block.page].run(block)
 
 
