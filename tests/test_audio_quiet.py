@@ -110,3 +110,25 @@ def test_overlapping_captures_share_one_redirection(capfd: pytest.CaptureFixture
     err = capfd.readouterr().err.splitlines()
     assert sorted(err) == sorted(["from the main thread", "from the other thread",
                                   "while the other thread's capture is open"])
+
+
+def test_microphone_listing_keeps_alsa_and_jack_off_stderr(tmp_path: pathlib.Path) -> None:
+    """list_devices() prints nothing on stderr where PortAudio's start prints ALSA's and JACK's
+    probing (a machine without a sound card); those lines reach the log instead."""
+    pytest.importorskip("pyaudio", reason="PyAudio (the mic extra) is not installed")
+    env = {**_env(), "HOME": str(tmp_path)}  # no .asoundrc: ALSA's default configuration
+    raw = subprocess.run([sys.executable, "-c", "import pyaudio; pyaudio.PyAudio().terminate()"],
+                         capture_output=True, text=True, env=env, timeout=60, check=False)
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='%(message)s')\n"
+        "from scribe_sync.audio import list_devices\n"
+        "print(len(list_devices()), 'devices')\n"
+    )
+    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stderr == ""
+    noise = [line for line in raw.stderr.splitlines() if line.strip()]
+    logged = [line for line in ours.stdout.splitlines() if line.startswith("microphone: ")]
+    assert len(logged) == len(noise)  # every line PortAudio printed, logged (none lost)

@@ -9,10 +9,11 @@ while a source calls into them, :func:`quiet_native_stderr` points fd 2 at a tem
 
 Afterwards each captured line is sorted: a line of those libraries is logged on the
 ``scribe_sync.audio`` logger at INFO (``scribe-sync -v`` shows it; a program shows it through
-its logging configuration); any other line is written back to fd 2 as it was, so that nothing
-else printed meanwhile, by Python or by another thread, is lost, only delayed until the call
-returns. fd 2 belongs to the whole process, so overlapping captures from several threads share
-one redirection: the first to enter makes it, the last to leave undoes it and sorts the lines.
+its logging configuration); blank lines are dropped; any other line is written back to fd 2 as
+it was, so that nothing else printed meanwhile, by Python or by another thread, is lost, only
+delayed until the call returns. fd 2 belongs to the whole process, so overlapping captures from
+several threads share one redirection: the first to enter makes it, the last to leave undoes it
+and sorts the lines.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def _leave() -> bytes:
 def _sort(what: str, captured: bytes) -> None:
     others = []
     for line in captured.decode("utf-8", "backslashreplace").splitlines(keepends=True):
+        if not line.strip():
+            continue  # PortAudio's probing leaves blank lines between its complaints
         if NOISE.search(line):
             logger.info("%s: %s", what, line.rstrip())
         else:
