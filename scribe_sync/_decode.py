@@ -115,16 +115,21 @@ def _decode_words(items: Any) -> tuple[Word, ...]:
     for item in items:
         if type(item) is not dict:
             raise RemoteProtocolError("'words' must hold objects")
-        get = item.get
-        text = get("text")
-        start = get("start")
-        end = get("end")
-        kind = get("type")
-        logprob = get("logprob")
-        characters: Any = get("characters")
+        try:
+            # Subscripts (specialised by the interpreter) for the four keys every item has on
+            # the wire; the few items without one of them take the gets below.
+            text = item["text"]
+            start = item["start"]
+            end = item["end"]
+            kind = item["type"]
+        except KeyError:
+            get = item.get
+            text, start, end, kind = get("text"), get("start"), get("end"), get("type")
+        logprob = item.get("logprob")
+        characters: Any = item.get("characters")
         # Rare keys (diarization, multichannel): a membership test is cheaper than a get.
-        speaker_id = get("speaker_id") if "speaker_id" in item else None
-        channel_index = get("channel_index") if "channel_index" in item else None
+        speaker_id = item["speaker_id"] if "speaker_id" in item else None  # noqa: SIM401
+        channel_index = item["channel_index"] if "channel_index" in item else None  # noqa: SIM401
         if type(text) is not str:
             raise _bad_word("text", text)
         # Floats are finite (the JSON loader refuses the rest); ints are widened to float as
