@@ -137,7 +137,8 @@ def _payload(message: Any) -> Payload:
     raise TypeError(f"cannot encode {type(message).__name__}")
 
 
-def encode_audio_chunk(audio: bytes | memoryview, commit: bool, sample_rate: int | None,
+def encode_audio_chunk(audio: bytes | bytearray | memoryview, commit: bool,
+                       sample_rate: int | None,
                        previous_text: str | None = None) -> bytes:
     """``encode(InputAudioChunk(...))`` as UTF-8 bytes, byte for byte, built directly.
 
