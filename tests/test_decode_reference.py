@@ -140,3 +140,13 @@ def test_cached_characters_are_equal_to_fresh_ones() -> None:
 def test_user_construction_still_runs_init() -> None:
     """Building a Word by hand still goes through attrs' __init__ (defaults applied)."""
     assert Word("a") == Word(text="a", start=None, end=None, type="word")
+
+
+def test_instances_are_only_built_without_init_for_classes_that_allow_it() -> None:
+    """The decoder's fast construction refuses a class whose __init__ converts or validates."""
+    from scribe_sync._wire import slot_setters
+    from scribe_sync.messages import SessionConfig
+
+    with pytest.raises(TypeError, match="converters"):
+        slot_setters(SessionConfig)  # its list fields are converted to tuples by __init__
+    assert set(slot_setters(Word)) == set(attrs.fields_dict(Word))
