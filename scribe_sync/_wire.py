@@ -95,7 +95,8 @@ def load_object(data: str | bytes | bytearray | memoryview) -> Payload:
     """Parse one frame into a dict with a string ``message_type``, or raise RemoteProtocolError."""
     if not isinstance(data, str):
         try:
-            data = bytes(data).decode("utf-8")
+            # A text frame may arrive as bytes; only other buffers need the copy bytes() makes.
+            data = (data if isinstance(data, bytes) else bytes(data)).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RemoteProtocolError(f"frame is not valid UTF-8: {exc.reason}") from None
     try:
