@@ -123,7 +123,8 @@ def _objects(obj: Mapping[str, Any], key: str, *, optional: bool) -> list[dict[s
 
 
 def _decode_character(item: Any) -> Character:
-    # PROTOCOL.md Q6: a bare one-character string (DOC-REF) or {text, start, end} (AsyncAPI).
+    # docs/protocol.md §7, Q6: a bare one-character string (DOC-REF) or {text, start, end}
+    # (AsyncAPI).
     if isinstance(item, str):
         return Character(item)
     if isinstance(item, dict):
@@ -156,8 +157,9 @@ def _decode_words(obj: Mapping[str, Any], *, optional: bool) -> tuple[Word, ...]
     return None if items is None else tuple(map(_decode_word, items))
 
 
-# Keys of the live ``config`` object in the order the live service sends them (PROTOCOL.md §4.1),
-# mapped to how each is read. Both spellings of the commit strategy and of logging are listed.
+# Keys of the live ``config`` object in the order the live service sends them
+# (docs/protocol.md §4.1), mapped to how each is read. Both spellings of the commit strategy
+# and of logging are listed.
 _CONFIG_KEYS: Final = (
     "sample_rate",
     "audio_format",
@@ -267,7 +269,8 @@ def _decode_diarized(obj: Payload) -> DiarizedTranscript:
 
 
 def _decode_error(obj: Payload) -> ErrorEvent:
-    # PROTOCOL.md Q10: live payloads use "error"; some fixtures and LiveKit read "message".
+    # docs/protocol.md §7, Q10: live payloads use "error"; some fixtures and LiveKit read
+    # "message".
     message = _opt_str(obj, "error")
     if message is None:
         message = _opt_str(obj, "message")
@@ -275,7 +278,7 @@ def _decode_error(obj: Payload) -> ErrorEvent:
 
 
 # The literal decode table: wire message_type -> decoder. The legacy ``final_transcript*`` names
-# (renamed before 2025-11-11, PROTOCOL.md §4.9) decode to the committed classes.
+# (renamed before 2025-11-11, docs/protocol.md §4.9) decode to the committed classes.
 _DECODERS: Final[dict[str, Callable[[Payload], ServerEvent]]] = {
     "session_started": _decode_session_started,
     "partial_transcript": lambda obj: PartialTranscript(_str(obj, "text")),
