@@ -62,13 +62,17 @@ class Interrupts:
         if previous is signal.SIG_IGN or previous is None:
             return  # started with SIGINT ignored (nohup, a background job): keep it so
         self._previous = previous
+        self.count = 0
         signal.signal(signal.SIGINT, self._handle)
         self._installed = True
 
-    def uninstall(self) -> None:
+    def uninstall(self, *, ignore: bool = False) -> None:
+        """Give SIGINT back to the previous handler, or, with ``ignore``, ignore it from now on:
+        a process whose command is over must not die of a late Ctrl+C (the interpreter's
+        shutdown sets a Python handler back to the default, which kills with no exit code)."""
         if self._installed:
             self._installed = False
-            signal.signal(signal.SIGINT, self._previous)
+            signal.signal(signal.SIGINT, signal.SIG_IGN if ignore else self._previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1

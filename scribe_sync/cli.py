@@ -300,16 +300,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code = main(["transcribe", str(sample_path()), "--fast", "-o", "sample.srt"])
         assert exit_code == 0
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
     # One SIGINT handler for the whole command: Ctrl+C raises only where it loses nothing.
     _INTERRUPTS.install()
     try:
+        parsed = _INTERRUPTS.run(lambda: build_parser().parse_args(argv))
+        if parsed.error is not None:
+            if isinstance(parsed.error, KeyboardInterrupt):
+                return EXIT_INTERRUPTED
+            raise parsed.error  # SystemExit from --help, --version or a usage error
+        args = parsed.value
+        assert args is not None
         # Without -v, what C libraries print on fd 2 (decoders, PortAudio) stays off the screen.
         with native_stderr_captured(args.verbose == 0), _logging_to_stderr(args.verbose):
             code = _run(args)
     finally:
-        _INTERRUPTS.uninstall()
+        # From the command line (no argv), the process ends here: a late Ctrl+C is ignored.
+        _INTERRUPTS.uninstall(ignore=argv is None)
     if not say(""):
         _silence(2)  # stderr is gone: its final flush must not change the exit code
     return code
