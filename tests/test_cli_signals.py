@@ -18,8 +18,8 @@ import pytest
 from mock_server import MockServer
 from scribe_sync._cli_signals import Interrupts
 from scribe_sync.audio._sample import sample_sentences
-from scribe_sync.session import Session
 from scribe_sync.cli import EXIT_INTERRUPTED, EXIT_OK
+from scribe_sync.session import Session
 from tests.test_cli import SAMPLE, SRT_TIME, TIMEOUT, _cli, _env, parse_cues
 
 OLD = "the previous transcript, which an interrupted run must not damage\n"
