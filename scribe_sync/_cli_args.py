@@ -137,7 +137,7 @@ _COMMA_LISTS: Final = frozenset(
 )
 
 _BATCH_HELP: Final = """\
-many inputs:
+a batch:
   scribe-sync transcribe a.wav b.mp3 talks/*.flac -o out/ --format srt --jobs 4
   Each input gets its own session, up to --jobs at once, and its own output inside the -o
   directory, named after it (talks/x.flac -> out/x.srt), written whole or not at all. A
@@ -259,7 +259,8 @@ def _output_parser(default_speed: float | None = 1.0) -> argparse.ArgumentParser
         help="write to FILE instead of stdout (the format follows the suffix: .txt .jsonl "
         ".json .srt .vtt); a terminal still shows the live transcript. A regular FILE is "
         "replaced only once there is a transcript to write (a run that fails before leaves "
-        "it as it was); a device or pipe is written directly",
+        "it as it was); a device or pipe is written directly. With many inputs (or FILE "
+        "ending in /): a directory, one output per input",
     )
     sending = out.add_argument_group("sending")
     speed = sending.add_mutually_exclusive_group()
