@@ -153,8 +153,6 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     device: int | str | None = args.device
     if isinstance(device, str) and device.isdigit():
         device = int(device)
-    if args.output is not None:
-        check_not_input(args.output, [])
     with server(args) as (base_url, api_key):
         client = make_client(base_url, api_key)
         mic = MicrophoneSource(device=device, format=_audio_format(kwargs),

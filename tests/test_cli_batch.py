@@ -187,3 +187,15 @@ def test_a_second_ctrl_c_abandons_the_files_in_flight_and_keeps_the_completed_on
     assert done and any(f["error"] == "abandoned (Ctrl+C)" for f in files)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         pathlib.Path(f["output"]).name for f in done)
+
+
+def test_the_batch_benchmark_runs_small() -> None:
+    """`python -m benchmarks.batch` at a small size: every figure reported, and the batch's
+    transcripts are the one-by-one runs' (never a timing)."""
+    from benchmarks.batch import run as run_benchmark
+
+    result = run_benchmark(files=2, seconds=3.0, jobs=2)
+    assert result["same_transcripts"] is True
+    for way in ("batch", "one_by_one"):
+        assert result[way]["wall_secs"] > 0 and result[way]["cpu_secs_per_audio_hour"] > 0
+    assert {"wall_ratio", "cpu_ratio", "cpu_ratio_without_startups"} <= set(result)
