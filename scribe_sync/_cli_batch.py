@@ -4,9 +4,8 @@ One session per file, up to ``--jobs`` at once on named worker threads, each out
 whole (through a temporary file renamed into place) or not at all, so that ``--skip-existing``
 can resume an interrupted batch. A failure (a missing or corrupt file, a server error after the
 reconnect policy gave up) ends that file only. The main thread only waits and draws the
-progress (:mod:`scribe_sync._cli_progress`); Ctrl+C reaches it inside an interrupt window
-(:mod:`scribe_sync._cli_signals`): the first starts no new file and lets those in flight finish,
-the second abandons them. The results go to stderr and, with ``--summary FILE``, to JSON.
+progress (:mod:`scribe_sync._cli_progress`), and counts Ctrl+C (:mod:`scribe_sync._cli_signals`):
+the first starts no new file and lets those in flight finish, the second abandons them. The results go to stderr and, with ``--summary FILE``, to JSON.
 """
 
 from __future__ import annotations
@@ -149,35 +148,43 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
     board = board_for(args)
     view = _Board(jobs, Rate(None))
 
-    def wait() -> None:
+    def wait(allowed: int) -> bool:
+        """Until every worker ended (True) or more than ``allowed`` Ctrl+C came (False). The
+        handler only counts them: none is raised inside a wait, where it could leave the
+        condition's lock half released."""
         while any(t.is_alive() for t in threads):
+            if interrupts.count > allowed:
+                return False
             with changed:
-                changed.wait(0.2)
+                changed.wait(0.1)
             if board is not None and board.due():
                 board.show(view.lines())
+        return True
 
-    outcome = interrupts.run(wait)
-    if outcome.interrupted:
-        stop.set()
-        flying = sum(1 for j in jobs if j.started and j.result is None)
-        say(f"\n{PROG}: interrupted: no new file; finishing {flying} in flight "
-            "(Ctrl+C again to abandon them)\n")
-        if interrupts.run(wait).interrupted:
-            abandon.set()
-    # Outside every window: the workers end (abandoned sessions close at once) and are joined.
-    stop.set()
-    if outcome.error is not None and not outcome.interrupted:
+    interrupted = False
+    try:
+        if not wait(0):
+            interrupted = True
+            stop.set()
+            flying = sum(1 for j in jobs if j.started and j.result is None)
+            say(f"\n{PROG}: interrupted: no new file; finishing {flying} in flight "
+                "(Ctrl+C again to abandon them)\n")
+            if not wait(1):
+                abandon.set()
+    except BaseException:  # a bug here, or a KeyboardInterrupt from another handler
         abandon.set()
-    for thread in threads:
-        thread.join()
-    if board is not None:
-        board.clear()
+        raise
+    finally:
+        # The workers end (abandoned sessions close at once) and are joined, whatever happened.
+        stop.set()
+        for thread in threads:
+            thread.join()
+        if board is not None:
+            board.clear()
     for job in jobs:
         if job.result is None:
             job.never_started()
-    if outcome.error is not None and not outcome.interrupted:
-        raise outcome.error
-    return _report(args, jobs, time.monotonic() - started, interrupted=outcome.interrupted)
+    return _report(args, jobs, time.monotonic() - started, interrupted=interrupted)
 
 
 def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *, interrupted: bool) -> int:

@@ -1,10 +1,11 @@
 """One ``scribe-sync`` run: a source streamed through one session, shown and written.
 
-The run has two halves. The first (connect, stream, receive) runs inside an interrupt window
-(:mod:`scribe_sync._cli_signals`): the first Ctrl+C stops the audio, commits what was sent and
-collects its transcripts; a second gives up on them. The second half, the teardown (close the
-session, write the output, rename it into place), runs outside every window, so no Ctrl+C, however
-many and whenever they come, can cut it short: the output is complete or the old file untouched.
+Connecting runs inside an interrupt window (:mod:`scribe_sync._cli_signals`); receiving polls
+the count of Ctrl+C instead, so that none is raised inside the session's waits. The first Ctrl+C
+stops the audio, commits what was sent and collects its transcripts; a second gives up on them.
+The teardown (close the session, write the output, rename it into place) runs outside every
+window, so no Ctrl+C, however many and whenever they come, can cut it short: the output is
+complete or the old file untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from ._cli_args import EXIT_INTERRUPTED, EXIT_OK, PROG
 from ._cli_display import Display
 from ._cli_io import Metered, Output, open_output, say
 from ._cli_progress import Board, Rate
-from ._cli_signals import Interrupts
+from ._cli_signals import Interrupts, Outcome
 from .errors import ScribeError
 from .messages import SessionStarted
 from .transcript import Transcript
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["audio_report", "board_for", "isatty", "received", "run_source", "summary_line"]
 
 logger = logging.getLogger("scribe_sync.cli")
-_PROGRESS_INTERVAL = 0.2
+_POLL = 0.1  # how soon a Ctrl+C is seen while receiving, and the progress redrawn
 
 
 def isatty(stream: IO[str] | None) -> bool:
@@ -85,29 +87,68 @@ def summary_line(seconds: float, transcript: Transcript, wall: float) -> str:
 class _Run:
     """The parts of one run, filled in as they are opened, for the teardown to close."""
 
-    def __init__(self, meter: Metered) -> None:
+    def __init__(self, meter: Metered, interrupts: Interrupts) -> None:
         self.meter = meter
+        self.interrupts = interrupts
         self.popped = Transcript()
         self.session: Session | None = None
         self.handle: StreamHandle | None = None
         self.display: Display | None = None
         self.out: Output | None = None
 
-    def pump(self) -> None:
-        """Receive until the session ends; wake up regularly to redraw the progress."""
+    def pump(self, interrupts_allowed: int) -> bool:
+        """Receive until the session ends (True), or until more than ``interrupts_allowed``
+        Ctrl+C came (False). The handler only counts them here: no KeyboardInterrupt is ever
+        raised inside the session's own waits, so none can leave its locks half released."""
         assert self.session is not None and self.display is not None
         while True:
+            if self.interrupts.count > interrupts_allowed:
+                return False
             try:
-                event = self.session.recv(timeout=_PROGRESS_INTERVAL)
+                event = self.session.recv(timeout=_POLL)
             except TimeoutError:
                 self.display.tick(self.meter.seconds)
                 continue
             if event is None:
                 self.display.tick(self.meter.seconds, force=True)
-                return
+                return True
             self.popped.add(event)
             self.display.event(event)
             self.display.tick(self.meter.seconds)
+
+    def finish_tail(self, close_timeout: float) -> None:
+        """After a Ctrl+C: stop the audio, commit what was sent and collect its transcripts,
+        unless a second Ctrl+C gives up on them. ``finish()`` runs on a helper thread while
+        this one keeps receiving (and counting interrupts)."""
+        session = self.session
+        assert session is not None
+        if self.handle is not None:
+            self.handle.stop()
+            deadline = time.monotonic() + close_timeout
+            while (not self.handle.join(_POLL) and self.interrupts.count < 2
+                   and time.monotonic() < deadline):
+                pass
+        failure: list[BaseException] = []
+
+        def finish() -> None:
+            try:
+                if not session.closed:
+                    session.finish()
+            except (ScribeError, TimeoutError) as exc:
+                failure.append(exc)
+
+        finisher = threading.Thread(target=finish, name="scribe-cli-finish")
+        finisher.start()
+        try:
+            if not self.pump(interrupts_allowed=1):
+                logger.info("interrupted again: giving up on the last transcripts")
+        except (ScribeError, TimeoutError) as exc:
+            failure.append(exc)
+        finally:
+            session.close()  # ends finish() too when the pump gave up first
+            finisher.join()
+        if failure:
+            logger.warning("the last transcripts were lost: %s", failure[0])
 
 
 def run_source(args: argparse.Namespace, client: ScribeClient, meter: Metered,
@@ -117,11 +158,11 @@ def run_source(args: argparse.Namespace, client: ScribeClient, meter: Metered,
     Owns ``meter`` (closes it). Returns 0 or 130; raises what ended the run otherwise, after
     the output was written from what had arrived.
     """
-    run = _Run(meter)
+    run = _Run(meter, interrupts)
     stdout = Output.stdout()
     started = time.monotonic()
 
-    def start_and_pump() -> None:
+    def start() -> None:
         run.out = open_output(args.output) if args.output is not None else stdout
         stdout_tty = stdout.isatty()
         live = stdout if stdout_tty and (fmt == "text" or run.out is not stdout) else None
@@ -135,37 +176,32 @@ def run_source(args: argparse.Namespace, client: ScribeClient, meter: Metered,
         run.display.event(SessionStarted(run.session.session_id, run.session.config))
         run.handle = run.session.stream(meter, speed=args.speed,
                                         commit_every=args.commit_every or None)
-        run.pump()
 
-    def finish_tail() -> None:
-        # Keep what was said: stop sending, commit the tail, collect its transcripts.
-        assert run.session is not None
-        if run.handle is not None:
-            run.handle.stop()
-            run.handle.join(client.close_timeout)
-        if not run.session.closed:
-            run.session.finish()
-        run.pump()
-
-    outcome = interrupts.run(start_and_pump)
-    ended_well = outcome.error is None
-    if outcome.interrupted and run.session is not None:
-        logger.info("interrupted: committing the audio sent so far")
-        tail = interrupts.run(finish_tail)
-        if tail.error is not None and not tail.interrupted:
-            logger.warning("the last transcripts were lost: %s", tail.error)
-        ended_well = True
-    # The teardown: outside every window, so it always runs to its end.
+    # Connecting may take seconds: a Ctrl+C there raises (nothing is lost before a session).
+    outcome = interrupts.run(start)
+    interrupted = outcome.interrupted or interrupts.count > 0
+    if outcome.error is None and not interrupted:
+        try:
+            interrupted = not run.pump(interrupts_allowed=0)
+        except BaseException as exc:  # handed to the teardown below, then raised
+            outcome = Outcome(None, exc)
     error = outcome.error
+    if interrupted and run.session is not None and error is None:
+        logger.info("interrupted: committing the audio sent so far")
+        try:
+            run.finish_tail(client.close_timeout)
+        except BaseException as exc:  # the output is written whatever happened
+            logger.warning("the last transcripts were lost: %s", exc)
+    # The teardown: outside every window, so it always runs to its end.
     try:
-        _teardown(run, stdout, ended_well)
+        _teardown(run, stdout, ended_well=error is None)
     except BaseException as exc:
         if error is None or isinstance(error, KeyboardInterrupt):
             raise
         raise exc from error
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt) or (error is None and interrupted):
         if run.session is None:
-            raise error  # interrupted before a session existed: nothing was transcribed
+            raise KeyboardInterrupt  # interrupted before a session existed: nothing to keep
         _summary(args, run, started)
         return EXIT_INTERRUPTED
     if error is not None:

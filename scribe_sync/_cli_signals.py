@@ -4,9 +4,11 @@ A handler that raises ``KeyboardInterrupt`` anywhere can cut a ``finally:`` clau
 its first line (the output file left as an empty ``.part``). Swapping handlers around each
 teardown does not close that gap: the interrupt can land between ``finally:`` and the swap. So
 the handler installed here raises only inside a *window*, a stretch of code that an interrupt
-leaves in a known state (waiting for the next event, connecting, waiting for workers), and only
-counts the interrupts that land anywhere else. It closes the window itself when it raises, so no
-path leaves one open; teardowns run outside every window and cannot be interrupted.
+leaves in a known state (parsing the arguments, opening the source, connecting), and only counts
+the interrupts that land anywhere else. It closes the window itself when it raises, so no path
+leaves one open; teardowns run outside every window and cannot be interrupted. Where the command
+waits on the session or on its workers, it polls :attr:`Interrupts.count` instead of opening a
+window: a ``KeyboardInterrupt`` inside ``Condition.wait`` can leave its lock half released.
 
 :meth:`Interrupts.run` is the pattern every caller uses: the body runs in a window, and whatever
 ends it (an interrupt included, even one landing as the window closes) comes back as a value, so
