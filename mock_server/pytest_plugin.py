@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import MockDependencyError, _import_module
+from . import MockDependencyError
 
 if TYPE_CHECKING:
     from .server import MockServer
@@ -50,7 +50,7 @@ def scribe_mock(
     if marker is not None:
         settings.update(marker.kwargs)
     try:
-        server_class: type[MockServer] = _import_module(".server").MockServer
+        from . import MockServer as server_class  # loads the server, or says what is missing
     except MockDependencyError as exc:
         # One line, not the import's traceback: the fix is an install, not a code change.
         pytest.fail(str(exc), pytrace=False)
