@@ -5,7 +5,8 @@ whole (through a temporary file renamed into place) or not at all, so that ``--s
 can resume an interrupted batch. A failure (a missing or corrupt file, a server error after the
 reconnect policy gave up) ends that file only. The main thread only waits and draws the
 progress (:mod:`scribe_sync._cli_progress`), and counts Ctrl+C (:mod:`scribe_sync._cli_signals`):
-the first starts no new file and lets those in flight finish, the second abandons them. The results go to stderr and, with ``--summary FILE``, to JSON.
+the first starts no new file and lets those in flight finish, the second abandons them. The
+results go to stderr and, with ``--summary FILE``, to JSON.
 """
 
 from __future__ import annotations
