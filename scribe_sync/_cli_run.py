@@ -15,7 +15,7 @@ import logging
 import sys
 import threading
 import time
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ._cli_args import EXIT_INTERRUPTED, EXIT_OK, PROG
 from ._cli_display import Display
@@ -27,7 +27,6 @@ from .messages import SessionStarted
 from .transcript import Transcript
 
 if TYPE_CHECKING:
-    from ._stream import StreamHandle
     from .client import ScribeClient
     from .session import Session, SessionStats
 
@@ -84,6 +83,13 @@ def summary_line(seconds: float, transcript: Transcript, wall: float) -> str:
             f"{words} word{'s' * (words != 1)}{language} in {wall:.1f} s")
 
 
+class _Handle(Protocol):
+    """What the run uses of ``Session.stream()``'s handle (wherever the session defines it)."""
+
+    def stop(self) -> None: ...
+    def join(self, timeout: float | None = None) -> bool: ...
+
+
 class _Run:
     """The parts of one run, filled in as they are opened, for the teardown to close."""
 
@@ -92,7 +98,7 @@ class _Run:
         self.interrupts = interrupts
         self.popped = Transcript()
         self.session: Session | None = None
-        self.handle: StreamHandle | None = None
+        self.handle: _Handle | None = None
         self.display: Display | None = None
         self.out: Output | None = None
 

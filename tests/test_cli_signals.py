@@ -16,10 +16,13 @@ import time
 import pytest
 
 from mock_server import MockServer
+from scribe_sync._cli_run import received
 from scribe_sync._cli_signals import Interrupts
 from scribe_sync.audio._sample import sample_sentences
 from scribe_sync.cli import EXIT_INTERRUPTED, EXIT_OK
+from scribe_sync.messages import CommittedTranscript
 from scribe_sync.session import Session
+from scribe_sync.transcript import Transcript
 from tests.test_cli import SAMPLE, SRT_TIME, TIMEOUT, _cli, _env, parse_cues
 
 OLD = "the previous transcript, which an interrupted run must not damage\n"
@@ -221,3 +224,22 @@ def test_sigint_at_every_call_never_loses_the_output_nor_leaves_a_part_file(
     assert lines == sent[: len(lines)]
     if proc.returncode == EXIT_OK:
         assert lines == sent
+
+
+class _WithSegments:
+    """A session double that has the ``segments`` snapshot (every answer it accepted)."""
+
+    def __init__(self, segments: Transcript) -> None:
+        self.segments = segments
+
+
+def test_the_output_is_written_from_the_sessions_own_segments_when_it_has_them() -> None:
+    """received(): the session's snapshot wins over the events the loop popped (it holds the
+    one an interrupted recv() took); without a snapshot, the popped events are used."""
+    popped = Transcript()
+    popped.add(CommittedTranscript(text="one"))
+    snapshot = Transcript()
+    for text in ("one", "two"):
+        snapshot.add(CommittedTranscript(text=text))
+    assert received(_WithSegments(snapshot), popped) is snapshot  # type: ignore[arg-type]
+    assert received(None, popped) is popped
