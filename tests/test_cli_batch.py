@@ -199,3 +199,18 @@ def test_the_batch_benchmark_runs_small() -> None:
     for way in ("batch", "one_by_one"):
         assert result[way]["wall_secs"] > 0 and result[way]["cpu_secs_per_audio_hour"] > 0
     assert {"wall_ratio", "cpu_ratio", "cpu_ratio_without_startups"} <= set(result)
+
+
+def test_a_dropped_connection_is_retried_for_that_file_only(tmp_path: pathlib.Path) -> None:
+    """The mock drops the first session's connection after 5 s of audio: the reconnect policy
+    resumes that file on a new connection, and every file is written; exit 0."""
+    names = _copies(tmp_path / "in", 2)
+    scenario = {"faults": [{"action": "drop", "when": "audio", "seconds": 5.0, "session": 1}]}
+    out = tmp_path / "out"
+    with MockServer(transcript=sample_sentences(), scenario=scenario) as server:
+        proc = run("transcribe", *names, "--base-url", server.base_url, "--api-key", KEY,
+                   "--fast", "--jobs", "1", "-o", str(out))
+        sessions = server.wait_idle(count=3)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert len(sessions) == 3  # two files, one of them on two connections
+    assert all(_words_ok(out / f"part{i}.txt") for i in range(2))
