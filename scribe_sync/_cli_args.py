@@ -326,9 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{default_jobs()} on this machine)")
     batch.add_argument("--skip-existing", action="store_true",
                        help="skip the inputs whose output file already exists (resume an "
-                       "interrupted batch)")
+                       "interrupted batch; needs -o)")
     batch.add_argument("--summary", default=None, metavar="FILE",
-                       help="write the per-file results and totals as JSON to FILE")
+                       help="write the per-file results and totals as JSON to FILE (needs "
+                       "-o, a file for one input)")
 
     listen = add("listen", "transcribe the microphone until Ctrl+C (or --duration)",
                  _output_parser())

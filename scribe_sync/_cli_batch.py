@@ -40,11 +40,15 @@ SUFFIXES: Final = {"text": ".txt", "jsonl": ".jsonl", "json": ".json", "srt": ".
                    "vtt": ".vtt"}
 
 
+def _names_directory(output: str | None) -> bool:
+    return output is not None and (output.endswith(os.sep) or os.path.isdir(output))
+
+
 def is_batch(args: argparse.Namespace) -> bool:
-    """Many inputs, or one input with ``-o`` naming a directory."""
-    output = args.output
-    return len(args.sources) > 1 or (
-        output is not None and (output.endswith(os.sep) or os.path.isdir(output)))
+    """Many inputs, one input with ``-o`` naming a directory, or a run that asks for what only
+    a batch does (``--summary``, ``--skip-existing``)."""
+    return (len(args.sources) > 1 or _names_directory(args.output)
+            or args.summary is not None or args.skip_existing)
 
 
 def plan(sources: Sequence[str], outdir: str, fmt: str) -> list[Job]:
@@ -106,16 +110,29 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
               fmt: str, interrupts: Interrupts) -> int:
     """Transcribe every input; returns 0, 130 or the first failed input's exit code."""
     if args.output is None:
-        raise ConfigError("many inputs need -o DIRECTORY for their outputs", option="output")
-    outdir = args.output
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise ConfigError(f"-o {outdir} must be a directory with many inputs", option="output")
-    jobs = plan(args.sources, outdir, fmt)
-    try:
-        os.makedirs(outdir, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create -o {outdir}: {exc.strerror or exc}",
-                          option="output") from None
+        raise ConfigError("many inputs, --summary and --skip-existing need -o (a directory for "
+                          "many inputs)", option="output")
+    if len(args.sources) == 1 and not _names_directory(args.output):
+        # One input and -o FILE, with --summary or --skip-existing: a batch of one, into FILE.
+        source = args.sources[0]
+        if source == "-":
+            raise ConfigError("--summary and --skip-existing take files, not - (stdin)",
+                              option="output")
+        check_not_input(args.output, args.sources)
+        jobs = [Job(source=source, output=args.output, label=os.path.basename(source))]
+    else:
+        outdir = args.output
+        if os.path.exists(outdir) and not os.path.isdir(outdir):
+            raise ConfigError(f"-o {outdir} must be a directory with many inputs",
+                              option="output")
+        jobs = plan(args.sources, outdir, fmt)
+        try:
+            os.makedirs(outdir, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create -o {outdir}: {exc.strerror or exc}",
+                              option="output") from None
+    if args.summary is not None:
+        check_not_input(args.summary, args.sources, "--summary")
     if args.skip_existing:
         for job in jobs:
             if os.path.exists(job.output):
@@ -208,7 +225,8 @@ def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *, interrupt
                 line += f"  {r.error}"
             say(line + "\n")
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        say(f"{PROG}: {len(results)} files: {summary}; {clock(audio)} of audio in "
+        files = f"{len(results)} file{'s' * (len(results) != 1)}"
+        say(f"{PROG}: {files}: {summary}; {clock(audio)} of audio in "
             f"{clock(wall)}\n")
     if args.summary is not None:
         document = {"files": [attrs.asdict(r) for r in results], "totals": totals,

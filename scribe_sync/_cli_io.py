@@ -248,7 +248,7 @@ def open_output(path: str) -> Output:
     return Output(stream, path, temp=temp, target=target)
 
 
-def check_not_input(output: str, inputs: Sequence[str]) -> None:
+def check_not_input(output: str, inputs: Sequence[str], flag: str = "-o") -> None:
     """Refuse an ``-o`` that names an input, by path or by file (a symlink, a hard link): the
     rename at the end would replace the audio with its transcript.
 
@@ -267,7 +267,7 @@ def check_not_input(output: str, inputs: Sequence[str]) -> None:
         except (OSError, ValueError):  # not a file (a URL, stdin): cannot be the output
             continue
         if same:
-            raise ConfigError(f"-o {output} is the input {name}: it would replace the "
+            raise ConfigError(f"{flag} {output} is the input {name}: it would replace the "
                                   "audio with its transcript; choose another output",
                                   option="output")
 

@@ -191,3 +191,24 @@ def test_no_jobs_value_forks_more_workers_than_the_bound() -> None:
                           check=False)
     assert proc.returncode == 0
     assert "1 to 32" in " ".join(proc.stdout.split())
+
+
+def test_one_input_with_summary_or_skip_existing_is_a_batch_of_one(tmp_path: pathlib.Path,
+                                                                   server: MockServer) -> None:
+    """-o FILE with --summary writes FILE and a one-file summary; --skip-existing then skips
+    it; without -o both are refused in one line; --summary naming the input is refused."""
+    out, summary = tmp_path / "one.txt", tmp_path / "summary.json"
+    common = ["--base-url", server.base_url, "--api-key", KEY, "--fast"]
+    proc = run("transcribe", SAMPLE, *common, "-o", str(out), "--summary", str(summary))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert _is_transcript(out)
+    assert '"status": "ok"' in summary.read_text(encoding="utf-8")
+    again = run("transcribe", SAMPLE, *common, "-o", str(out), "--skip-existing")
+    assert again.returncode == EXIT_OK and again.stderr.startswith("skipped")
+    bare = run("transcribe", SAMPLE, *common, "--summary", str(summary))
+    assert bare.returncode == EXIT_USAGE and "-o" in one_error_line(bare.stderr)
+    audio = _audio(tmp_path)
+    before = audio.read_bytes()
+    clash = run("transcribe", str(audio), *common, "-o", str(out), "--summary", str(audio))
+    assert clash.returncode == EXIT_USAGE and "--summary" in one_error_line(clash.stderr)
+    assert audio.read_bytes() == before
