@@ -192,9 +192,9 @@ def test_a_second_ctrl_c_abandons_the_files_in_flight_and_keeps_the_completed_on
 def test_the_batch_benchmark_runs_small() -> None:
     """`python -m benchmarks.batch` at a small size: every figure reported, and the batch's
     transcripts are the one-by-one runs' (never a timing)."""
-    from benchmarks.batch import run as run_benchmark
+    from benchmarks.batch import measure
 
-    result = run_benchmark(files=2, seconds=3.0, jobs=2)
+    result = measure(files=2, seconds=3.0, jobs=2)
     assert result["same_transcripts"] is True
     for way in ("batch", "one_by_one"):
         assert result[way]["wall_secs"] > 0 and result[way]["cpu_secs_per_audio_hour"] > 0
