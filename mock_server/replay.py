@@ -1,0 +1,297 @@
+"""Replaying a cassette, sans-I/O: the client's progress decides when recorded frames go out.
+
+A recorded server frame (or the server's close) is due once the replaying client has reached
+the point where the recording's client stood when that frame arrived: as many commits, as
+much audio (seconds), as many frames that were not audio chunks. Wall-clock time plays no
+part in *whether* a frame is sent; ``timing`` only decides *when* after that point:
+
+- ``instant``: at once;
+- ``recorded``: after the same delay the recording shows between the client frame that reached
+  the point and the server frame (frames still go out in order).
+
+:class:`Replayer` has the shape of :class:`mock_server.engine.Engine` (``start``, ``receive``,
+``tick``, ``deadline``, ``closed``, ``stalled``) and returns the same actions, so the server's
+WebSocket driver runs a replay as it runs the engine. :class:`ReplayBook` hands recorded
+sessions out to connections by their options and order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from .actions import Action, AudioAccepted, Close, Drop, FrameReceived, Send, SessionStarted
+from .cassette import SECRET_PARAMS, Cassette, RecordedSession, bytes_per_sample
+
+__all__ = ["REPLAY_TIMINGS", "Mismatch", "ReplayBook", "Replayer", "options_of"]
+
+#: The replay timings (``timing`` of :class:`Replayer`, ``--replay-timing``).
+REPLAY_TIMINGS: Final = ("instant", "recorded")
+_EPSILON: Final = 1e-3  # seconds of audio: positions are written rounded to 0.1 ms
+#: The error a strict replay sends when the client differs from the recording (invented).
+MISMATCH_ERROR: Final = "error"
+
+
+class Mismatch(Exception):
+    """A strict replay met a client frame that differs from the recording; ``str(exc)``
+    names the first difference."""
+
+
+def options_of(query: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """The query options a session is matched by: every parameter but the credentials."""
+    return {name: tuple(values) for name, values in sorted(query.items())
+            if name.lower() not in SECRET_PARAMS}
+
+
+@attrs.frozen
+class _Point:
+    """How far the client has come: commits, audio seconds, frames that were not audio."""
+
+    commits: int
+    audio_s: float
+    others: int
+
+    def reached_by(self, other: _Point) -> bool:
+        return (other.commits >= self.commits and other.others >= self.others
+                and other.audio_s + _EPSILON >= self.audio_s)
+
+
+@attrs.frozen
+class _Cue:
+    """A recorded output and when it is due: its point and its delay after that point."""
+
+    line: Mapping[str, Any]
+    point: _Point
+    delay: float
+
+
+def _cues(session: RecordedSession) -> tuple[list[_Cue], list[Mapping[str, Any]]]:
+    """The session's server outputs with their points, and its client frames."""
+    cues: list[_Cue] = []
+    clients: list[Mapping[str, Any]] = []
+    others = 0
+    last_client_t = 0.0
+    for line in session.lines:
+        kind = line["kind"]
+        if kind == "client":
+            clients.append(line)
+            last_client_t = float(line["t"])
+            if not line["sha256"]:
+                others += 1
+        elif kind == "server" or (kind == "close" and line["by"] != "client"):
+            point = _Point(line["commits"], float(line["audio_s"]), others)
+            cues.append(_Cue(line, point, max(0.0, float(line["t"]) - last_client_t)))
+    return cues, clients
+
+
+class Replayer:
+    """Replays one recorded session to one connection. Not thread-safe; one per connection.
+
+    Args:
+        session: the recorded session.
+        timing: ``"instant"`` or ``"recorded"``.
+        strict: a client frame that differs from the recording (audio digest, length, commit,
+            or a frame the recording does not have) ends the session with an ``error`` naming
+            the first difference, and :attr:`mismatch` keeps its text.
+    """
+
+    def __init__(self, session: RecordedSession, *, timing: str = "instant",
+                 strict: bool = False) -> None:
+        if timing not in REPLAY_TIMINGS:
+            raise ValueError(f"replay timing must be one of {', '.join(REPLAY_TIMINGS)}: "
+                             f"{timing!r}")
+        self.session = session
+        self.timing = timing
+        self.strict = strict
+        self.mismatch: str | None = None
+        self.closed = False
+        self.stalled = False  # the engine's "stop answering"; a replay never stalls
+        self.chunks = 0
+        self._cues, self._clients = _cues(session)
+        self._next = 0  # index of the next cue to send
+        formats = session.query.get("audio_format") or ["pcm_16000"]
+        self._rate, self._width = bytes_per_sample(formats[-1])
+        self._samples = 0
+        self._commits = 0
+        self._others = 0
+        self._received = 0
+        self._last_commit = False  # whether the client's latest chunk committed
+
+    @property
+    def audio_secs(self) -> float:
+        """Seconds of audio the client has sent."""
+        return self._samples / self._rate
+
+    @property
+    def remaining(self) -> int:
+        """Recorded outputs not sent yet."""
+        return len(self._cues) - self._next
+
+    def start(self, now: float) -> list[Action]:
+        """The socket is open: what the recording sent before the client's first frame."""
+        return self._due()
+
+    def receive(self, data: str | bytes, now: float) -> list[Action]:
+        """One frame from the client: advance its point; the recorded outputs now due."""
+        if self.closed:
+            return []
+        out: list[Action] = []
+        audio = self._advance(data, out)
+        if self.strict:
+            difference = self._compare(data, audio)
+            if difference is not None:
+                self.mismatch = difference
+                self.closed = True
+                out.append(Send({"message_type": MISMATCH_ERROR, "error": difference}))
+                out.append(Close(1008, "cassette mismatch"))
+                return out
+        self._received += 1
+        out.extend(self._due())
+        return out
+
+    def finish(self) -> str | None:
+        """The client went away: in a strict replay, a recording that had more client frames
+        is a difference (its text, also kept in :attr:`mismatch`)."""
+        if self.strict and self.mismatch is None and self._received < len(self._clients):
+            self.mismatch = (f"cassette mismatch: the client sent {self._received} frames, "
+                             f"the recording has {len(self._clients)}")
+        return self.mismatch
+
+    def deadline(self) -> float | None:
+        """Replays are driven by the client, never by the clock."""
+        return None
+
+    def tick(self, now: float) -> list[Action]:
+        """Nothing happens on a timer in a replay."""
+        return []
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _advance(self, data: str | bytes, out: list[Action]) -> bytes | None:
+        """Move the client's point forward by one frame; journal it. The chunk's audio, or
+        ``None`` for a frame that is not an audio chunk."""
+        obj: Any = None
+        if isinstance(data, str):
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                obj = None
+        audio: bytes | None = None
+        if isinstance(obj, dict) and isinstance(obj.get("audio_base_64"), str):
+            try:
+                audio = base64.b64decode(obj["audio_base_64"], validate=True)
+            except ValueError:
+                audio = None
+        if audio is None:
+            self._others += 1
+            out.append(FrameReceived(0.0, None, obj if isinstance(obj, dict) else data,
+                                     len(data)))
+            return None
+        summary = dict(obj)
+        summary["audio_base_64"] = f"<{len(audio)} bytes>"
+        out.append(FrameReceived(0.0, obj.get("message_type"), summary, len(data)))
+        out.append(AudioAccepted(audio))
+        self.chunks += 1
+        self._samples += len(audio) // self._width
+        self._last_commit = obj.get("commit") is True
+        if self._last_commit:
+            self._commits += 1
+        return audio
+
+    def _compare(self, data: str | bytes, audio: bytes | None) -> str | None:
+        index = self._received
+        where = f"client frame {index + 1} (audio {self.audio_secs:.2f} s)"
+        if index >= len(self._clients):
+            return (f"cassette mismatch at {where}: the recording has only "
+                    f"{len(self._clients)} client frames")
+        line = self._clients[index]
+        if audio is None or not line["sha256"]:
+            if (audio is None) != (not line["sha256"]):
+                recorded = "an audio chunk" if line["sha256"] else "a frame that is no chunk"
+                return f"cassette mismatch at {where}: the recording has {recorded} here"
+            return None
+        samples = len(audio) // self._width
+        if samples != line["samples"]:
+            return (f"cassette mismatch at {where}: length {samples} samples, recorded "
+                    f"{line['samples']}")
+        recorded_commit = bool(line["commit"])
+        if self._last_commit != recorded_commit:
+            return (f"cassette mismatch at {where}: commit {str(self._last_commit).lower()}, "
+                    f"recorded {str(recorded_commit).lower()}")
+        digest = hashlib.sha256(audio).hexdigest()
+        if digest != line["sha256"]:
+            return (f"cassette mismatch at {where}: audio sha256 {digest[:12]}… differs from "
+                    f"the recording's {line['sha256'][:12]}…")
+        return None
+
+    def _due(self) -> list[Action]:
+        """The cues the client's point has reached, in order; each with its delay."""
+        point = _Point(self._commits, self.audio_secs, self._others)
+        out: list[Action] = []
+        while self._next < len(self._cues) and not self.closed:
+            cue = self._cues[self._next]
+            if not cue.point.reached_by(point):
+                break
+            self._next += 1
+            out.extend(self._perform(cue))
+        return out
+
+    def _perform(self, cue: _Cue) -> list[Action]:
+        line = cue.line
+        delay = cue.delay if self.timing == "recorded" else 0.0
+        if line["kind"] == "close":
+            self.closed = True
+            return [Drop() if line.get("dropped") else Close(line["code"], line["reason"])]
+        if "binary" in line:
+            return [Send(base64.b64decode(line["binary"]), delay)]
+        out: list[Action] = []
+        frame = line["frame"]
+        if isinstance(frame, dict) and frame.get("message_type") == "session_started":
+            out.append(SessionStarted(str(frame.get("session_id", ""))))
+        if "raw" in line:
+            out.append(Send(str(line["raw"]), delay))
+        elif isinstance(frame, dict):
+            out.append(Send(dict(frame), delay))
+        else:
+            out.append(Send(json.dumps(frame, ensure_ascii=False, separators=(",", ":")),
+                            delay))
+        return out
+
+
+class ReplayBook:
+    """The sessions of a cassette, handed out to connections (thread-safe).
+
+    A connection gets the first session not yet replayed whose options equal its own; in a
+    lenient replay, failing that, the first session not yet replayed; ``None`` when none is
+    left.
+    """
+
+    def __init__(self, cassette: Cassette) -> None:
+        self.cassette = cassette
+        self._lock = threading.Lock()  # guards _used
+        self._used: set[int] = set()
+
+    def take(self, query: Mapping[str, Sequence[str]], *, strict: bool = False
+             ) -> RecordedSession | None:
+        """The recorded session for a connection with this query."""
+        wanted = options_of(query)
+        with self._lock:
+            free = [(i, s) for i, s in enumerate(self.cassette.sessions) if i not in self._used]
+            chosen = next(((i, s) for i, s in free if options_of(s.query) == wanted), None)
+            if chosen is None and not strict and free:
+                chosen = free[0]
+            if chosen is None:
+                return None
+            self._used.add(chosen[0])
+            return chosen[1]
+
+    def reset(self) -> None:
+        """Replay every session again from the first."""
+        with self._lock:
+            self._used.clear()
