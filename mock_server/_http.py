@@ -114,15 +114,20 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})
-    await ws.prepare(request)
     query = parse_query(request.query_string)
+    recorded = None if server.replay_book is None else server.replay_book.take(
+        query, strict=server.settings.strict)
+    if recorded is not None and recorded.of("refused"):
+        # A replay of an upstream that refused the handshake: the same HTTP status.
+        return web.Response(status=recorded.of("refused")[0]["status"])
+    await ws.prepare(request)
     log = server.journal.open(
         path=request.path,
         query=redact_query(query),
         headers=redact_headers(list(request.headers.items())),
         remote=_remote(request),
     )
-    session = WebSocketSession(server, request, ws, log)
+    session = WebSocketSession(server, request, ws, log, recorded)
     server._sessions.add(session)
     try:
         await session.run(query, request.headers.get("xi-api-key"))

@@ -26,9 +26,11 @@ from .bench import BenchStream
 from .engine import Engine
 from .journal import JournalFrame, SessionLog, key_label
 from .params import InvalidParams, parse_params
+from .replay import Replayer
 from .scenarios import Delay
 
 if TYPE_CHECKING:
+    from .cassette import RecordedSession
     from .server import MockServer
 
 __all__ = ["AUTH_ERROR_TEXT", "WebSocketSession"]
@@ -54,14 +56,16 @@ class WebSocketSession:
     """Runs one WebSocket connection: engine in, frames out. Event loop thread only."""
 
     def __init__(
-        self, server: MockServer, request: web.Request, ws: web.WebSocketResponse, log: SessionLog
+        self, server: MockServer, request: web.Request, ws: web.WebSocketResponse, log: SessionLog,
+        recorded: RecordedSession | None = None,
     ) -> None:
         self.server = server
+        self.recorded = recorded  # a replay: the recorded session this connection gets
         self.ws = ws
         self.transport = request.transport
         self.log = log
         self.loop = asyncio.get_running_loop()
-        self.engine: Engine | None = None
+        self.engine: Engine | Replayer | None = None
         self.bench: BenchStream | None = None  # benchmarks only: the tick stream
         self.stamp = server.settings.stamp_send_times
         self.delay: Delay | None = None
@@ -289,6 +293,9 @@ class WebSocketSession:
 
     async def _run_session(self, key: str, query: dict[str, list[str]]) -> None:
         server = self.server
+        if server.replay_book is not None:
+            await self._run_replay()
+            return
         try:
             params = parse_params(query, server.settings.models)
         except InvalidParams as exc:
@@ -318,6 +325,28 @@ class WebSocketSession:
                 settings.bench_stream_interval_secs,
                 start=self.loop.time(),
             )
+        await self._serve(engine)
+
+    async def _run_replay(self) -> None:
+        """Serve the recorded session (docs/cassettes.md) in place of the engine."""
+        settings = self.server.settings
+        if self.recorded is None:
+            text = "the cassette has no recorded session left for these options"  # invented
+            await self.execute(error_actions("error", text))
+            return
+        replayer = Replayer(self.recorded, timing=settings.replay_timing, strict=settings.strict)
+        self.engine = replayer
+        await self.execute(self._engine(replayer.start, self.loop.time()))
+        try:
+            await self._serve(replayer)
+        finally:
+            mismatch = replayer.finish()
+            if mismatch is not None:
+                self.server.replay_mismatches.append(mismatch)
+
+    async def _serve(self, engine: Engine | Replayer) -> None:
+        """Read the client's frames into the engine until the connection ends."""
+        server = self.server
         self._arm()
         ws = self.ws
         journal = server.journal

@@ -120,6 +120,11 @@ class RecordingProxy:
         """What clients take as their base URL (``ScribeClient(base_url=)``, the SDK's)."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """The realtime endpoint's WebSocket URL (no query)."""
+        return f"ws://{self.host}:{self.port}{REALTIME_PATH}"
+
     def wait_written(self, count: int = 1, timeout: float = 10.0) -> None:
         """Block until ``count`` sessions are in the cassette; ``TimeoutError`` otherwise."""
         with self._count_lock:

@@ -20,6 +20,7 @@ from aiohttp import web
 from ._http import ACCESS_LOGGER, REALTIME_PATH, TOKEN_PATH, build_app
 from ._session import WebSocketSession
 from .journal import Journal, SessionRecord
+from .replay import ReplayBook
 from .scenarios import Scenario, load_scenario
 from .settings import Settings
 
@@ -95,6 +96,10 @@ class MockServer:
         self._closed = False
         self._close_lock = threading.Lock()  # serialises close()
         self.port = 0
+        # A replay (``cassette=``): the recorded sessions, and the differences a strict replay
+        # found (appended on the event loop, read by tests after the sessions ended).
+        self.replay_book = None if settings.cassette is None else ReplayBook(settings.cassette)
+        self.replay_mismatches: list[str] = []
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -252,6 +257,9 @@ class MockServer:
             self._admin_scenario_set = False
             self._admin_key_scenarios.clear()
             self._scenario_counts.clear()
+        if self.replay_book is not None:
+            self.replay_book.reset()
+        self.replay_mismatches.clear()
 
     def install_scenario(self, scenario: Any, api_key: str | None = None) -> None:
         """Use ``scenario`` (object, dict, JSON text, path or ``None`` to remove) globally or for

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .cassette import Cassette, load
 from .journal import FramePolicy
 from .languages import LANGUAGE_FORMATS
 from .params import DEFAULT_MODELS
@@ -41,6 +42,12 @@ def _journal_frames(value: Any) -> bool | int:
     if isinstance(value, int) and value >= 0:
         return value or False
     raise ValueError(f"journal_frames must be 'all', 'none' or a count >= 0, not {value!r}")
+
+
+def _opt_cassette(value: Any) -> Cassette | None:
+    if value is None or isinstance(value, Cassette):
+        return value
+    return load(value)
 
 
 def _scenario_map(value: Any) -> Mapping[str, Scenario]:
@@ -104,6 +111,12 @@ class Settings:
             ``"live"`` (the service's delays, :mod:`mock_server.timing`; ``scribe-mock``'s
             default).
         timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
+        cassette: replay this cassette (a :class:`~mock_server.cassette.Cassette`, or the
+            path of a file or directory) instead of transcribing (docs/cassettes.md).
+        strict: in a replay, audio that differs from the recording ends the session with an
+            error naming the first difference.
+        replay_timing: ``"instant"`` (recorded answers as soon as the client reaches their
+            point) or ``"recorded"`` (with the recorded delays).
         language_format: ``"iso639-1"`` (``"en"``, as the docs show) or ``"iso639-3"``
             (``"eng"``, as integrators saw live) for detected languages
             (:mod:`mock_server.languages`).
@@ -142,6 +155,14 @@ class Settings:
     timing: str = attrs.field(default="instant")
     timing_seed: int = 0
     language_format: str = attrs.field(default="iso639-1")
+    cassette: Cassette | None = attrs.field(default=None, converter=_opt_cassette)
+    strict: bool = False
+    replay_timing: str = attrs.field(default="instant")
+
+    @replay_timing.validator
+    def _check_replay_timing(self, attribute: Any, value: str) -> None:
+        if value not in ("instant", "recorded"):
+            raise ValueError(f"replay_timing must be one of instant, recorded: {value!r}")
 
     @timing.validator
     def _check_timing(self, attribute: Any, value: str) -> None:
