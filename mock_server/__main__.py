@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from . import MockDependencyError
+from . import MockDependencyError, _cassette_cli
 
 try:
     from . import _workers
@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="iso639-1",
         help='detected languages as "en" (iso639-1, default) or "eng" (iso639-3)',
     )
+    _cassette_cli.add_replay_options(parser)
     parser.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
     parser.add_argument("--keyfile", help="private key for --certfile")
     return parser
@@ -198,6 +199,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "timing": args.timing,
         "timing_seed": args.timing_seed,
         "language_format": args.language_format,
+        **_cassette_cli.replay_settings(args),
     }
     if args.certfile:
         import ssl
@@ -211,6 +213,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until Ctrl+C (SIGINT) or SIGTERM; print the base URL first."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _cassette_cli.COMMANDS:  # record, cassette show|diff
+        return _cassette_cli.main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if _MISSING is not None:
@@ -218,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if (problem := _cassette_cli.check_replay(args)) is not None:  # one line, exit 2
+        print(f"scribe-mock: error: {problem}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

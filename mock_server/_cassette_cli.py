@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["COMMANDS", "add_replay_options", "main", "replay_settings"]
+__all__ = ["COMMANDS", "add_replay_options", "check_replay", "main", "replay_settings"]
 
 #: The first arguments that select this module's commands.
 COMMANDS = ("record", "cassette")
@@ -66,6 +66,16 @@ def replay_settings(args: argparse.Namespace) -> dict[str, Any]:
 
     return {"cassette": load(args.cassette), "strict": args.strict,
             "replay_timing": args.replay_timing}
+
+
+def check_replay(args: argparse.Namespace) -> str | None:
+    """The one-line problem with ``--cassette``'s cassette, or ``None`` (none given, or it
+    loads)."""
+    try:
+        replay_settings(args)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def main(argv: Sequence[str]) -> int:
