@@ -142,7 +142,7 @@ class Replayer:
         if self.closed:
             return []
         out: list[Action] = []
-        audio = self._advance(data, out)
+        audio = self._advance(data, now, out)
         if self.strict:
             difference = self._compare(data, audio)
             if difference is not None:
@@ -173,7 +173,7 @@ class Replayer:
 
     # ------------------------------------------------------------------------------ internals
 
-    def _advance(self, data: str | bytes, out: list[Action]) -> bytes | None:
+    def _advance(self, data: str | bytes, now: float, out: list[Action]) -> bytes | None:
         """Move the client's point forward by one frame; journal it. The chunk's audio, or
         ``None`` for a frame that is not an audio chunk."""
         obj: Any = None
@@ -190,12 +190,12 @@ class Replayer:
                 audio = None
         if audio is None:
             self._others += 1
-            out.append(FrameReceived(0.0, None, obj if isinstance(obj, dict) else data,
+            out.append(FrameReceived(now, None, obj if isinstance(obj, dict) else data,
                                      len(data)))
             return None
         summary = dict(obj)
         summary["audio_base_64"] = f"<{len(audio)} bytes>"
-        out.append(FrameReceived(0.0, obj.get("message_type"), summary, len(data)))
+        out.append(FrameReceived(now, obj.get("message_type"), summary, len(data)))
         out.append(AudioAccepted(audio))
         self.chunks += 1
         self._samples += len(audio) // self._width
