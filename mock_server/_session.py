@@ -26,7 +26,7 @@ from .bench import BenchStream
 from .engine import Engine
 from .journal import JournalFrame, SessionLog, key_label
 from .params import InvalidParams, parse_params
-from .replay import Replayer
+from .replay import Replayer, options_of
 from .scenarios import Delay
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class WebSocketSession:
     async def _run_session(self, key: str, query: dict[str, list[str]]) -> None:
         server = self.server
         if server.replay_book is not None:
-            await self._run_replay()
+            await self._run_replay(query)
             return
         try:
             params = parse_params(query, server.settings.models)
@@ -327,11 +327,12 @@ class WebSocketSession:
             )
         await self._serve(engine)
 
-    async def _run_replay(self) -> None:
+    async def _run_replay(self, query: dict[str, list[str]]) -> None:
         """Serve the recorded session (docs/cassettes.md) in place of the engine."""
         settings = self.server.settings
         if self.recorded is None:
-            text = "the cassette has no recorded session left for these options"  # invented
+            options = " ".join(f"{k}={','.join(v)}" for k, v in options_of(query).items())
+            text = f"the cassette has no recorded session left for: {options}"  # invented
             await self.execute(error_actions("error", text))
             return
         replayer = Replayer(self.recorded, timing=settings.replay_timing, strict=settings.strict)

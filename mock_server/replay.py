@@ -142,9 +142,10 @@ class Replayer:
         if self.closed:
             return []
         out: list[Action] = []
+        before = self.audio_secs
         audio = self._advance(data, now, out)
         if self.strict:
-            difference = self._compare(data, audio)
+            difference = self._compare(audio, before)
             if difference is not None:
                 self.mismatch = difference
                 self.closed = True
@@ -204,9 +205,10 @@ class Replayer:
             self._commits += 1
         return audio
 
-    def _compare(self, data: str | bytes, audio: bytes | None) -> str | None:
+    def _compare(self, audio: bytes | None, before: float) -> str | None:
+        """The first difference between the client's latest frame and the recording's."""
         index = self._received
-        where = f"client frame {index + 1} (audio {self.audio_secs:.2f} s)"
+        where = f"client frame {index + 1} (audio {before:.2f} s)"
         if index >= len(self._clients):
             return (f"cassette mismatch at {where}: the recording has only "
                     f"{len(self._clients)} client frames")
@@ -216,14 +218,14 @@ class Replayer:
                 recorded = "an audio chunk" if line["sha256"] else "a frame that is no chunk"
                 return f"cassette mismatch at {where}: the recording has {recorded} here"
             return None
-        samples = len(audio) // self._width
-        if samples != line["samples"]:
-            return (f"cassette mismatch at {where}: length {samples} samples, recorded "
-                    f"{line['samples']}")
         recorded_commit = bool(line["commit"])
         if self._last_commit != recorded_commit:
             return (f"cassette mismatch at {where}: commit {str(self._last_commit).lower()}, "
                     f"recorded {str(recorded_commit).lower()}")
+        samples = len(audio) // self._width
+        if samples != line["samples"]:
+            return (f"cassette mismatch at {where}: length {samples} samples, recorded "
+                    f"{line['samples']}")
         digest = hashlib.sha256(audio).hexdigest()
         if digest != line["sha256"]:
             return (f"cassette mismatch at {where}: audio sha256 {digest[:12]}… differs from "
