@@ -22,12 +22,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import MockDependencyError, _import_module
-from ._pytest_cassette import add_options, scribe_cassette
+from ._pytest_cassette import CassetteUse, add_options, scribe_cassette
 
 if TYPE_CHECKING:
     from .server import MockServer
 
-__all__ = ["pytest_addoption", "scribe_cassette", "scribe_mock", "scribe_mock_settings"]
+__all__ = [
+    "CassetteUse",
+    "pytest_addoption",
+    "scribe_cassette",
+    "scribe_mock",
+    "scribe_mock_settings",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -26,7 +26,16 @@ from typing import Any, Final
 
 import attrs
 
-from .actions import Action, AudioAccepted, Close, Drop, FrameReceived, Send, SessionStarted
+from .actions import (
+    Action,
+    AudioAccepted,
+    Close,
+    Committed,
+    Drop,
+    FrameReceived,
+    Send,
+    SessionStarted,
+)
 from .cassette import SECRET_PARAMS, Cassette, RecordedSession, bytes_per_sample
 
 __all__ = ["REPLAY_TIMINGS", "Mismatch", "ReplayBook", "Replayer", "options_of"]
@@ -254,8 +263,11 @@ class Replayer:
             return [Send(base64.b64decode(line["binary"]), delay)]
         out: list[Action] = []
         frame = line["frame"]
-        if isinstance(frame, dict) and frame.get("message_type") == "session_started":
+        kind = frame.get("message_type") if isinstance(frame, dict) else None
+        if kind == "session_started":
             out.append(SessionStarted(str(frame.get("session_id", ""))))
+        elif kind == "committed_transcript":
+            out.append(Committed())  # the journal counts answered commits
         if "raw" in line:
             out.append(Send(str(line["raw"]), delay))
         elif isinstance(frame, dict):
