@@ -29,7 +29,7 @@ import pytest
 
 from . import MockDependencyError, _import_module
 
-__all__ = ["MODES", "CassetteUse", "add_options", "scribe_cassette"]
+__all__ = ["MODES", "CassetteUse", "add_options", "record_mode", "scribe_cassette"]
 
 #: The record modes.
 MODES: Final = ("none", "once", "all")
@@ -69,7 +69,8 @@ def add_options(parser: pytest.Parser) -> None:
                     f"{DEFAULT_UPSTREAM})")
 
 
-def _mode(config: pytest.Config) -> str:
+def record_mode(config: pytest.Config) -> str:
+    """The record mode; ``pytest.UsageError`` naming the allowed ones otherwise."""
     mode = config.getoption("--scribe-record-mode", None) or os.environ.get(MODE_ENV) or "none"
     if mode not in MODES:
         raise pytest.UsageError(f"{MODE_ENV} must be one of {', '.join(MODES)}, not {mode!r}")
@@ -90,7 +91,7 @@ def scribe_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]:
     """A base URL and key whose sessions are replayed from the test's cassette (or recorded
     into it, by the record mode)."""
     path, settings = cassette_path(request)
-    mode = _mode(request.config)
+    mode = record_mode(request.config)
     key = os.environ.get("ELEVENLABS_API_KEY", "")
     record = mode == "all" or (mode == "once" and not path.exists())
     try:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import MockDependencyError, _import_module
-from ._pytest_cassette import CassetteUse, add_options, scribe_cassette
+from ._pytest_cassette import CassetteUse, add_options, record_mode, scribe_cassette
 
 if TYPE_CHECKING:
     from .server import MockServer
@@ -49,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "scribe_cassette(name, **settings): the scribe_cassette fixture's cassette"
     )
+    record_mode(config)  # a bad record mode stops pytest at start-up, as a usage error
 
 
 @pytest.fixture
