@@ -294,7 +294,7 @@ class WebSocketSession:
     async def _run_session(self, key: str, query: dict[str, list[str]]) -> None:
         server = self.server
         if server.replay_book is not None:
-            await self._run_replay(query)
+            await self._run_replay(key, query)
             return
         try:
             params = parse_params(query, server.settings.models)
@@ -327,7 +327,7 @@ class WebSocketSession:
             )
         await self._serve(engine)
 
-    async def _run_replay(self, query: dict[str, list[str]]) -> None:
+    async def _run_replay(self, key: str, query: dict[str, list[str]]) -> None:
         """Serve the recorded session (docs/cassettes.md) in place of the engine."""
         settings = self.server.settings
         if self.recorded is None:
@@ -335,7 +335,15 @@ class WebSocketSession:
             text = f"the cassette has no recorded session left for: {options}"  # invented
             await self.execute(error_actions("error", text))
             return
-        replayer = Replayer(self.recorded, timing=settings.replay_timing, strict=settings.strict)
+        scenario, number = self.server._scenario_for(key)
+        faults = () if scenario is None else tuple(
+            f for f in scenario.faults if f.session is None or f.session == number)
+        if scenario is not None and scenario.delay is not None:
+            self.delay = scenario.delay
+            self._rng = random.Random(f"{scenario.delay.seed}:{number}")
+            self._start_sender()
+        replayer = Replayer(self.recorded, timing=settings.replay_timing, strict=settings.strict,
+                            faults=faults)
         self.engine = replayer
         await self.execute(self._engine(replayer.start, self.loop.time()))
         try:

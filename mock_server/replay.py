@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._replay_faults import FaultLayer
 from .actions import (
     Action,
     AudioAccepted,
@@ -37,6 +38,7 @@ from .actions import (
     SessionStarted,
 )
 from .cassette import SECRET_PARAMS, Cassette, RecordedSession, bytes_per_sample
+from .faults import Fault
 
 __all__ = ["REPLAY_TIMINGS", "Mismatch", "ReplayBook", "Replayer", "options_of"]
 
@@ -108,10 +110,12 @@ class Replayer:
         strict: a client frame that differs from the recording (audio digest, length, commit,
             or a frame the recording does not have) ends the session with an ``error`` naming
             the first difference, and :attr:`mismatch` keeps its text.
+        faults: a scenario's faults, layered on the recorded frames
+            (:mod:`mock_server._replay_faults`).
     """
 
     def __init__(self, session: RecordedSession, *, timing: str = "instant",
-                 strict: bool = False) -> None:
+                 strict: bool = False, faults: Sequence[Fault] = ()) -> None:
         if timing not in REPLAY_TIMINGS:
             raise ValueError(f"replay timing must be one of {', '.join(REPLAY_TIMINGS)}: "
                              f"{timing!r}")
@@ -120,7 +124,8 @@ class Replayer:
         self.strict = strict
         self.mismatch: str | None = None
         self.closed = False
-        self.stalled = False  # the engine's "stop answering"; a replay never stalls
+        self.stalled = False  # a stall fault fired: read on, send nothing more
+        self._layer = FaultLayer(faults)
         self.chunks = 0
         self._cues, self._clients = _cues(session)
         self._next = 0  # index of the next cue to send
@@ -144,7 +149,12 @@ class Replayer:
 
     def start(self, now: float) -> list[Action]:
         """The socket is open: what the recording sent before the client's first frame."""
-        return self._due()
+        if not self._layer:
+            return self._due()
+        out = self._faulted("connect", [])
+        if self.closed or self.stalled:
+            return out
+        return self._faulted("start", out + self._due())
 
     def receive(self, data: str | bytes, now: float) -> list[Action]:
         """One frame from the client: advance its point; the recorded outputs now due."""
@@ -162,8 +172,22 @@ class Replayer:
                 out.append(Close(1008, "cassette mismatch"))
                 return out
         self._received += 1
-        out.extend(self._due())
+        batch = self._due()
+        if self._layer and not (self.closed or self.stalled):
+            batch = self._faulted("commit", batch)
+            if audio is not None:
+                for when in ("chunks", "audio"):
+                    if not (self.closed or self.stalled):
+                        batch = self._faulted(when, batch)
+        out.extend(batch)
         return out
+
+    def _faulted(self, when: str, batch: list[Action]) -> list[Action]:
+        """``batch`` with the faults due at ``when``; a close, drop or stall ends the replay."""
+        batch = self._layer.apply(when, batch, chunks=self.chunks, audio_secs=self.audio_secs)
+        self.closed = self.closed or self._layer.ended
+        self.stalled = self._layer.stalled
+        return batch
 
     def finish(self) -> str | None:
         """The client went away: in a strict replay, a recording that had more client frames
@@ -245,7 +269,7 @@ class Replayer:
         """The cues the client's point has reached, in order; each with its delay."""
         point = _Point(self._commits, self.audio_secs, self._others)
         out: list[Action] = []
-        while self._next < len(self._cues) and not self.closed:
+        while self._next < len(self._cues) and not (self.closed or self.stalled):
             cue = self._cues[self._next]
             if not cue.point.reached_by(point):
                 break
