@@ -29,6 +29,7 @@ __all__ = [
     "frame",
     "machine",
     "pcm_speech",
+    "revision",
     "summarize",
     "workers",
 ]
@@ -107,6 +108,23 @@ def machine() -> dict[str, Any]:
     versions["scribe_sync"] = __version__
     info["versions"] = versions
     return info
+
+
+def revision() -> str:
+    """The commit measured, ``-dirty`` when tracked files differ from it (the page of figures
+    and the report directory, which a run rewrites, excepted); ``unknown`` outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      ":(exclude)BENCHMARKS.md", ":(exclude)benchmarks/report")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}-dirty" if changed else head
 
 
 def pcm_speech(seconds: float, seed: int = 0) -> bytes:

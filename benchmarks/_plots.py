@@ -52,7 +52,9 @@ def _concurrency(conc: dict[str, Any], path: Path, written: list[Path]) -> None:
     levels = conc["levels"]
     n = [lv["sessions"] for lv in levels]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, marker, color in (("raw", "o", "C0"), ("ours", "s", "C1")):
+    clients = conc.get("clients", ("raw", "ours"))
+    for i, name in enumerate(clients):
+        marker, color = "os^vD"[i % 5], f"C{i}"
         ax1.plot(n, [lv[name]["cpu_secs_per_audio_hour"] for lv in levels], marker=marker,
                  color=color, label=name)
         for key, style in (("p50", "-"), ("p99", "--")):

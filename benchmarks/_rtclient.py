@@ -10,8 +10,10 @@
 3. start the clock, commit, stop it when the ``committed_transcript`` reaches user code.
 
 Contenders: ``raw`` (websocket-client, one thread: ``send`` then ``recv`` until the commit),
-``threaded`` (the plain threaded design: a reader thread feeding a ``queue.Queue``), ``iterator``
-(``for event in session``), ``callbacks`` (``session.on``), ``sdk`` (the official async SDK).
+``threaded`` (the 20-line design: a reader thread feeding a ``queue.Queue``; the baseline of the
+paired medians), ``wssync`` (``websockets.sync.client`` with its defaults, as a new user writes
+it: ``send``, then a loop over ``recv()``), ``iterator`` (``for event in session``),
+``callbacks`` (``session.on``), ``sdk`` (the official async SDK).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from typing import Any
 
 from ._common import API_KEY, CHUNK_BYTES, QUERY, frame, pcm_speech
 
-__all__ = ["CLIENTS", "main"]
+__all__ = ["CHUNKS", "CLIENTS", "connect_raw", "main", "threaded"]
 
-CLIENTS = ("raw", "threaded", "iterator", "callbacks", "sdk")
+CLIENTS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
 CHUNKS = [pcm_speech(0.5)[i : i + CHUNK_BYTES] for i in range(0, 5 * CHUNK_BYTES, CHUNK_BYTES)]
 Sampler = Callable[[], int]
 
@@ -49,7 +51,8 @@ def _answer(value: int) -> None:
     sys.stdout.flush()
 
 
-def _ws(url: str) -> Any:
+def connect_raw(url: str) -> Any:
+    """A websocket-client connection to the server at ``url``, past ``session_started``."""
     import websocket
 
     ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
@@ -60,7 +63,7 @@ def _ws(url: str) -> Any:
 
 
 def raw(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
-    ws = _ws(url)
+    ws = connect_raw(url)
     sock = ws.sock
     commit = frame(b"", commit=True)
 
@@ -82,15 +85,16 @@ def threaded(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     """The plain threaded design a user might write in twenty lines."""
     import websocket
 
-    ws = _ws(url)
+    ws = connect_raw(url)
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def reader() -> None:
         try:
-            while True:
-                events.put(json.loads(ws.recv()))
+            while message := ws.recv():  # empty once the close handshake is done
+                events.put(json.loads(message))
         except (websocket.WebSocketException, OSError):
-            events.put(None)
+            pass
+        events.put(None)
 
     thread = threading.Thread(target=reader, name="bench-threaded-reader")
     thread.start()
@@ -117,6 +121,34 @@ def threaded(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
         thread.join()
 
     return sample, close
+
+
+def wssync(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
+    """``websockets.sync.client`` as its documentation shows it: defaults, ``recv()`` in a loop
+    (its own background thread reads the socket into an assembler, as scribe-sync's does)."""
+    from websockets.sync.client import connect
+
+    # legacy=True: websockets' documented way to keep a connection open past a `with` block
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY},
+                 legacy=True)
+    ws.recv()  # session_started
+    commit = frame(b"", commit=True)
+
+    def sample() -> int:
+        for chunk in CHUNKS:
+            ws.send(frame(chunk))
+        try:
+            while True:
+                ws.recv(timeout=quiet)
+        except TimeoutError:
+            pass
+        t0 = time.monotonic_ns()
+        ws.send(commit)
+        while json.loads(ws.recv())["message_type"] != "committed_transcript":
+            pass
+        return time.monotonic_ns() - t0
+
+    return sample, ws.close
 
 
 def iterator(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
@@ -181,7 +213,8 @@ def callbacks(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
 
 
 SYNC: dict[str, Callable[[str, float], tuple[Sampler, Callable[[], None]]]] = {
-    "raw": raw, "threaded": threaded, "iterator": iterator, "callbacks": callbacks,
+    "raw": raw, "threaded": threaded, "wssync": wssync, "iterator": iterator,
+    "callbacks": callbacks,
 }
 
 

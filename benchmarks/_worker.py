@@ -1,12 +1,14 @@
 """CPU workers: one client streams audio in its own process, which measures its own CPU.
 
-``python -m benchmarks._worker '{"client": "raw"|"sdk"|"ours", "url": ..., "seconds": S,
-"paced": bool}'`` streams S seconds of speech-like audio (1.5 s bursts, 0.5 s pauses) in 100 ms
-pcm_16000 chunks with a commit every 2 s, handles every event, waits for the last commit's
-answer and prints one JSON line: wall and CPU seconds (``getrusage(RUSAGE_SELF)``: this
-process, every thread, never the server) from after the connect to the last answer.
+``python -m benchmarks._worker '{"client": NAME, "url": ..., "seconds": S, "paced": bool}'``
+(NAME one of :data:`STREAMERS`) streams S seconds of speech-like audio (1.5 s bursts, 0.5 s
+pauses) in 100 ms pcm_16000 chunks with a commit every 2 s, handles every event, waits for the
+last commit's answer and prints one JSON line: wall and CPU seconds (``getrusage(RUSAGE_SELF)``:
+this process, every thread, never the server) from after the connect to the last answer.
 Every client encodes its own base64, as its users must: the raw loop is the naive one,
-``ws.send(json.dumps({...}))`` per chunk.
+``ws.send(json.dumps({...}))`` per chunk. The clients that read on a thread of their own (the
+20-line ``threaded`` client, ``wssync``, scribe-sync's callbacks) send from the caller's thread;
+scribe-sync's iterator follows the README: a thread sends, the caller iterates.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import queue
 import select
 import sys
 import threading
@@ -48,7 +51,8 @@ class _Pacer:
 
 
 # ------------------------------------------------------------------------------------------
-# Streaming: raw floor, official SDK, scribe-sync. Each returns counters; the caller times.
+# Streaming: raw floor, the 20-line threaded client, websockets.sync.client, official SDK,
+# scribe-sync. Each returns counters; the caller times.
 
 
 def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
@@ -89,6 +93,108 @@ def stream_raw(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
     ws.close()
     return {"wall": wall, "cpu": cpu, "events": events, "switches": switches}
+
+
+def _send_all(send: Callable[[str], object], chunks: list[bytes], paced: bool,
+              between: Callable[[], None] = lambda: None) -> int:
+    """Send every chunk (paced or not) and a commit every 2 s; returns the commits sent."""
+    pacer = _Pacer(paced)
+    commits = 0
+    for k, chunk in enumerate(chunks):
+        if paced:
+            time.sleep(max(0.0, pacer.due(k) - time.monotonic()))
+        send(frame(chunk))
+        between()
+        if (k + 1) % COMMIT_EVERY == 0:
+            send(frame(b"", commit=True))
+            commits += 1
+    if len(chunks) % COMMIT_EVERY:
+        send(frame(b"", commit=True))
+        commits += 1
+    return commits
+
+
+def stream_threaded(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """The 20-line client: a reader thread feeds a ``queue.Queue``; the caller sends, and
+    handles whatever the queue holds after each chunk."""
+    import websocket
+
+    ws = websocket.create_connection(url.replace("http", "ws", 1) + QUERY,
+                                     header=[f"xi-api-key: {API_KEY}"], skip_utf8_validation=True)
+    ws.recv()  # session_started
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def reader() -> None:
+        try:
+            while message := ws.recv():  # empty once the close handshake is done
+                events.put(json.loads(message))
+        except (websocket.WebSocketException, OSError):
+            pass
+        events.put(None)
+
+    thread = threading.Thread(target=reader, name="bench-threaded-reader")
+    thread.start()
+    counts = {"events": 0, "committed": 0}
+
+    def handle(event: dict[str, Any] | None) -> None:
+        if event is None:
+            raise RuntimeError("the connection ended early")
+        counts["events"] += 1
+        counts["committed"] += event["message_type"] == "committed_transcript"
+
+    def drain() -> None:
+        while True:
+            try:
+                handle(events.get_nowait())
+            except queue.Empty:
+                return
+
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
+    commits = _send_all(ws.send, chunks, paced, drain)
+    while counts["committed"] < commits:
+        handle(events.get(timeout=10.0))
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
+    ws.close()
+    thread.join()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
+
+
+def stream_wssync(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """``websockets.sync.client`` with its defaults: the caller sends, a thread of the user's
+    loops over ``recv()`` (websockets' own background thread reads the socket)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    # legacy=True: websockets' documented way to keep a connection open past a `with` block
+    ws = connect(url.replace("http", "ws", 1) + QUERY, additional_headers={"xi-api-key": API_KEY},
+                 legacy=True)
+    ws.recv()  # session_started
+    counts = {"events": 0, "committed": 0}
+    changed = threading.Condition()  # guards counts["committed"]
+
+    def reader() -> None:
+        try:
+            while True:
+                message = json.loads(ws.recv())
+                with changed:
+                    counts["events"] += 1
+                    if message["message_type"] == "committed_transcript":
+                        counts["committed"] += 1
+                        changed.notify_all()
+        except ConnectionClosed:
+            pass
+
+    thread = threading.Thread(target=reader, name="bench-wssync-reader")
+    thread.start()
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
+    commits = _send_all(ws.send, chunks, paced)
+    with changed:
+        if not changed.wait_for(lambda: counts["committed"] >= commits, timeout=10.0):
+            raise RuntimeError("commits left unanswered")
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
+    ws.close()
+    thread.join()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
 
 
 def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
@@ -141,7 +247,7 @@ def stream_sdk(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     return out
 
 
-def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+def stream_callbacks(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     """scribe-sync as documented: send from this thread, events to callbacks."""
     from scribe_sync import CommittedTranscript, PartialTranscript, ScribeClient
 
@@ -177,10 +283,43 @@ def stream_ours(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
 
 
+def stream_iterator(url: str, chunks: list[bytes], paced: bool) -> dict[str, Any]:
+    """scribe-sync as the README's quickstart: a thread sends and then calls ``finish()``,
+    ``for event in session`` here until the session ends."""
+    from scribe_sync import CommittedTranscript, ScribeClient
+
+    session = ScribeClient(API_KEY, base_url=url).connect(audio_format="pcm_16000")
+    counts = {"events": 0, "committed": 0}
+
+    def send() -> None:
+        pacer = _Pacer(paced)
+        for k, chunk in enumerate(chunks):
+            if paced:
+                time.sleep(max(0.0, pacer.due(k) - time.monotonic()))
+            session.send_audio(chunk)
+            if (k + 1) % COMMIT_EVERY == 0:
+                session.commit()
+        session.finish()  # commits the tail, waits for its transcript, closes
+
+    t0, c0, s0 = time.monotonic(), cpu_seconds(), context_switches()
+    sender = threading.Thread(target=send, name="bench-sender")
+    sender.start()
+    for event in session:
+        counts["events"] += 1
+        counts["committed"] += isinstance(event, CommittedTranscript)
+    wall, cpu, switches = time.monotonic() - t0, cpu_seconds() - c0, context_switches() - s0
+    sender.join()
+    session.close()
+    return {"wall": wall, "cpu": cpu, "events": counts["events"], "switches": switches}
+
+
 STREAMERS: dict[str, Callable[[str, list[bytes], bool], dict[str, Any]]] = {
     "raw": stream_raw,
+    "threaded": stream_threaded,
+    "wssync": stream_wssync,
     "sdk": stream_sdk,
-    "ours": stream_ours,
+    "iterator": stream_iterator,
+    "callbacks": stream_callbacks,
 }
 
 

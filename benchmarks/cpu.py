@@ -1,8 +1,11 @@
 """Benchmark 2: client CPU per hour of audio, unpaced and paced, each client in its own process.
 
 Clients (``benchmarks._worker``): the naive raw loop (websocket-client, one thread,
-``ws.send(json.dumps({...}))`` per chunk, ``select`` + ``recv`` for events), scribe-sync
-(``send_audio`` from the caller's thread, events to callbacks) and the official async SDK.
+``ws.send(json.dumps({...}))`` per chunk, ``select`` + ``recv`` for events), the 20-line
+reader-thread + ``queue.Queue`` client, ``websockets.sync.client`` (a reader loop over
+``recv()``), scribe-sync's iterator (a sending thread, ``for event in session`` in the caller, as
+the README shows it), scribe-sync's callbacks (``send_audio`` from the caller's thread) and the
+official async SDK.
 They stream speech-like audio in 100 ms pcm_16000 chunks to the mock (in its own process)
 with a commit every 2 s; each measures ``getrusage(RUSAGE_SELF)`` in its own process, so
 the server's CPU is never counted.
@@ -26,7 +29,7 @@ from ._common import CHUNK_SECS, ServerProcess, collect, machine, workers
 
 __all__ = ["CLIENTS", "run"]
 
-CLIENTS = ("raw", "ours", "sdk")
+CLIENTS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
 MODES: dict[str, dict[str, Any]] = {
     "quick": {"unpaced_secs": 30, "unpaced_runs": 1, "paced_secs": 3},
     "full": {"unpaced_secs": 1200, "unpaced_runs": 3, "paced_secs": 120},

@@ -1,17 +1,18 @@
-"""Where the round trip goes: ``commit()`` -> ``CommittedTranscript``, split into stages.
+"""Where the round trip goes: ``commit()`` -> ``CommittedTranscript``, split at public boundaries.
 
 ``python -m benchmarks.stages [--samples N]`` runs the echo-commit server in another process
-and, in this one, the scribe-sync iterator on the main thread with the raw websocket-client loop
-interleaved per sample (the method of benchmark 1). The session's own steps are timed by
-wrapping four of its methods (a diagnostic only: wrapping adds a little to every stage):
+and, in this one, three clients interleaved per sample (the method of benchmark 1): the
+scribe-sync iterator, the 20-line reader-thread + ``queue.Queue`` client and the raw
+websocket-client loop. Each sample is split at the points any user can observe, so that the
+diagnostic never depends on the library's private parts:
 
-- ``commit() returned``: the commit's frame is built and written;
-- ``answer bytes read``: the first bytes of the answer are in the session's buffer;
-- ``event queued``: the frame is parsed, decoded and applied, the event is in the queue;
-- ``in user code``: the iterator has returned it.
+- ``send path``: the clock starts, ``commit()`` (or ``ws.send(commit)``) returns;
+- ``receive path``: from there until the ``CommittedTranscript`` is in user code (the server's
+  answer, reading, decoding and every hand-off);
+- ``round trip``: the sum.
 
-For the raw loop, ``send()`` returned and ``recv()`` returned (parsed and ``json.loads``-ed)
-are the matching points. Medians in µs from the start of the sample; prints JSON and a table.
+Medians in µs; prints JSON and a table. A diagnostic, not a contender: every client shares this
+process (and its GIL), unlike benchmark 1.
 """
 
 from __future__ import annotations
@@ -25,81 +26,99 @@ from collections.abc import Callable
 from typing import Any
 
 from ._common import ServerProcess, frame
-from ._rtclient import CHUNKS, _ws
+from ._rtclient import CHUNKS, connect_raw, threaded
 
 __all__ = ["run"]
 
-
-def _wrap(owner: Any, name: str, marks: dict[str, int], key: str, when: Callable[[Any], bool]
-          ) -> None:
-    original = getattr(owner, name)
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        if when(result):
-            marks.setdefault(key, time.monotonic_ns())
-        return result
-
-    setattr(owner, name, wrapper)
+Split = tuple[int | None, int]  # (send path, round trip) in ns; None: not split
+Sampler = Callable[[], Split]
 
 
-def run(samples: int = 300, quiet: float = 0.003) -> dict[str, Any]:
-    import scribe_sync.session  # noqa: F401  (loads the driver in its order)
+def _raw(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
+    ws = connect_raw(url)
+    sock = ws.sock
+    commit = frame(b"", commit=True)
+
+    def sample() -> Split:
+        for chunk in CHUNKS:
+            ws.send(frame(chunk))
+        while select.select([sock], [], [], quiet)[0]:
+            ws.recv()
+        t0 = time.monotonic_ns()
+        ws.send(commit)
+        sent = time.monotonic_ns()
+        while json.loads(ws.recv())["message_type"] != "committed_transcript":
+            pass
+        return sent - t0, time.monotonic_ns() - t0
+
+    return sample, ws.close
+
+
+def _iterator(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     from scribe_sync import CommittedTranscript, ScribeClient
-    from scribe_sync._driver import Driver
-    from scribe_sync._transport import WebSocketTransport
 
-    marks: dict[str, int] = {}
-    _wrap(WebSocketTransport, "send_text", marks, "written", lambda r: True)
-    _wrap(WebSocketTransport, "_fill", marks, "read", lambda r: bool(r[0]))
-    _wrap(Driver, "_deliver", marks, "queued", lambda r: True)
-    ours: list[dict[str, int]] = []
-    raw: list[dict[str, int]] = []
+    session = ScribeClient("bench-key", base_url=url).connect(audio_format="pcm_16000")
+
+    def sample() -> Split:
+        for chunk in CHUNKS:
+            session.send_audio(chunk)
+        try:
+            while True:
+                session.recv(timeout=quiet)
+        except TimeoutError:
+            pass
+        t0 = time.monotonic_ns()
+        session.commit()
+        sent = time.monotonic_ns()
+        for event in session:
+            if isinstance(event, CommittedTranscript):
+                break
+        return sent - t0, time.monotonic_ns() - t0
+
+    return sample, session.close
+
+
+def _threaded(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
+    """The 20-line client of benchmark 1, whole (its send path is one ``ws.send``, as the raw
+    loop's)."""
+    whole, close = threaded(url, quiet)
+
+    def sample() -> Split:
+        return None, whole()
+
+    return sample, close
+
+
+CLIENTS: dict[str, Callable[[str, float], tuple[Sampler, Callable[[], None]]]] = {
+    "scribe-sync iterator": _iterator, "20-line reader thread": _threaded, "raw loop": _raw}
+
+
+def run(samples: int = 300, quiet: float = 0.003, warmup: int = 10) -> dict[str, Any]:
+    splits: dict[str, list[Split]] = {name: [] for name in CLIENTS}
     with ServerProcess.echo() as server:
-        session = ScribeClient("bench-key", base_url=server.base_url).connect(
-            audio_format="pcm_16000")
-        ws = _ws(server.base_url)
-        sock = ws.sock
-        commit = frame(b"", commit=True)
-        for i in range(samples + 10):
-            for chunk in CHUNKS:
-                session.send_audio(chunk)
-            try:
-                while True:
-                    session.recv(timeout=quiet)
-            except TimeoutError:
-                pass
-            marks.clear()
-            t0 = time.monotonic_ns()
-            session.commit()
-            returned = time.monotonic_ns()
-            for event in session:
-                if isinstance(event, CommittedTranscript):
-                    break
-            done = time.monotonic_ns()
-            if i >= 10:
-                ours.append({"commit() returned": returned - t0, "written": marks["written"] - t0,
-                             "answer bytes read": marks["read"] - t0,
-                             "event queued": marks["queued"] - t0, "in user code": done - t0})
-            for chunk in CHUNKS:
-                ws.send(frame(chunk))
-            while select.select([sock], [], [], quiet)[0]:
-                ws.recv()
-            t0 = time.monotonic_ns()
-            ws.send(commit)
-            sent = time.monotonic_ns()
-            while json.loads(ws.recv())["message_type"] != "committed_transcript":
-                pass
-            done = time.monotonic_ns()
-            if i >= 10:
-                raw.append({"send() returned": sent - t0, "in user code": done - t0})
-        session.close()
-        ws.close()
-
-    def medians(rows: list[dict[str, int]]) -> dict[str, float]:
-        return {k: statistics.median(r[k] for r in rows) / 1000 for k in rows[0]}
-
-    return {"samples": samples, "scribe_sync_iterator_us": medians(ours), "raw_us": medians(raw)}
+        opened = {name: make(server.base_url, quiet) for name, make in CLIENTS.items()}
+        names = list(opened)
+        try:
+            for i in range(warmup + samples):
+                for k in range(len(names)):
+                    name = names[(i + k) % len(names)]
+                    split = opened[name][0]()
+                    if i >= warmup:
+                        splits[name].append(split)
+        finally:
+            for _, close in opened.values():
+                close()
+    out: dict[str, Any] = {"samples": samples}
+    for name, rows in splits.items():
+        whole = statistics.median(t for _, t in rows) / 1000
+        sent = [(s, t) for s, t in rows if s is not None]
+        if not sent:
+            out[name] = {"send path": None, "receive path": None, "round trip": whole}
+            continue
+        out[name] = {"send path": statistics.median(s for s, _ in sent) / 1000,
+                     "receive path": statistics.median(t - s for s, t in sent) / 1000,
+                     "round trip": whole}
+    return out
 
 
 def main() -> None:
@@ -108,10 +127,13 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.samples)
     print(json.dumps(result, indent=2))
-    for name in ("scribe_sync_iterator_us", "raw_us"):
-        print(f"\n{name}")
-        for stage, value in result[name].items():
-            print(f"  {stage:20s} {value:8.0f} µs")
+    print(f"\nmedians over {args.samples} samples, µs")
+    print(f"{'client':24s} {'send path':>10s} {'receive path':>13s} {'round trip':>11s}")
+    for name in CLIENTS:
+        r = result[name]
+        send, receive = (f"{r[k]:.0f}" if r[k] is not None else "-"
+                         for k in ("send path", "receive path"))
+        print(f"{name:24s} {send:>10s} {receive:>13s} {r['round trip']:11.0f}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["COMMANDS", "add_replay_options", "check_replay", "main", "replay_settings"]
+__all__ = ["COMMANDS", "add_replay_options", "check_files", "main", "replay_settings"]
 
 #: The first arguments that select this module's commands.
 COMMANDS = ("record", "cassette")
@@ -68,11 +68,16 @@ def replay_settings(args: argparse.Namespace) -> dict[str, Any]:
             "replay_timing": args.replay_timing}
 
 
-def check_replay(args: argparse.Namespace) -> str | None:
-    """The one-line problem with ``--cassette``'s cassette, or ``None`` (none given, or it
-    loads)."""
+def check_files(args: argparse.Namespace) -> str | None:
+    """The one-line problem with ``--cassette``'s cassette or ``--timing``'s profile file, or
+    ``None`` (none given, or they load)."""
     try:
         replay_settings(args)
+        timing = getattr(args, "timing", None)
+        if isinstance(timing, str) and timing.endswith(".json"):
+            from .timing_file import load_timing
+
+            load_timing(timing)
     except ValueError as exc:
         return str(exc)
     return None

@@ -18,16 +18,14 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from ._session import WebSocketSession
+from .context import ServerContext
 from .journal import REDACTED, redact_headers, redact_query
 from .params import parse_query
-
-if TYPE_CHECKING:
-    from .server import MockServer
 
 __all__ = ["ACCESS_LOGGER", "MAX_BODY", "REALTIME_PATH", "TOKEN_PATH", "build_app", "is_loopback"]
 
@@ -35,7 +33,7 @@ REALTIME_PATH: Final = "/v1/speech-to-text/realtime"
 TOKEN_PATH: Final = "/v1/single-use-token/"
 TOKEN_TYPES: Final = ("realtime_scribe", "batch_scribe", "tts_websocket")
 MAX_BODY: Final = 1 << 20  # admin scenario bodies; larger ones get 413
-SERVER_KEY: Final[web.AppKey[MockServer]] = web.AppKey("server")
+CONTEXT_KEY: Final[web.AppKey[ServerContext]] = web.AppKey("context")
 
 # The access log has every request line, query string included ("?token=sutkn_..."): it goes
 # to "mock_server.access" through a filter that masks credentials first.
@@ -98,13 +96,13 @@ def _cors(request: web.Request) -> dict[str, str]:
     }
 
 
-def _server(request: web.Request) -> MockServer:
-    return request.app[SERVER_KEY]
+def _context(request: web.Request) -> ServerContext:
+    return request.app[CONTEXT_KEY]
 
 
 async def _realtime(request: web.Request) -> web.StreamResponse:
-    server = _server(request)
-    settings = server.settings
+    ctx = _context(request)
+    settings = ctx.settings
     ws = web.WebSocketResponse(
         compress=False,  # keeps many sessions cheap; clients do not need it
         # aiohttp refuses a message of max_msg_size bytes; the setting admits it (as before).
@@ -115,24 +113,22 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})
     query = parse_query(request.query_string)
-    recorded = None if server.replay_book is None else server.replay_book.take(
-        query, strict=server.settings.strict)
-    if recorded is not None and recorded.of("refused"):
-        # A replay of an upstream that refused the handshake: the same HTTP status.
-        return web.Response(status=recorded.of("refused")[0]["status"])
+    status = None if ctx.refusal is None else ctx.refusal(query)
+    if status is not None:
+        return web.Response(status=status)  # a replayed refusal of the handshake
     await ws.prepare(request)
-    log = server.journal.open(
+    log = ctx.journal.open(
         path=request.path,
         query=redact_query(query),
         headers=redact_headers(list(request.headers.items())),
         remote=_remote(request),
     )
-    session = WebSocketSession(server, request, ws, log, recorded)
-    server._sessions.add(session)
+    session = WebSocketSession(ctx, request, ws, log)
+    ctx.sessions.add(session)
     try:
         await session.run(query, request.headers.get("xi-api-key"))
     finally:
-        server._sessions.discard(session)
+        ctx.sessions.discard(session)
     return ws
 
 
@@ -142,7 +138,7 @@ def _remote(request: web.Request) -> str:
 
 
 async def _token(request: web.Request) -> web.Response:
-    server = _server(request)
+    registry = _context(request).registry
     cors = _cors(request)
     if request.method == "OPTIONS":
         return json_response(204, extra=cors)
@@ -150,7 +146,7 @@ async def _token(request: web.Request) -> web.Response:
         return json_response(405, {"detail": "Method Not Allowed"}, extra=cors)
     token_type = request.match_info["token_type"]
     api_key = request.headers.get("xi-api-key")
-    if not api_key or not server._key_ok(api_key):
+    if not api_key or not registry.key_ok(api_key):
         # invented body, in the shape of the live HTTP API's errors
         body: Any = {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}
         return json_response(401, body, extra=cors)
@@ -168,27 +164,27 @@ async def _token(request: web.Request) -> web.Response:
     if token_type != "realtime_scribe":
         # Tokens of other types are minted but never valid on the realtime endpoint.
         return json_response(200, {"token": "sutkn_" + secrets.token_hex(24)}, extra=cors)
-    return json_response(200, {"token": server.mint_token(api_key)}, extra=cors)
+    return json_response(200, {"token": registry.mint_token(api_key)}, extra=cors)
 
 
 async def _admin(request: web.Request) -> web.Response:
     if not is_loopback(request.remote):
         return json_response(403, {"detail": "the admin API answers loopback clients only"})
-    server = _server(request)
+    admin = _context(request).admin
     action, method = request.match_info["action"], request.method
     if action == "sessions" and method == "GET":
-        return json_response(200, await server._admin_sessions())
+        return json_response(200, await admin.sessions())
     if action == "health" and method == "GET":
-        return json_response(200, await server._admin_health())
+        return json_response(200, await admin.health())
     if action == "reset" and method == "POST":
-        await server._admin_reset()
+        await admin.reset()
         return json_response(200, {"ok": True})
     if action == "scenario" and method == "POST":
         keys = request.query.getall("api_key", [])
         api_key = keys[-1] if keys else None
         try:
             data = json.loads(await request.read() or b"null")
-            await server._admin_install(data, api_key)
+            await admin.install_scenario(data, api_key)
         except (ValueError, TypeError) as exc:
             return json_response(400, {"detail": f"invalid scenario: {exc}"})
         return json_response(200, {"ok": True})
@@ -199,10 +195,10 @@ async def _not_found(request: web.Request) -> web.Response:
     return json_response(404, {"detail": "Not Found"})
 
 
-def build_app(server: MockServer, *extra: web.RouteDef) -> web.Application:
+def build_app(ctx: ServerContext, *extra: web.RouteDef) -> web.Application:
     """The application of one mock server (``extra`` routes: the workers' private API)."""
     app = web.Application(client_max_size=MAX_BODY)
-    app[SERVER_KEY] = server
+    app[CONTEXT_KEY] = ctx
     app.add_routes([
         web.get(REALTIME_PATH, _realtime),
         web.route("*", TOKEN_PATH + "{token_type}", _token),

@@ -27,7 +27,7 @@ from typing import Any, Final
 import attrs
 import pytest
 
-from . import MockDependencyError, _import_module
+from . import MockDependencyError
 
 __all__ = ["MODES", "CassetteUse", "add_options", "record_mode", "scribe_cassette"]
 
@@ -94,31 +94,28 @@ def scribe_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]:
     mode = record_mode(request.config)
     key = os.environ.get("ELEVENLABS_API_KEY", "")
     record = mode == "all" or (mode == "once" and not path.exists())
+    if record and not key:
+        pytest.fail(f"recording {path.name} needs ELEVENLABS_API_KEY", pytrace=False)
+    if not record and not path.exists():
+        pytest.fail(f"no cassette {path}: record it with --scribe-record-mode=once and "
+                    "ELEVENLABS_API_KEY set", pytrace=False)
     try:
-        if record:
-            if not key:
-                pytest.fail(f"recording {path.name} needs ELEVENLABS_API_KEY", pytrace=False)
-            proxy_class = _import_module(".proxy").RecordingProxy
-        else:
-            if not path.exists():
-                pytest.fail(f"no cassette {path}: record it with --scribe-record-mode=once "
-                            "and ELEVENLABS_API_KEY set", pytrace=False)
-            server_class = _import_module(".server").MockServer
-            cassette = _import_module(".cassette")
+        # Loaded now, not with the plugin: pytest starts on the base install.
+        from . import CassetteError, MockServer, RecordingProxy, load_cassette
     except MockDependencyError as exc:
         pytest.fail(str(exc), pytrace=False)
     if record:
         upstream = (request.config.getoption("--scribe-upstream", None)
                     or os.environ.get(UPSTREAM_ENV) or DEFAULT_UPSTREAM)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with proxy_class(upstream, path) as proxy:
+        with RecordingProxy(upstream, path) as proxy:
             yield CassetteUse(proxy.base_url, key, path, True)
         return
     try:
-        loaded = cassette.load(path)
-    except cassette.CassetteError as exc:
+        loaded = load_cassette(path)
+    except CassetteError as exc:
         pytest.fail(str(exc), pytrace=False)
-    with server_class(cassette=loaded, **settings) as server:
+    with MockServer(cassette=loaded, **settings) as server:
         yield CassetteUse(server.base_url, REPLAY_KEY, path, False, server)
         mismatches = list(server.replay_mismatches)
     if mismatches:

@@ -1,6 +1,8 @@
-"""The WebSocket session driver: one aiohttp WebSocket connection runs one :class:`Engine`.
+"""The WebSocket session driver: one aiohttp WebSocket connection runs one answer source.
 
-Frames and times go into the sans-I/O engine; of the actions it returns, journal records are
+The source (:class:`~mock_server.context.AnswerSource`, by default the rule
+:class:`~mock_server.engine.Engine`) comes from the server context's factory. Frames and
+times go into it, sans-I/O; of the actions it returns, journal records are
 written at once under the journal's lock (:meth:`~mock_server.journal.Journal.write`), and
 the wire actions (send, close, drop) are executed in order, through a delaying sender task
 once a frame is delayed (the live timing profile, scenario delays). The
@@ -16,27 +18,23 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
 from .actions import ERROR_TYPES, Action, Close, Drop, Record, Send, error_actions
 from .bench import BenchStream
-from .engine import Engine
-from .journal import JournalFrame, SessionLog, key_label
+from .context import AnswerSource, ServerContext, SessionSetup
+from .journal import JournalFrame, SessionLog, key_label, redact_query
 from .params import InvalidParams, parse_params
-from .replay import Replayer, options_of
 from .scenarios import Delay
-
-if TYPE_CHECKING:
-    from .cassette import RecordedSession
-    from .server import MockServer
 
 __all__ = ["AUTH_ERROR_TEXT", "WebSocketSession"]
 
 AUTH_ERROR_TEXT: Final = "You must be authenticated to use this endpoint."  # live (CAP-A)
 _ERROR_TYPES: Final = frozenset(ERROR_TYPES)
+_READ_TIMEOUT_REASON: Final = "read timeout"  # invented: the live service's bound is unknown
 _Action = Send | Close | Drop
 #: aiohttp reports these when the connection is over (a close frame, our close, EOF, an error).
 _END_TYPES: Final = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
@@ -52,22 +50,27 @@ def _encode(payload: dict[str, Any]) -> bytes:
         return json.dumps(payload, separators=(",", ":")).encode("ascii")
 
 
+def _peer_close(message: Any) -> tuple[int, str]:
+    """The code and reason of a client's close frame; 1005 (no status received, RFC 6455
+    §7.1.5) when the frame has none (aiohttp reports 0)."""
+    return int(message.data) or 1005, message.extra or ""
+
+
 class WebSocketSession:
     """Runs one WebSocket connection: engine in, frames out. Event loop thread only."""
 
     def __init__(
-        self, server: MockServer, request: web.Request, ws: web.WebSocketResponse, log: SessionLog,
-        recorded: RecordedSession | None = None,
+        self, ctx: ServerContext, request: web.Request, ws: web.WebSocketResponse, log: SessionLog
     ) -> None:
-        self.server = server
-        self.recorded = recorded  # a replay: the recorded session this connection gets
+        self.ctx = ctx
+        self.journal = ctx.journal
         self.ws = ws
         self.transport = request.transport
         self.log = log
         self.loop = asyncio.get_running_loop()
-        self.engine: Engine | Replayer | None = None
+        self.engine: AnswerSource | None = None
         self.bench: BenchStream | None = None  # benchmarks only: the tick stream
-        self.stamp = server.settings.stamp_send_times
+        self.stamp = ctx.settings.stamp_send_times
         self.delay: Delay | None = None
         self._rng = random.Random(0)
         self.queue: asyncio.Queue[tuple[float, _Action]] | None = None
@@ -77,10 +80,11 @@ class WebSocketSession:
         self.our_close: tuple[int, str] | None = None
         self.peer_close: tuple[int, str] | None = None
         self.send_failed = False
+        self.read_deadline: float | None = None  # read_timeout_secs after the last frame
 
     # ---------------------------------------------------------------------------- execution
 
-    async def execute(self, actions: list[_Action]) -> None:
+    async def execute(self, actions: Sequence[_Action]) -> None:
         for action in actions:
             if self.done:
                 return
@@ -144,7 +148,7 @@ class WebSocketSession:
             else:
                 data, opcode = payload, WSMsgType.BINARY
             # Journaled before the send, so that it is ordered with the input.
-            self.server.journal.add_sent(
+            self.journal.add_sent(
                 self.log,
                 JournalFrame("out", time.monotonic(), message_type, payload, len(data)),
                 error=message_type in _ERROR_TYPES,
@@ -159,7 +163,7 @@ class WebSocketSession:
         else:
             self.done = True
             self.our_close = (1006, "")
-            self.server.journal.close(self.log, 1006, "")
+            self.journal.close(self.log, 1006, "")
             if self.transport is not None:
                 self.transport.abort()
 
@@ -170,7 +174,7 @@ class WebSocketSession:
         self.done = True
         self.our_close = (code, reason)
         # Journal first: the closing handshake may wait for the client's close frame.
-        self.server.journal.close(self.log, code, reason)
+        self.journal.close(self.log, code, reason)
         with contextlib.suppress(Exception):
             await self.ws.close(code=code, message=reason.encode())
 
@@ -179,13 +183,13 @@ class WebSocketSession:
         if self.transport is not None:
             self.transport.abort()
 
-    def _engine(self, call: Callable[..., list[Action]], *args: Any) -> list[_Action]:
+    def _engine(self, call: Callable[..., Sequence[Action]], *args: Any) -> list[_Action]:
         """Call the engine, write the journal records it returned under the journal's lock
         (a snapshot never sees half an update), and return the wire actions."""
         actions = call(*args)
         records = [a for a in actions if isinstance(a, Record)]
         if records:
-            self.server.journal.write(self.log, records)
+            self.journal.write(self.log, records)
         return [a for a in actions if not isinstance(a, Record)]
 
     async def _read_close(self) -> None:
@@ -196,7 +200,7 @@ class WebSocketSession:
             while self.peer_close is None:
                 message = await self.ws.receive()
                 if message.type is WSMsgType.CLOSE:
-                    self.peer_close = (int(message.data), message.extra or "")
+                    self.peer_close = _peer_close(message)
                 elif message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     return
 
@@ -209,7 +213,7 @@ class WebSocketSession:
         engine = self.engine
         if engine is None or self.done:
             return None
-        times = [engine.deadline()]
+        times = [engine.deadline(), self.read_deadline]
         if self.bench is not None and not (engine.closed or engine.stalled):
             times.append(self.bench.deadline())
         return min((t for t in times if t is not None), default=None)
@@ -235,11 +239,16 @@ class WebSocketSession:
             self.timer = self.loop.call_at(deadline, self._on_timer)
             return
         actions: list[_Action] = []
+        if self.read_deadline is not None and now >= self.read_deadline:
+            # No complete frame for read_timeout_secs: perhaps a half-sent one holding memory.
+            self.read_deadline = None
+            self.ctx.tasks.spawn(self.execute([Close(1008, _READ_TIMEOUT_REASON)]))
+            return
         if self.bench is not None and not (engine.closed or engine.stalled):
             actions.extend(Send(payload) for payload in self.bench.tick(now))
         actions.extend(self._engine(engine.tick, now))
         if actions:
-            self.server._spawn(self.execute(actions))
+            self.ctx.tasks.spawn(self.execute(actions))
         self._arm()  # a periodic deadline (the benchmark stream) needs the next one
 
     # ---------------------------------------------------------------------------- lifecycle
@@ -255,62 +264,59 @@ class WebSocketSession:
                 else:
                     code = self.ws.close_code or 1006
                     reason = ""
-                self.server.journal.close(self.log, code, reason)
+                self.journal.close(self.log, code, reason)
             with contextlib.suppress(Exception):
                 await self.ws.close()
 
     async def _authenticate_and_run(self, query: dict[str, list[str]], api_key: str | None) -> None:
-        server = self.server
-        settings = server.settings
+        ctx = self.ctx
+        registry = ctx.registry
         tokens = query.get("token")
         token = tokens[-1] if tokens else None
         key: str | None
         if token:
             # The token wins over any key (PySDK realtime/scribe.py docstring, PROTOCOL.md §1).
-            key = await server._consume_token(token)
+            key = await ctx.admin.consume_token(token)
         else:
-            key = api_key if api_key and server._key_ok(api_key) else None
-        with server.journal.lock:
+            key = api_key if registry.key_ok(api_key) else None
+        with self.journal.lock:
             self.log.key_label = None if key is None else key_label(key)
         if key is None:
             await self.execute(error_actions("auth_error", AUTH_ERROR_TEXT))
             return
-
-        active = server._active
-        limit = settings.max_sessions_per_key
-        if limit is not None and active.get(key, 0) >= limit:
+        if not registry.acquire(key):
             # invented text
+            limit = ctx.settings.max_sessions_per_key
             text = f"Too many concurrent sessions for this API key (limit {limit})."
             await self.execute(error_actions("rate_limited", text))
             return
-        active[key] = active.get(key, 0) + 1
         try:
             await self._run_session(key, query)
         finally:
-            active[key] -= 1
-            if not active[key]:
-                del active[key]
+            registry.release(key)
 
     async def _run_session(self, key: str, query: dict[str, list[str]]) -> None:
-        server = self.server
-        if server.replay_book is not None:
-            await self._run_replay(key, query)
-            return
+        ctx = self.ctx
+        settings = ctx.settings
         try:
-            params = parse_params(query, server.settings.models)
+            params = parse_params(query, settings.models)
         except InvalidParams as exc:
             await self.execute(error_actions("invalid_request", str(exc)))
             return
-        scenario, number = server._scenario_for(key)
-        with server.journal.lock:
+        scenario, number = ctx.registry.scenario_for(key)
+        with self.journal.lock:
             self.log.scenario = None if scenario is None else (scenario.name or "<unnamed>")
-        engine = Engine(
-            server.settings,
-            params,
-            index=self.log.index,
-            scenario=scenario,
-            scenario_session=number,
-            now=self.loop.time(),
+        engine = ctx.sources(
+            SessionSetup(
+                settings=settings,
+                params=params,
+                query=redact_query(query),
+                key_label=key_label(key),
+                index=self.log.index,
+                scenario=scenario,
+                scenario_session=number,
+                now=self.loop.time(),
+            )
         )
         self.engine = engine
         if scenario is not None and scenario.delay is not None:
@@ -318,60 +324,34 @@ class WebSocketSession:
             self._rng = random.Random(f"{scenario.delay.seed}:{number}")
             self._start_sender()
         await self.execute(self._engine(engine.start, self.loop.time()))
-        settings = server.settings
         if settings.bench_stream_count > 0 and not (engine.closed or engine.stalled):
             self.bench = BenchStream(
                 settings.bench_stream_count,
                 settings.bench_stream_interval_secs,
                 start=self.loop.time(),
             )
-        await self._serve(engine)
-
-    async def _run_replay(self, key: str, query: dict[str, list[str]]) -> None:
-        """Serve the recorded session (docs/cassettes.md) in place of the engine."""
-        settings = self.server.settings
-        if self.recorded is None:
-            options = " ".join(f"{k}={','.join(v)}" for k, v in options_of(query).items())
-            text = f"the cassette has no recorded session left for: {options}"  # invented
-            await self.execute(error_actions("error", text))
-            return
-        scenario, number = self.server._scenario_for(key)
-        faults = () if scenario is None else tuple(
-            f for f in scenario.faults if f.session is None or f.session == number)
-        if scenario is not None and scenario.delay is not None:
-            self.delay = scenario.delay
-            self._rng = random.Random(f"{scenario.delay.seed}:{number}")
-            self._start_sender()
-        replayer = Replayer(self.recorded, timing=settings.replay_timing, strict=settings.strict,
-                            faults=faults)
-        self.engine = replayer
-        await self.execute(self._engine(replayer.start, self.loop.time()))
-        try:
-            await self._serve(replayer)
-        finally:
-            mismatch = replayer.finish()
-            if mismatch is not None:
-                self.server.replay_mismatches.append(mismatch)
-
-    async def _serve(self, engine: Engine | Replayer) -> None:
-        """Read the client's frames into the engine until the connection ends."""
-        server = self.server
+        read_timeout = settings.read_timeout_secs
+        if read_timeout is not None:
+            self.read_deadline = self.loop.time() + read_timeout
         self._arm()
         ws = self.ws
-        journal = server.journal
+        journal = self.journal
         try:
             while not self.done:
                 message = await ws.receive()
                 kind = message.type
                 if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                    actions = self._engine(engine.receive, message.data, self.loop.time())
+                    now = self.loop.time()
+                    if read_timeout is not None:
+                        self.read_deadline = now + read_timeout
+                    actions = self._engine(engine.receive, message.data, now)
                     if actions:
                         await self.execute(actions)
                     self._arm()
                     journal.notify()
                     continue
                 if kind is WSMsgType.CLOSE:
-                    self.peer_close = (int(message.data), message.extra or "")
+                    self.peer_close = _peer_close(message)
                 elif kind is WSMsgType.ERROR:
                     # aiohttp refused a frame and closed with its code (1009 too big, 1007
                     # invalid UTF-8, 1002); a connection error has no code (1006).

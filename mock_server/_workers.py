@@ -38,6 +38,8 @@ import aiohttp
 from aiohttp import web
 
 from ._http import is_loopback, json_response
+from .admin import Admin, LocalAdmin
+from .scenarios import load_scenario
 from .server import MockServer
 
 __all__ = ["WORKER_ENV", "Cluster", "run_parent", "run_worker"]
@@ -49,17 +51,41 @@ _TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 
 
 class Cluster:
-    """Every worker, as seen from one of them (all methods run on its event loop)."""
+    """Every worker, as seen from one of them: the worker's topology and its admin (all
+    coroutines run on its event loop).
 
-    def __init__(self, server: MockServer, index: int, secret: str) -> None:
-        self.server = server
+    Args:
+        index: this worker's number (0-based); it prefixes the tokens it mints.
+        secret: the parent's secret that the workers' private API requires.
+    """
+
+    private_site: Final = True
+
+    def __init__(self, index: int, secret: str) -> None:
         self.index = index
         self.secret = secret
         self.ports: list[int] = []  # private ports, by worker index; set once all started
-        server._cluster = self
-        server.private_site = True
-        server.token_prefix = f"{index:02x}"
-        server.extra_routes.append(web.route("*", "/_worker/{action}", self._handle))
+        self._local: LocalAdmin | None = None
+
+    # ---------------------------------------------------------------------------- topology
+
+    @property
+    def token_prefix(self) -> str:
+        return f"{self.index:02x}"
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return (web.route("*", "/_worker/{action}", self._handle),)
+
+    def admin(self, local: LocalAdmin) -> Admin:
+        self._local = local
+        return self
+
+    @property
+    def local(self) -> LocalAdmin:
+        """This worker's own state."""
+        if self._local is None:
+            raise RuntimeError("the cluster is not attached to a server")
+        return self._local
 
     # ---------------------------------------------------------------------------- as a client
 
@@ -84,7 +110,7 @@ class Cluster:
         except ValueError:
             return None
         if owner == self.index:
-            return self.server.consume_token(token)
+            return await self.local.consume_token(token)
         if not 0 <= owner < len(self.ports):
             return None
         answer = await self._call(self.ports[owner], "POST", "consume", {"token": token})
@@ -101,7 +127,7 @@ class Cluster:
         return {
             "ok": True,
             "open_sessions": sum(answer["open_sessions"] for answer in answers),
-            "port": self.server.port,
+            "port": (await self.local.health())["port"],
             "workers": len(answers),
         }
 
@@ -109,6 +135,8 @@ class Cluster:
         await self._all("POST", "reset")
 
     async def install_scenario(self, data: Any, api_key: str | None) -> None:
+        if data is not None:
+            load_scenario(data)  # a bad scenario fails here, before any worker has it
         await self._all("POST", "scenario", data, None if api_key is None else {"api_key": api_key})
 
     # ---------------------------------------------------------------------------- as a server
@@ -117,21 +145,21 @@ class Cluster:
         given = request.headers.get(_SECRET_HEADER, "")
         if not is_loopback(request.remote) or not hmac.compare_digest(given, self.secret):
             return json_response(403, {"detail": "workers only"})
-        server, action = self.server, request.match_info["action"]
+        local, action = self.local, request.match_info["action"]
         if action == "sessions":
-            records = [{**record.to_dict(), "worker": self.index} for record in server.sessions()]
+            records = [{**record, "worker": self.index} for record in await local.sessions()]
             return json_response(200, records)
         if action == "health":
-            return json_response(200, {"open_sessions": server.journal.open_count()})
+            return json_response(200, {"open_sessions": (await local.health())["open_sessions"]})
         if action == "reset":
-            server.reset()
+            await local.reset()
             return json_response(200, {"ok": True})
         if action == "scenario":
-            server.install_scenario(await request.json(), request.query.get("api_key"))
+            await local.install_scenario(await request.json(), request.query.get("api_key"))
             return json_response(200, {"ok": True})
         if action == "consume":
             token = (await request.json()).get("token", "")
-            return json_response(200, {"api_key": server.consume_token(str(token))})
+            return json_response(200, {"api_key": await local.consume_token(str(token))})
         return json_response(404, {"detail": "Not Found"})
 
 
@@ -143,8 +171,8 @@ def run_worker(settings: dict[str, Any], stop: threading.Event) -> int:
     """A worker's life: serve on the shared port, report, learn the others, serve until
     ``stop`` is set or the parent goes away (stdin closes)."""
     info = json.loads(os.environ.pop(WORKER_ENV))
-    server = MockServer(**settings, reuse_port=True)
-    cluster = Cluster(server, int(info["index"]), str(info["secret"]))
+    cluster = Cluster(int(info["index"]), str(info["secret"]))
+    server = MockServer(**settings, reuse_port=True, topology=cluster)
 
     def watch_parent() -> None:
         sys.stdin.read()  # returns at EOF: the parent closed the pipe or died

@@ -5,19 +5,17 @@ the network side to do, in order; the driver (:mod:`mock_server.server`) execute
 
 - wire actions, :class:`Send`, :class:`Close`, :class:`Drop`, performed in order (a delayed
   ``Send`` holds back the ones after it);
-- journal records, :class:`Record` subclasses, written at once (never delayed) into the
-  session's :class:`~mock_server.journal.SessionLog` under the journal's lock, before the wire
-  actions of the same batch, so that a snapshot never sees half of an update.
+- journal records, :class:`Record` subclasses: plain data that the journal applies
+  (:meth:`mock_server.journal.Journal.write`) at once (never delayed), under its lock, before
+  the wire actions of the same batch, so that a snapshot never sees half of an update. This
+  module knows nothing of how the journal stores them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
-
-if TYPE_CHECKING:
-    from .journal import SessionLog
 
 __all__ = [
     "DEFAULT_ERROR_TEXTS",
@@ -119,11 +117,9 @@ class Drop:
 
 
 class Record:
-    """A journal record: :meth:`write` applies it to a session's log (caller holds the lock)."""
+    """A journal record: plain data, applied by the journal."""
 
-    def write(self, log: SessionLog, *, frames: bool) -> None:
-        """Apply to ``log``; ``frames`` says whether frames are journaled at all."""
-        raise NotImplementedError
+    __slots__ = ()
 
 
 @attrs.frozen
@@ -135,13 +131,6 @@ class FrameReceived(Record):
     data: Any
     size: int
 
-    def write(self, log: SessionLog, *, frames: bool) -> None:
-        if frames:
-            from .journal import JournalFrame
-
-            frame = JournalFrame("in", self.time, self.message_type, self.data, self.size)
-            log.frames.append(frame)
-
 
 @attrs.frozen
 class AudioAccepted(Record):
@@ -149,18 +138,10 @@ class AudioAccepted(Record):
 
     audio: bytes
 
-    def write(self, log: SessionLog, *, frames: bool) -> None:
-        log.chunks += 1
-        if self.audio:
-            log.add_audio(self.audio)
-
 
 @attrs.frozen
 class Committed(Record):
     """A commit was answered (manual, VAD or auto)."""
-
-    def write(self, log: SessionLog, *, frames: bool) -> None:
-        log.commits += 1
 
 
 @attrs.frozen
@@ -168,9 +149,6 @@ class SessionStarted(Record):
     """``session_started`` was decided, with this session id."""
 
     session_id: str
-
-    def write(self, log: SessionLog, *, frames: bool) -> None:
-        log.session_id = self.session_id
 
 
 #: What goes on the wire, in order.

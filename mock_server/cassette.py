@@ -34,6 +34,7 @@ __all__ = [
     "SessionTape",
     "bytes_per_sample",
     "load",
+    "load_cassette",
 ]
 
 #: Query parameters that carry a credential: never written to a cassette.
@@ -294,6 +295,10 @@ def load(path: str | os.PathLike[str]) -> Cassette:
         keep_audio = keep_audio and kept
         sessions.extend(found)
     return Cassette(str(source), keep_audio, tuple(sessions))
+
+
+#: :func:`load` under the name ``mock_server`` exports it by.
+load_cassette = load
 
 
 def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import secrets
-from typing import Any
 
 from .actions import (
     DEFAULT_ERROR_TEXTS,
@@ -26,7 +25,6 @@ from .actions import (
     Close,
     Committed,
     Drop,
-    FrameReceived,
     Record,
     Send,
     SessionStarted,
@@ -34,13 +32,13 @@ from .actions import (
 )
 from .answers import commit_answer
 from .faults import Fault, FaultEffects
-from .frames import LATE_PREVIOUS_TEXT, BadFrame, parse_chunk
+from .frames import LATE_PREVIOUS_TEXT, BadFrame, frame_record, parse_chunk, sample_rate_warning
 from .languages import detected_language
 from .params import SessionParams
 from .scenarios import Scenario
 from .script import ScriptedRecognizer, speaker_id
 from .settings import Settings
-from .timing import TIMINGS, Latencies
+from .timing import Latencies
 from .transcriber import Transcriber
 from .vad import VoiceActivityDetector
 
@@ -86,7 +84,7 @@ class Engine:
             if transcript is None
             else ScriptedRecognizer(transcript, word_secs=word_secs)
         )
-        self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{index}")
+        self._latency = Latencies(settings.timing_profile, f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
@@ -141,11 +139,11 @@ class Engine:
         try:
             obj, audio = parse_chunk(data)
         except BadFrame as exc:
-            out.append(self._journal_in(data, None, len(data), now))
+            out.append(frame_record(data, None, len(data), now))
             # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
-        out.append(self._journal_in(obj, audio, len(data), now))
+        out.append(frame_record(obj, audio, len(data), now))
         self._last_input_wall = now
 
         previous_text = obj.get("previous_text")
@@ -166,11 +164,8 @@ class Engine:
             # with a `warning` (a type SDK 2.78 knows, contents undocumented; text invented).
             # Dropping the chunk would silently lose every chunk of a misconfigured client.
             self._warned_sample_rate = True
-            text = (
-                f"Audio sample rate {sample_rate} does not match the session audio_format "
-                f"{self.params.audio_format} ({self.params.sample_rate} Hz); the audio is "
-                f"decoded as {self.params.audio_format}."
-            )
+            text = sample_rate_warning(sample_rate, self.params.audio_format,
+                                       self.params.sample_rate)
             out.append(Send({"message_type": "warning", "warning": text}))
         limit = self.settings.max_chunk_bytes
         if limit is not None and len(audio) > limit:
@@ -248,7 +243,10 @@ class Engine:
         self._audio_bytes += len(audio)
 
         vad_commit = self.params.vad
-        silence_needed = self.params.vad_silence_threshold_secs
+        # The live profile's VAD ignores the threshold, as observed (mock_server.timing, G3).
+        silence_needed = self._latency.profile.vad_silence
+        if silence_needed is None:
+            silence_needed = self.params.vad_silence_threshold_secs
         auto = self.settings.auto_commit_secs
         for frame in self._vad.feed(audio):
             self._recognizer.feed((frame,))
@@ -265,7 +263,8 @@ class Engine:
             ):
                 self._commit(frame.end, out, vad=True)
             elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
-                self._commit(frame.end, out)  # server auto-commit (§6)
+                # The server's auto-commit (§6), usually in the middle of speech.
+                self._commit(frame.end, out, cut=self._vad.in_speech)
             if self.closed:
                 return
 
@@ -298,11 +297,14 @@ class Engine:
             if self.settings.close_on_commit_throttled:
                 self.closed = True
             return
+        # Still hearing speech: the commit cuts the utterance (the rest comes later, G1).
+        cut = self._vad.in_speech
         self._recognizer.feed(self._vad.flush())
-        self._commit(self.audio_secs, out)
+        self._commit(self.audio_secs, out, cut=cut)
 
-    def _commit(self, at: float, out: list[Action], *, vad: bool = False) -> None:
-        words, utterance = self._recognizer.commit()
+    def _commit(self, at: float, out: list[Action], *, vad: bool = False, cut: bool = False
+                ) -> None:
+        words, utterance = self._recognizer.commit(cut=cut)
         self._segment_speech = False
         self._last_partial = ""
         self._committed_upto = at
@@ -387,20 +389,6 @@ class Engine:
             self._stall_at = len(out)
         if any(not isinstance(action, Send) for action in effects.out):
             self.closed = True
-
-    # -----------------------------------------------------------------------------------------
-    # Journal helpers
-
-    @staticmethod
-    def _journal_in(data: Any, audio: bytes | None, size: int, now: float) -> FrameReceived:
-        if isinstance(data, dict):
-            summary = dict(data)
-            summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"
-            message_type: str | None = data.get("message_type")
-        else:
-            summary = data
-            message_type = None
-        return FrameReceived(now, message_type, summary, size)
 
     def _finish(self, out: list[Action]) -> list[Action]:
         if self.stalled:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Final, TypeVar
 import attrs
 
 from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, Action, Close, Drop, Send, close_for_error
+from .validation import at_least, between, optional
 
 __all__ = [
     "FAULTS",
@@ -88,6 +89,10 @@ class FaultEffects:
         return self.stall or any(not isinstance(action, Send) for action in self.out)
 
 
+#: Close codes a close frame may carry (RFC 6455 §7.4): 1000-4999.
+_CLOSE_CODE: Final = between(1000, 4999, integer=True)
+
+
 @attrs.frozen(kw_only=True)
 class Fault:
     """Base of every fault: the trigger fields. Subclasses set ``action`` and ``apply``."""
@@ -95,9 +100,11 @@ class Fault:
     action: ClassVar[str] = ""
 
     when: str = attrs.field(default="connect", validator=_check_in(TRIGGERS))
-    count: int = 1
-    seconds: float = 0.0
-    session: int | None = None
+    count: int = attrs.field(default=1, validator=at_least(1, integer=True))
+    seconds: float = attrs.field(default=0.0, validator=at_least(0))
+    session: int | None = attrs.field(
+        default=None, validator=optional(at_least(1, integer=True), "every session")
+    )
 
     def due(self, when: str, *, chunks: int, commits: int, audio_secs: float) -> bool:
         """Whether this fault fires at this trigger point."""
@@ -150,7 +157,7 @@ class ErrorFault(Fault):
     error_type: str = attrs.field(default="error", validator=_check_in(ERROR_TYPES))
     message: str | None = None
     close: bool = True
-    code: int = 1000
+    code: int = attrs.field(default=1000, validator=_CLOSE_CODE)
     reason: str = ""
 
     @property
@@ -187,7 +194,7 @@ class CloseFault(Fault):
 
     action: ClassVar[str] = "close"
 
-    code: int = 1000
+    code: int = attrs.field(default=1000, validator=_CLOSE_CODE)
     reason: str = ""
 
     def apply(self, effects: FaultEffects) -> None:
@@ -334,8 +341,8 @@ class RandomFaults:
     type from ``error_types``; a drawn answer fault applies to the next commit's answer.
     """
 
-    seed: int = 0
-    rate: float = 0.01
+    seed: int = attrs.field(default=0, validator=at_least(-(2**63), integer=True))
+    rate: float = attrs.field(default=0.01, validator=between(0.0, 1.0))
     actions: tuple[str, ...] = attrs.field(
         default=("drop", "close", "garbage", "error", "stall", "duplicate_commit"),
         converter=_tuple,
@@ -344,6 +351,7 @@ class RandomFaults:
     error_types: tuple[str, ...] = attrs.field(
         default=("transcriber_error", "resource_exhausted", "queue_overflow", "error"),
         converter=_tuple,
+        validator=attrs.validators.deep_iterable(_check_in(ERROR_TYPES)),
     )
 
     def draw(self, rng: random.Random) -> Fault | None:

@@ -7,7 +7,16 @@ import binascii
 import json
 from typing import Any, Final
 
-__all__ = ["INVALID_MESSAGE", "LATE_PREVIOUS_TEXT", "BadFrame", "parse_chunk"]
+from .actions import FrameReceived
+
+__all__ = [
+    "INVALID_MESSAGE",
+    "LATE_PREVIOUS_TEXT",
+    "BadFrame",
+    "frame_record",
+    "parse_chunk",
+    "sample_rate_warning",
+]
 
 # Live input_error texts (PROTOCOL.md §3, CAP-I, CAP-H).
 INVALID_MESSAGE: Final = "Message must be a valid protocol message"
@@ -54,3 +63,22 @@ def parse_chunk(data: str | bytes) -> tuple[dict[str, Any], bytes]:
     except (binascii.Error, ValueError):
         raise BadFrame(INVALID_MESSAGE) from None
     return obj, audio
+
+
+def frame_record(data: Any, audio: bytes | None, size: int, now: float) -> FrameReceived:
+    """The journal record of a received frame: its object with the audio replaced by
+    ``"<N bytes>"`` (the journal stays small), or the raw data when it was not a chunk."""
+    if isinstance(data, dict):
+        summary = dict(data)
+        summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"
+        return FrameReceived(now, data.get("message_type"), summary, size)
+    return FrameReceived(now, None, data, size)
+
+
+def sample_rate_warning(sample_rate: object, audio_format: str, session_rate: int) -> str:
+    """The (invented) ``warning`` text for a chunk whose ``sample_rate`` differs from the
+    session's ``audio_format``."""
+    return (
+        f"Audio sample rate {sample_rate} does not match the session audio_format "
+        f"{audio_format} ({session_rate} Hz); the audio is decoded as {audio_format}."
+    )

@@ -20,12 +20,11 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 
-if TYPE_CHECKING:
-    from .actions import Record
+from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
 __all__ = [
     "DEFAULT_FRAME_POLICY",
@@ -241,9 +240,24 @@ class Journal:
     def write(self, log: SessionLog, records: Sequence[Record]) -> None:
         """Apply the engine's journal records to ``log`` under the lock, within the frame
         policy (:mod:`mock_server.actions`)."""
+        keep_frames = self.frames.keeps_frames
         with self._cond:
             for record in records:
-                record.write(log, frames=self.frames.keeps_frames)
+                if isinstance(record, AudioAccepted):
+                    log.chunks += 1
+                    if record.audio:
+                        log.add_audio(record.audio)
+                elif isinstance(record, FrameReceived):
+                    if keep_frames:
+                        log.frames.append(JournalFrame(
+                            "in", record.time, record.message_type, record.data, record.size
+                        ))
+                elif isinstance(record, Committed):
+                    log.commits += 1
+                elif isinstance(record, SessionStarted):
+                    log.session_id = record.session_id
+                else:
+                    raise TypeError(f"not a journal record: {record!r}")
             self.trim(log)
 
     def trim(self, log: SessionLog) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import MockDependencyError, _import_module
+from . import MockDependencyError
 from ._pytest_cassette import CassetteUse, add_options, record_mode, scribe_cassette
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def scribe_mock(
     if marker is not None:
         settings.update(marker.kwargs)
     try:
-        server_class: type[MockServer] = _import_module(".server").MockServer
+        from . import MockServer as server_class  # loads the server, or says what is missing
     except MockDependencyError as exc:
         # One line, not the import's traceback: the fix is an install, not a code change.
         pytest.fail(str(exc), pytrace=False)

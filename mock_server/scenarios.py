@@ -31,6 +31,7 @@ import attrs
 from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, close_for_error
 from .faults import FAULTS, TRIGGERS, Fault, RandomFaults, fault_from_dict
 from .script import Utterance, parse_script
+from .validation import MockConfigError, at_least
 
 __all__ = [
     "DEFAULT_ERROR_TEXTS",
@@ -57,25 +58,36 @@ class Delay:
     Order is preserved. ``message_types`` limits the delay to those message types.
     """
 
-    fixed_secs: float = 0.0
-    jitter_secs: float = 0.0
-    seed: int = 0
+    fixed_secs: float = attrs.field(default=0.0, validator=at_least(0))
+    jitter_secs: float = attrs.field(default=0.0, validator=at_least(0))
+    seed: int = attrs.field(default=0, validator=at_least(-(2**63), integer=True))
     message_types: tuple[str, ...] | None = attrs.field(default=None, converter=_opt_tuple)
 
 
 def _faults(value: Any) -> tuple[Fault, ...]:
-    return tuple(item if isinstance(item, Fault) else fault_from_dict(item) for item in value)
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        raise MockConfigError("faults", "a list of fault objects", value)
+    faults = []
+    for item in value:
+        if not isinstance(item, (Fault, Mapping)):
+            raise MockConfigError("faults", "a list of fault objects", item)
+        faults.append(item if isinstance(item, Fault) else fault_from_dict(item))
+    return tuple(faults)
 
 
 def _delay(value: Any) -> Delay | None:
     if value is None or isinstance(value, Delay):
         return value
+    if not isinstance(value, Mapping):
+        raise MockConfigError("delay", "an object such as {\"fixed_secs\": 0.05}", value)
     return Delay(**value)
 
 
 def _random_faults(value: Any) -> RandomFaults | None:
     if value is None or isinstance(value, RandomFaults):
         return value
+    if not isinstance(value, Mapping):
+        raise MockConfigError("random_faults", "an object such as {\"rate\": 0.01}", value)
     return RandomFaults(**value)
 
 
@@ -94,6 +106,13 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         """Build a scenario from its JSON form (raises ``TypeError``/``ValueError`` if bad)."""
+        if not isinstance(data, Mapping):
+            raise MockConfigError("scenario", "a JSON object", data)
+        known = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MockConfigError("scenario", f"an object with fields {', '.join(sorted(known))}",
+                                  unknown[0])
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,9 +11,14 @@ How a script is spoken (the rules of :class:`ScriptedRecognizer`):
 
 - the first speech after a commit starts the next utterance;
 - partials reveal it word by word, one word per ``word_ms`` of detected speech;
-- the commit that ends its speech (manual, VAD or auto) delivers the *whole* utterance, words
-  not yet revealed included, with word times spread over the committed speech (each word's
-  share proportional to its length);
+- a commit after its speech ended (the VAD's commit, or a manual one after trailing silence)
+  delivers the *whole* utterance (the rest of it, after a cut), words not yet revealed
+  included, with word times spread over the committed speech (each word's share
+  proportional to its length);
+- a commit *in the middle of* its speech (a manual commit while the VAD still hears speech, a
+  commit on a timer, the server's auto-commit) delivers only the words the word clock has
+  reached, and the rest of the utterance carries over: the next speech continues it, as the
+  live service splits a sentence at a commit, instead of starting the next utterance;
 - a commit over silence returns ``""`` and consumes nothing;
 - a connection whose first chunk carries ``previous_text`` (a reconnecting client's context)
   resumes after the utterances that text ends with (:meth:`ScriptedRecognizer.resume`);
@@ -129,6 +134,8 @@ class ScriptedRecognizer:
 
     _next: int = attrs.field(init=False, default=0)  # index of the next utterance to start
     _current: Utterance | None = attrs.field(init=False, default=None)
+    _offset: int = attrs.field(init=False, default=0)  # words of _current already committed
+    _carried: bool = attrs.field(init=False, default=False)  # _current continues after a cut
     _speech_start: float | None = attrs.field(init=False, default=None)
     _speech_end: float = attrs.field(init=False, default=0.0)
     _speech_secs: float = attrs.field(init=False, default=0.0)
@@ -145,7 +152,9 @@ class ScriptedRecognizer:
                 continue
             if self._speech_start is None:
                 self._speech_start = frame.start
-                if self._next < len(self.script):
+                if self._carried:
+                    self._carried = False  # the cut utterance goes on
+                elif self._next < len(self.script):
                     self._current = self.script[self._next]
                     self._next += 1
             self._speech_end = frame.end
@@ -161,7 +170,7 @@ class ScriptedRecognizer:
         nothing. Only before this connection's first utterance.
         """
         context = " ".join(previous_text.split())
-        if not context or self._next or self._current is not None:
+        if not context or self._next or self._current is not None or self._carried:
             return
         joined = ""
         for count, utterance in enumerate(self.script, 1):
@@ -172,21 +181,31 @@ class ScriptedRecognizer:
 
     def partial(self) -> list[str]:
         """The words revealed so far in the current segment."""
-        if self._current is None:
+        if self._current is None or self._speech_start is None:
             return []
         revealed = int(self._speech_secs / self.word_secs + 1e-9)
-        return self._current.words[:revealed]
+        return self._current.words[self._offset : self._offset + revealed]
 
-    def commit(self) -> tuple[list[TranscribedWord], Utterance | None]:
-        """End the segment: the whole current utterance with its word times (or nothing)."""
-        utterance, start = self._current, self._speech_start
-        self._current, self._speech_start, self._speech_secs = None, None, 0.0
+    def commit(self, *, cut: bool = False) -> tuple[list[TranscribedWord], Utterance | None]:
+        """End the segment: the rest of the current utterance with its word times (or nothing).
+
+        With ``cut`` (the speech goes on through the commit), only the words revealed so far;
+        the others wait for the next speech.
+        """
+        utterance, start, offset = self._current, self._speech_start, self._offset
+        revealed = self.partial()
+        self._speech_start, self._speech_secs = None, 0.0
         if utterance is None or start is None:
             return [], None
-        texts = utterance.words
+        remaining = utterance.words[offset:]
+        texts = revealed if cut else remaining
+        if cut and len(revealed) < len(remaining):
+            self._offset, self._carried = offset + len(revealed), True
+        else:
+            self._current, self._offset, self._carried = None, 0, False
         words = []
         for i, (text, (begin, end)) in enumerate(
-            zip(texts, _spread(texts, start, self._speech_end), strict=True)
+            zip(texts, _spread(texts, start, self._speech_end), strict=True), offset
         ):
             digest = hashlib.sha256(f"{self._next}:{i}:{text}".encode()).digest()
             value = int.from_bytes(digest[:8], "big")

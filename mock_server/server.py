@@ -1,54 +1,38 @@
 """The mock server: :class:`MockServer` runs one aiohttp application (WebSocket endpoint, token
 endpoint, admin API, all on one port; see :mod:`mock_server._http`) on a background thread.
 
-The per-connection rules live in the sans-I/O :mod:`mock_server.engine`; the WebSocket driver in
-:mod:`mock_server._session`; several processes on one port in :mod:`mock_server._workers`.
+The server owns the pieces and wires them into a :class:`~mock_server.context.ServerContext`:
+the journal, the :class:`~mock_server.registry.Registry` (keys, tokens, scenarios, per-key
+counts) and the admin (:mod:`mock_server.admin`) its :class:`~mock_server.admin.Topology`
+gives. The per-connection rules live in the sans-I/O :mod:`mock_server.engine`; the WebSocket
+driver in :mod:`mock_server._session`; several processes on one port in
+:mod:`mock_server._workers`, which is a topology like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import functools
 import threading
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import attrs
 from aiohttp import web
 
 from ._http import ACCESS_LOGGER, REALTIME_PATH, TOKEN_PATH, build_app
-from ._session import WebSocketSession
+from .admin import STANDALONE, LocalAdmin, Topology
+from .context import ServerContext, SourceFactory, engine_source
 from .journal import Journal, SessionRecord
-from .replay import ReplayBook
-from .scenarios import Scenario, load_scenario
+from .logs import ERROR_LOGGER, rate_limited_exception_handler
+from .registry import Registry
+from .replay import ReplayBook, replay_sources
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from ._workers import Cluster
 
 __all__ = ["REALTIME_PATH", "TOKEN_PATH", "MockServer"]
 
 _SHUTDOWN_GRACE: Final = 1.0  # seconds a client gets to answer our 1001 before it is cut
-
-
-class _Tokens:
-    """Single-use tokens. Guarded by the owning server's state lock."""
-
-    def __init__(self) -> None:
-        self.issued: dict[str, tuple[str, float]] = {}  # token -> (api key, expiry)
-
-    def mint(self, api_key: str, now: float, ttl: float, prefix: str = "") -> str:
-        # ``prefix`` names the worker that minted the token (``--workers``).
-        token = "sutkn_" + prefix + secrets.token_hex(24 - len(prefix) // 2)
-        self.issued[token] = (api_key, now + ttl)
-        return token
-
-    def consume(self, token: str, now: float) -> str | None:
-        entry = self.issued.pop(token, None)
-        if entry is None or now >= entry[1]:
-            return None
-        return entry[0]
 
 
 class MockServer:
@@ -64,42 +48,55 @@ class MockServer:
 
     Keyword arguments are the fields of :class:`~mock_server.settings.Settings`; or pass a
     ready ``settings`` object.
+
+    Args:
+        settings: the configuration (or its fields as keyword arguments).
+        topology: how the server is deployed (:data:`~mock_server.admin.STANDALONE` by
+            default; a ``--workers`` worker passes its cluster).
+        sources: makes each session's answer source
+            (:func:`~mock_server.context.engine_source` by default).
     """
 
-    def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        topology: Topology = STANDALONE,
+        sources: SourceFactory = engine_source,
+        **kwargs: Any,
+    ) -> None:
         if settings is None:
             settings = Settings(**kwargs)
         elif kwargs:
             settings = attrs.evolve(settings, **kwargs)
         self.settings = settings
+        # A replay (``cassette=``, docs/cassettes.md): the recorded sessions answer instead.
+        self.replay_book = None if settings.cassette is None else ReplayBook(settings.cassette)
+        refusal = None
+        if self.replay_book is not None and sources is engine_source:
+            sources = replay_sources(self.replay_book)
+            refusal = functools.partial(self.replay_book.refusal, strict=settings.strict)
         self.journal = Journal(settings.frame_policy)
-        # _state_lock guards _tokens, _admin_scenario, _admin_key_scenarios, _scenario_counts.
-        self._state_lock = threading.Lock()
-        self._tokens = _Tokens()
-        self._admin_scenario: Scenario | None = None
-        self._admin_scenario_set = False
-        self._admin_key_scenarios: dict[str, Scenario] = {}
-        self._scenario_counts: dict[int, int] = {}
-        self._active: dict[str, int] = {}  # credential -> open sessions; event loop only
-        self._tasks: set[asyncio.Task[None]] = set()  # event loop only
-        self._sessions: set[WebSocketSession] = set()  # open WebSocket sessions; event loop only
-        self._cluster: Cluster | None = None  # set by a ``--workers`` worker before start()
+        self.registry = Registry(settings, topology.token_prefix)
+        self._topology = topology
+        local = LocalAdmin(self.journal, self.registry, lambda: self.port)
+        self.context = ServerContext(
+            settings=settings,
+            journal=self.journal,
+            registry=self.registry,
+            admin=topology.admin(local),
+            sources=sources,
+            refusal=refusal,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self.extra_routes: list[web.RouteDef] = []  # added before the catch-all 404
-        self.private_port: int | None = None  # with private_site: a loopback-only second port
-        self.private_site = False
-        self.token_prefix = ""  # hex digits every minted token starts with (``--workers``)
+        self.private_port: int | None = None  # with a topology's private site: loopback only
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._closed = False
         self._close_lock = threading.Lock()  # serialises close()
         self.port = 0
-        # A replay (``cassette=``): the recorded sessions, and the differences a strict replay
-        # found (appended on the event loop, read by tests after the sessions ended).
-        self.replay_book = None if settings.cassette is None else ReplayBook(settings.cassette)
-        self.replay_mismatches: list[str] = []
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -149,7 +146,7 @@ class MockServer:
             await site.stop()  # no new connections
         # Every open session gets a 1001; a client that does not answer within a short grace
         # is cut, so that it cannot hold the shutdown for the closing handshake's timeout.
-        sessions = list(self._sessions)
+        sessions = list(self.context.sessions)
         closing = [asyncio.ensure_future(s.close(1001, "")) for s in sessions]
         if closing:
             await asyncio.wait(closing, timeout=min(timeout, _SHUTDOWN_GRACE))
@@ -157,11 +154,11 @@ class MockServer:
             session.abort()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(runner.cleanup(), timeout)
-        for task in list(self._tasks):
-            task.cancel()
+        self.context.tasks.cancel_all()
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(rate_limited_exception_handler)  # accept() errors, etc.
         self._loop = loop
         try:
             try:
@@ -185,10 +182,18 @@ class MockServer:
     async def _start_server(self) -> None:
         settings = self.settings
         runner = web.AppRunner(
-            build_app(self, *self.extra_routes),
+            build_app(self.context, *self._topology.routes()),
             handle_signals=False,
             access_log=ACCESS_LOGGER,
             shutdown_timeout=2.0,
+            # A connection that has not sent a whole request within this is closed: idle
+            # sockets and slowloris handshakes (aiohttp arms this timer at accept and honours
+            # it only while it waits for a request, never during a WebSocket session).
+            keepalive_timeout=settings.handshake_timeout_secs,
+            logger=ERROR_LOGGER,
+            # Bounds on what a client can make the HTTP parser buffer before the upgrade.
+            max_line_size=8190,
+            max_field_size=8190,
         )
         await runner.setup()
         self._runner = runner
@@ -201,7 +206,7 @@ class MockServer:
         )
         await site.start()
         self.port = runner.addresses[0][1]
-        if self.private_site:
+        if self._topology.private_site:
             # A port of this process alone (the public one is shared with ``--workers``).
             private = web.TCPSite(runner, "127.0.0.1", 0)
             await private.start()
@@ -251,100 +256,25 @@ class MockServer:
     def reset(self) -> None:
         """Forget sessions, tokens and admin-installed scenarios."""
         self.journal.reset()
-        with self._state_lock:
-            self._tokens = _Tokens()
-            self._admin_scenario = None
-            self._admin_scenario_set = False
-            self._admin_key_scenarios.clear()
-            self._scenario_counts.clear()
+        self.registry.reset()
         if self.replay_book is not None:
             self.replay_book.reset()
-        self.replay_mismatches.clear()
+
+    @property
+    def replay_mismatches(self) -> list[str]:
+        """In a strict replay, the first difference of each session that differed from its
+        recording, in the order the sessions started."""
+        return [] if self.replay_book is None else self.replay_book.mismatches()
 
     def install_scenario(self, scenario: Any, api_key: str | None = None) -> None:
         """Use ``scenario`` (object, dict, JSON text, path or ``None`` to remove) globally or for
         one API key, for sessions that start from now on."""
-        loaded = None if scenario is None else load_scenario(scenario)
-        with self._state_lock:
-            if api_key is None:
-                self._admin_scenario = loaded
-                self._admin_scenario_set = loaded is not None
-            elif loaded is None:
-                self._admin_key_scenarios.pop(api_key, None)
-            else:
-                self._admin_key_scenarios[api_key] = loaded
+        self.registry.install_scenario(scenario, api_key)
 
     def mint_token(self, api_key: str = "mock-key") -> str:
         """A single-use token as ``POST /v1/single-use-token/realtime_scribe`` would give."""
-        with self._state_lock:
-            return self._tokens.mint(
-                api_key, self.settings.clock(), self.settings.token_ttl_secs, self.token_prefix
-            )
-
-    # ------------------------------------------------------------------------------ internals
-
-    def _key_ok(self, api_key: str) -> bool:
-        keys = self.settings.api_keys
-        return bool(api_key) and (keys is None or api_key in keys)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` as a task that shutdown cancels. Event loop only."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _consume_token(self, token: str) -> str | None:
-        """The API key a single-use token was minted for, consuming it; ``None`` if invalid."""
-        if self._cluster is not None:
-            return await self._cluster.consume_token(token)
-        return self.consume_token(token)
+        return self.registry.mint_token(api_key)
 
     def consume_token(self, token: str) -> str | None:
         """Consume a token minted by this server (any thread)."""
-        with self._state_lock:
-            return self._tokens.consume(token, self.settings.clock())
-
-    # Admin API: this server's own state, or every worker's (``--workers``).
-
-    async def _admin_sessions(self) -> list[dict[str, Any]]:
-        if self._cluster is not None:
-            return await self._cluster.sessions()
-        return [record.to_dict() for record in self.sessions()]
-
-    async def _admin_health(self) -> dict[str, Any]:
-        if self._cluster is not None:
-            return await self._cluster.health()
-        return {"ok": True, "open_sessions": self.journal.open_count(), "port": self.port}
-
-    async def _admin_reset(self) -> None:
-        if self._cluster is not None:
-            await self._cluster.reset()
-        else:
-            self.reset()
-
-    async def _admin_install(self, data: Any, api_key: str | None) -> None:
-        if self._cluster is not None:
-            if data is not None:
-                load_scenario(data)  # a bad scenario fails here, before any worker has it
-            await self._cluster.install_scenario(data, api_key)
-        else:
-            self.install_scenario(data, api_key)
-
-    def _scenario_for(self, key: str) -> tuple[Scenario | None, int]:
-        settings = self.settings
-        with self._state_lock:
-            scenario: Scenario | None
-            if key in self._admin_key_scenarios:
-                scenario = self._admin_key_scenarios[key]
-            elif key in settings.key_scenarios:
-                scenario = settings.key_scenarios[key]
-            elif self._admin_scenario_set:
-                scenario = self._admin_scenario
-            else:
-                scenario = settings.scenario
-            if scenario is None:
-                return None, 0
-            number = self._scenario_counts.get(id(scenario), 0) + 1
-            self._scenario_counts[id(scenario)] = number
-            return scenario, number
-
+        return self.registry.consume_token(token)

@@ -15,9 +15,13 @@ from .languages import LANGUAGE_FORMATS
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
 from .script import Utterance, parse_script
-from .timing import TIMINGS
+from .timing import TIMINGS, TimingProfile
+from .validation import MockConfigError, at_least, between, optional
 
-__all__ = ["Settings"]
+__all__ = ["AUDIO_CHECKS", "Settings"]
+
+#: Values of ``audio_check``.
+AUDIO_CHECKS = ("off", "strict")
 
 
 def _opt_keys(value: Any) -> frozenset[str] | None:
@@ -41,13 +45,23 @@ def _journal_frames(value: Any) -> bool | int:
         value = int(value)
     if isinstance(value, int) and value >= 0:
         return value or False
-    raise ValueError(f"journal_frames must be 'all', 'none' or a count >= 0, not {value!r}")
+    raise MockConfigError("journal_frames", "'all', 'none' or a count >= 0", value)
 
 
 def _opt_cassette(value: Any) -> Cassette | None:
     if value is None or isinstance(value, Cassette):
         return value
     return load(value)
+
+
+def _timing(value: Any) -> str | TimingProfile:
+    """A profile's name, a :class:`TimingProfile`, or the path of a profile file
+    (``scribe-sync bench --record-timing``), loaded here."""
+    if isinstance(value, str) and value not in TIMINGS and value.endswith(".json"):
+        from .timing_file import load_timing
+
+        return load_timing(value)
+    return value  # type: ignore[no-any-return]
 
 
 def _scenario_map(value: Any) -> Mapping[str, Scenario]:
@@ -94,6 +108,14 @@ class Settings:
         idle_timeout_secs: close 1000 after this long without an audio chunk (≈15 s observed);
             ``None`` disables. Any ``input_audio_chunk``, even empty, counts as activity.
         idle_error: send ``insufficient_audio_activity`` before the idle close (live: no).
+        handshake_timeout_secs: a connection that has not sent a complete HTTP request (the
+            WebSocket upgrade, a token request) this long after it was accepted is closed:
+            idle sockets and slowloris handshakes do not hold descriptors for ever.
+        read_timeout_secs: a WebSocket that delivers no complete frame for this long is
+            closed with 1008, whatever ``idle_timeout_secs`` says (``None`` disables). It
+            bounds how long a half-sent frame (up to ``max_message_bytes``) holds memory even
+            when the idle close is off; with the idle close on (the default), that comes
+            first.
         max_sessions_per_key: concurrent sessions per credential before ``rate_limited``.
         token_ttl_secs: single-use token lifetime (15 minutes live).
         clock: wall clock for token expiry (injectable so tests need not wait).
@@ -112,68 +134,111 @@ class Settings:
             default).
         timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
         cassette: replay this cassette (a :class:`~mock_server.cassette.Cassette`, or the
-            path of a file or directory) instead of transcribing (docs/cassettes.md).
-        strict: in a replay, audio that differs from the recording ends the session with an
-            error naming the first difference.
-        replay_timing: ``"instant"`` (recorded answers as soon as the client reaches their
-            point) or ``"recorded"`` (with the recorded delays).
+            path of a file or directory) instead of answering by the rules
+            (docs/cassettes.md).
+        strict: in a replay, a client frame that differs from the recording ends the session
+            with an error naming the first difference.
+        replay_timing: ``"instant"`` (a recorded answer as soon as the client reaches its
+            point) or ``"recorded"`` (with the recorded delay after that point).
         language_format: ``"iso639-1"`` (``"en"``, as the docs show) or ``"iso639-3"``
             (``"eng"``, as integrators saw live) for detected languages
             (:mod:`mock_server.languages`).
+        audio_check: ``"off"`` (default: any audio is heard as its declared format) or
+            ``"strict"``: audio that is implausible for the session's ``audio_format`` (8 kHz
+            audio sent as ``pcm_16000``, PCM sent as ``ulaw_8000``, see
+            :mod:`mock_server.audiocheck`) is heard as no speech, so commits return ``""``
+            and a CI run catches the format bug. The live service is not known to detect it.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 0
+    host: str = attrs.field(default="127.0.0.1")
+    port: int = attrs.field(default=0, validator=between(0, 65535, integer=True))
     api_keys: frozenset[str] | None = attrs.field(default=None, converter=_opt_keys)
     scenario: Scenario | None = attrs.field(default=None, converter=_opt_scenario)
     key_scenarios: Mapping[str, Scenario] = attrs.field(factory=dict, converter=_scenario_map)
     transcript: tuple[Utterance, ...] | None = attrs.field(default=None, converter=parse_script)
     models: tuple[str, ...] = attrs.field(default=DEFAULT_MODELS, converter=tuple)
-    word_ms: int = 400
-    warmup_secs: float = 2.0
-    warmup_reset_secs: float = 2.0
-    partial_interval_secs: float = 0.3
-    bench_stream_count: int = 0
-    bench_stream_interval_secs: float = 0.005
+    word_ms: int = attrs.field(default=400, validator=between(1, 60_000, integer=True))
+    warmup_secs: float = attrs.field(default=2.0, validator=at_least(0))
+    warmup_reset_secs: float = attrs.field(default=2.0, validator=at_least(0, strict=True))
+    partial_interval_secs: float = attrs.field(default=0.3, validator=at_least(0))
+    bench_stream_count: int = attrs.field(default=0, validator=at_least(0, integer=True))
+    bench_stream_interval_secs: float = attrs.field(
+        default=0.005, validator=at_least(0, strict=True)
+    )
     echo_partial: bool = True
-    min_commit_secs: float = 0.3
+    min_commit_secs: float = attrs.field(default=0.3, validator=at_least(0))
     close_on_commit_throttled: bool = True
-    auto_commit_secs: float | None = 36.0
-    max_chunk_bytes: int | None = None
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_session_secs: float | None = None
-    idle_timeout_secs: float | None = 15.0
+    auto_commit_secs: float | None = attrs.field(
+        default=36.0, validator=optional(at_least(0, strict=True))
+    )
+    max_chunk_bytes: int | None = attrs.field(
+        default=None, validator=optional(at_least(1, integer=True), "no limit")
+    )
+    max_message_bytes: int = attrs.field(
+        default=16 * 1024 * 1024, validator=at_least(1, integer=True)
+    )
+    max_session_secs: float | None = attrs.field(
+        default=None, validator=optional(at_least(0, strict=True), "no limit")
+    )
+    idle_timeout_secs: float | None = attrs.field(
+        default=15.0, validator=optional(at_least(0, strict=True))
+    )
     idle_error: bool = False
-    max_sessions_per_key: int | None = None
-    token_ttl_secs: float = 900.0
+    handshake_timeout_secs: float = attrs.field(default=10.0, validator=at_least(0, strict=True))
+    read_timeout_secs: float | None = attrs.field(
+        default=120.0, validator=optional(at_least(0, strict=True))
+    )
+    max_sessions_per_key: int | None = attrs.field(
+        default=None, validator=optional(at_least(1, integer=True), "no limit")
+    )
+    token_ttl_secs: float = attrs.field(default=900.0, validator=at_least(0, strict=True))
     clock: Callable[[], float] = time.time
     stamp_send_times: bool = False
     journal_frames: bool | int = attrs.field(default=1000, converter=_journal_frames)
-    journal_sessions: int | None = 8
+    journal_sessions: int | None = attrs.field(
+        default=8, validator=optional(at_least(0, integer=True), "all")
+    )
     ssl_context: ssl.SSLContext | None = None
     reuse_port: bool = False
-    timing: str = attrs.field(default="instant")
-    timing_seed: int = 0
+    timing: str | TimingProfile = attrs.field(default="instant", converter=_timing)
+    timing_seed: int = attrs.field(default=0, validator=at_least(-(2**63), integer=True))
     language_format: str = attrs.field(default="iso639-1")
+    audio_check: str = attrs.field(default="off")
     cassette: Cassette | None = attrs.field(default=None, converter=_opt_cassette)
     strict: bool = False
     replay_timing: str = attrs.field(default="instant")
 
+    @host.validator
+    def _check_host(self, attribute: Any, value: str) -> None:
+        # "" binds every interface, as in asyncio; a name with spaces is a typo.
+        if not isinstance(value, str) or any(c.isspace() for c in value):
+            raise MockConfigError("host", "a host name or IP address", value)
+
+    @timing.validator
+    def _check_timing(self, attribute: Any, value: str | TimingProfile) -> None:
+        if not isinstance(value, TimingProfile) and value not in TIMINGS:
+            allowed = f"one of {', '.join(TIMINGS)} or a timing profile file (.json)"
+            raise MockConfigError("timing", allowed, value)
+
     @replay_timing.validator
     def _check_replay_timing(self, attribute: Any, value: str) -> None:
         if value not in ("instant", "recorded"):
-            raise ValueError(f"replay_timing must be one of instant, recorded: {value!r}")
+            raise MockConfigError("replay_timing", "one of instant, recorded", value)
 
-    @timing.validator
-    def _check_timing(self, attribute: Any, value: str) -> None:
-        if value not in TIMINGS:
-            raise ValueError(f"timing must be one of {', '.join(TIMINGS)}: {value!r}")
+    @property
+    def timing_profile(self) -> TimingProfile:
+        """The timing profile (``timing`` by name, or as loaded)."""
+        return self.timing if isinstance(self.timing, TimingProfile) else TIMINGS[self.timing]
 
     @language_format.validator
     def _check_language_format(self, attribute: Any, value: str) -> None:
         if value not in LANGUAGE_FORMATS:
-            allowed = ", ".join(LANGUAGE_FORMATS)
-            raise ValueError(f"language_format must be one of {allowed}: {value!r}")
+            raise MockConfigError("language_format", f"one of {', '.join(LANGUAGE_FORMATS)}", value)
+
+    @audio_check.validator
+    def _check_audio_check(self, attribute: Any, value: str) -> None:
+        if value not in AUDIO_CHECKS:
+            raise MockConfigError("audio_check", f"one of {', '.join(AUDIO_CHECKS)}", value)
 
     @property
     def frame_policy(self) -> FramePolicy:

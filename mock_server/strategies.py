@@ -25,8 +25,7 @@ This module imports Hypothesis, which ``import mock_server`` alone never does.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -38,16 +37,13 @@ except ImportError:  # pragma: no cover - depends on the environment
         "mock_server.strategies needs Hypothesis: pip install 'scribe-sync[testing]'"
     ) from None
 
-from scribe_sync import protocol
-from scribe_sync.messages import AudioFormat, CommitStrategy
 
+from ._strategies_audio import Chunking, Speech, chunkings, speech
+from ._strategies_options import InvalidOptions, invalid_session_options, session_options
 from .actions import ERROR_TYPES
 from .faults import FAULTS, TRIGGERS, Fault
-from .params import DEFAULT_MODELS
 from .scenarios import Delay, Scenario
 from .script import Utterance
-from .testing import pcm16_to_ulaw, silence
-from .testing import speech as _voiced
 from .transcriber import LEXICON
 
 __all__ = [
@@ -298,221 +294,3 @@ def scripts(*, min_size: int = 1, max_size: int = 4, unique: bool = True, **utte
     """
     return st.lists(utterances(**utterance), min_size=min_size, max_size=max_size,
                     unique_by=(lambda u: u.text) if unique else None).map(tuple)
-
-
-# =============================================================================================
-# Audio
-
-
-@attrs.frozen
-class Speech:
-    """Speech-like audio: ``phrases`` (start, end) seconds of sound, pauses in between.
-
-    The sound is band-limited noise the mock's VAD hears as speech, generated from ``seed``, so
-    the same example always has the same bytes.
-    """
-
-    audio: bytes = attrs.field(repr=lambda a: f"<{len(a)} bytes>")
-    format: AudioFormat
-    phrases: tuple[tuple[float, float], ...]
-    seed: int
-
-    @property
-    def seconds(self) -> float:
-        return len(self.audio) / self.format.bytes_per_second
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        # Hypothesis prints attrs classes field by field; the audio bytes would flood a report.
-        printer.text(repr(self))
-
-    def phrase_audio(self) -> list[bytes]:
-        """The audio cut after each phrase's pause: one piece per phrase, together ``audio``."""
-        bps = self.format.bytes_per_second
-        size = self.format.bytes_per_sample
-        cuts = [round(start * bps) // size * size for start, _ in self.phrases[1:]]
-        edges = [0, *cuts, len(self.audio)]
-        return [self.audio[a:b] for a, b in itertools.pairwise(edges)]
-
-
-def _format(value: AudioFormat | str) -> AudioFormat:
-    return value if isinstance(value, AudioFormat) else AudioFormat(value)
-
-
-def _render(fmt: AudioFormat, pieces: Sequence[tuple[float, bool]], seed: int) -> bytes:
-    rate = fmt.sample_rate
-    pcm = b"".join(
-        _voiced(seconds, rate=rate, seed=seed + i) if voiced else silence(seconds, rate=rate)
-        for i, (seconds, voiced) in enumerate(pieces)
-    )
-    return pcm16_to_ulaw(pcm) if fmt.is_ulaw else pcm
-
-
-@st.composite
-def _speech(draw: st.DrawFn, fmt: AudioFormat, phrases: st.SearchStrategy[int],
-            phrase_ds: tuple[int, int], pause_ds: tuple[int, int], lead_ds: tuple[int, int]
-            ) -> Speech:
-    count = draw(phrases)
-    seed = draw(st.integers(0, 2**16))
-    lead = draw(st.integers(*lead_ds)) / 10
-    pieces: list[tuple[float, bool]] = [(lead, False)] if lead else []
-    spans: list[tuple[float, float]] = []
-    at = lead
-    for _ in range(count):
-        spoken = draw(st.integers(*phrase_ds)) / 10
-        pause = draw(st.integers(*pause_ds)) / 10
-        spans.append((round(at, 3), round(at + spoken, 3)))
-        pieces += [(spoken, True), (pause, False)]
-        at += spoken + pause
-    return Speech(_render(fmt, pieces, seed), fmt, tuple(spans), seed)
-
-
-def speech(*, phrases: int | st.SearchStrategy[int] | None = None,
-           format: AudioFormat | str = AudioFormat.PCM_16000,
-           phrase_secs: tuple[float, float] = (0.4, 1.2),
-           pause_secs: tuple[float, float] = (0.8, 1.2),
-           lead_secs: tuple[float, float] = (0.0, 0.3)) -> st.SearchStrategy[Speech]:
-    """Deterministic speech-like audio in ``format``: ``phrases`` phrases (default: 1 to 3)
-    of ``phrase_secs`` seconds, each followed by a pause of ``pause_secs``, after an optional
-    leading silence of ``lead_secs``. A VAD silence threshold below ``pause_secs[0]`` commits
-    once per phrase. Lengths are whole tenths of a second."""
-    fmt = _format(format)
-    count = (st.integers(1, 3) if phrases is None
-             else st.just(phrases) if isinstance(phrases, int) else phrases)
-
-    def tenths(bounds: tuple[float, float]) -> tuple[int, int]:
-        low, high = round(bounds[0] * 10), round(bounds[1] * 10)
-        if not 0 <= low <= high:
-            raise ValueError(f"bad bounds {bounds!r}")
-        return low, high
-
-    if tenths(phrase_secs)[0] < 1:
-        raise ValueError("phrases must last at least 0.1 s")
-    return _speech(fmt, count, tenths(phrase_secs), tenths(pause_secs), tenths(lead_secs))
-
-
-@attrs.frozen
-class Chunking:
-    """Audio cut into chunks: ``sizes_ms`` repeated in a cycle (the last chunk takes the rest).
-    Iterating gives the chunks."""
-
-    sizes_ms: tuple[int, ...]
-    chunks: tuple[bytes, ...] = attrs.field(repr=False)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.chunks)
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-
-def chunkings(audio: bytes, *, format: AudioFormat | str = AudioFormat.PCM_16000,
-              min_ms: int = 20, max_ms: int = 1000, max_sizes: int = 4
-              ) -> st.SearchStrategy[Chunking]:
-    """Ways to cut ``audio`` into chunks of ``min_ms`` to ``max_ms`` (whole samples): a cycle of
-    up to ``max_sizes`` chunk lengths, repeated to the end. Shrinks to one length."""
-    fmt = _format(format)
-    if not 0 < min_ms <= max_ms:
-        raise ValueError(f"need 0 < min_ms <= max_ms: {min_ms}, {max_ms}")
-    size = fmt.bytes_per_sample
-
-    def cut(lengths: list[int]) -> Chunking:
-        chunks: list[bytes] = []
-        at, i = 0, 0
-        while at < len(audio):
-            step = max(size, fmt.bytes_per_second * lengths[i % len(lengths)] // 1000
-                       // size * size)
-            chunks.append(audio[at : at + step])
-            at += step
-            i += 1
-        return Chunking(tuple(lengths), tuple(chunks))
-
-    return st.lists(st.integers(min_ms, max_ms), min_size=1, max_size=max_sizes).map(cut)
-
-
-# =============================================================================================
-# Session options
-
-_languages = st.sampled_from(["en", "fr", "de", "es", "eng", "fra"])
-
-
-@st.composite
-def _valid_options(draw: st.DrawFn, fixed: Mapping[str, Any]) -> protocol.SessionOptions:
-    kwargs: dict[str, Any] = {}
-
-    def maybe(name: str, strategy: st.SearchStrategy[Any]) -> None:
-        if name not in fixed and draw(st.booleans()):
-            kwargs[name] = draw(strategy)
-
-    maybe("model_id", st.sampled_from(DEFAULT_MODELS))
-    maybe("audio_format", st.sampled_from(list(AudioFormat)))
-    maybe("commit_strategy", st.sampled_from([CommitStrategy.MANUAL, CommitStrategy.VAD]))
-    maybe("vad_silence_threshold_secs", st.integers(3, 30).map(lambda d: d / 10))
-    maybe("vad_threshold", st.integers(1, 9).map(lambda d: d / 10))
-    maybe("min_speech_duration_ms", st.integers(50, 2000))
-    maybe("min_silence_duration_ms", st.integers(50, 2000))
-    maybe("language_code", _languages)
-    maybe("secondary_languages", st.lists(_languages, max_size=2).map(tuple))
-    maybe("include_timestamps", st.booleans())
-    maybe("include_language_detection", st.booleans())
-    maybe("keyterms", st.lists(_words, min_size=1, max_size=3).map(tuple))
-    maybe("no_verbatim", st.booleans())
-    if not fixed.get("include_timestamps", kwargs.get("include_timestamps")):
-        maybe("filter_background_audio", st.booleans())
-    maybe("enable_logging", st.booleans())
-    if draw(st.booleans()):
-        maybe("transcript_edit", _short_text)
-    else:
-        maybe("entity_detection", st.lists(st.sampled_from(protocol.ENTITY_CATEGORIES),
-                                           min_size=1, max_size=2).map(tuple))
-    kwargs.update(fixed)
-    return protocol.SessionOptions(**kwargs)
-
-
-def session_options(**fixed: Any) -> st.SearchStrategy[protocol.SessionOptions]:
-    """Valid :class:`~scribe_sync.SessionOptions` the mock accepts; ``fixed`` pins fields
-    (``session_options(commit_strategy="vad")``). Shrinks to the defaults."""
-    protocol.SessionOptions(**fixed)  # a bad pin fails here, not as a flaky example
-    return _valid_options(dict(fixed))
-
-
-@attrs.frozen
-class InvalidOptions:
-    """Keyword arguments that ``SessionOptions`` (and ``connect()``) must refuse with a
-    ``ConfigError`` whose ``option`` is ``option``, before anything is sent."""
-
-    kwargs: Mapping[str, Any]
-    option: str
-
-
-# option -> values outside what PROTOCOL.md §2 allows for it.
-_INVALID: Final[dict[str, st.SearchStrategy[Any]]] = {
-    "model_id": st.sampled_from(["", "no spaces allowed", "-leading-dash", 42]),
-    "audio_format": st.sampled_from(["pcm_11025", "mp3", "PCM16"]),
-    "commit_strategy": st.sampled_from(["auto", "sometimes"]),
-    "vad_silence_threshold_secs": st.sampled_from([0.0, 0.29, 3.01, 10.0, -1.0]),
-    "vad_threshold": st.sampled_from([0.0, 0.09, 0.91, 1.5]),
-    "min_speech_duration_ms": st.sampled_from([0, 49, 2001, 100.5]),
-    "min_silence_duration_ms": st.sampled_from([0, 49, 2001, 100.5]),
-    "language_code": st.sampled_from(["english", "e", "en_US!", "12"]),
-    "keyterms": st.sampled_from([("",), ("x" * (protocol.MAX_KEYTERM_LENGTH + 1),),
-                                 ("k",) * (protocol.MAX_KEYTERMS + 1)]),
-    "include_timestamps": st.sampled_from(["yes", 1, None]),
-    "entity_redaction_mode": st.sampled_from(["scramble"]),
-    "transcript_edit": st.sampled_from(["", "x" * (protocol.MAX_TRANSCRIPT_EDIT_LENGTH + 1)]),
-}
-
-
-@st.composite
-def _invalid(draw: st.DrawFn) -> InvalidOptions:
-    option = draw(st.sampled_from(sorted(_INVALID)))
-    value = draw(_INVALID[option])
-    return InvalidOptions({option: value}, option)
-
-
-def invalid_session_options() -> st.SearchStrategy[InvalidOptions]:
-    """One invalid option (out of range, unknown value, wrong type) and the option name the
-    ``ConfigError`` must carry."""
-    return _invalid()

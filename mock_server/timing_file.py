@@ -6,9 +6,10 @@ From the file's samples (seconds, measured in the client's code):
 
 - ``commit``: commit -> ``committed_transcript`` becomes the mock's commit delay, a triangular
   distribution from the fastest sample through the median to the slowest;
-- ``vad``: end of speech -> ``committed_transcript`` includes the session's silence threshold;
-  without it (1.5 s, the service's default, when the run left it unset) it becomes the VAD
-  decision's delay, the same way;
+- ``vad``: end of speech -> ``committed_transcript``: as in the ``live`` profile, the VAD
+  decides after 0.3 s of silence whatever the threshold (the service was measured answering
+  0.73-0.9 s after speech at any setting), and the decision's delay is the rest of each
+  sample, spread the same way;
 - ``connect`` and ``first_partial`` are kept in the file for people: the mock's connection and
   partials follow the audio, not a delay.
 
@@ -30,7 +31,6 @@ __all__ = ["TimingFileError", "load_timing"]
 
 _FORMAT: Final = "scribe-timing"
 _VERSION: Final = 1
-_DEFAULT_VAD_SILENCE: Final = 1.5  # seconds, the service's default threshold
 
 
 class TimingFileError(ValueError):
@@ -78,11 +78,9 @@ def load_timing(path: str | os.PathLike[str]) -> TimingProfile:
     samples = data.get("samples_s")
     if not isinstance(samples, dict):
         raise TimingFileError(f"{name}: samples_s must be an object")
-    threshold = data.get("vad_silence_threshold_secs")
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
-        threshold = _DEFAULT_VAD_SILENCE
+    silence = LIVE.vad_silence or 0.0
     commit = _samples(samples, "commit", name)
-    vad = [max(0.0, v - float(threshold)) for v in _samples(samples, "vad", name)]
+    vad = [max(0.0, v - silence) for v in _samples(samples, "vad", name)]
     for key in ("connect", "first_partial"):
         _samples(samples, key, name)  # checked, kept for people
     return TimingProfile(
@@ -90,4 +88,5 @@ def load_timing(path: str | os.PathLike[str]) -> TimingProfile:
         commit=_spread(commit, LIVE.commit),
         vad_decision=_spread(vad, LIVE.vad_decision),
         echo_gap=LIVE.echo_gap,
+        vad_silence=LIVE.vad_silence,
     )

@@ -60,8 +60,10 @@ class Transcriber:
         """The words of the current segment so far."""
         return [w.text for w in self._words]
 
-    def commit(self) -> tuple[list[TranscribedWord], None]:
-        """End the segment (keeping a word in progress of at least half a word): its words."""
+    def commit(self, *, cut: bool = False) -> tuple[list[TranscribedWord], None]:
+        """End the segment (keeping a word in progress of at least half a word): its words.
+
+        ``cut`` changes nothing here: lexicon words already follow the word clock."""
         self.flush(self._words)
         words, self._words = self._words, []
         return words, None

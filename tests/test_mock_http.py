@@ -125,7 +125,7 @@ def test_admin_api_refuses_non_loopback(scribe_mock: MockServer) -> None:
 
     from mock_server._http import build_app
 
-    app = build_app(scribe_mock)
+    app = build_app(scribe_mock.context)
     transport = mock.Mock()
     transport.get_extra_info.side_effect = lambda name, default=None: (
         ("10.1.2.3", 5555) if name == "peername" else default)

@@ -157,3 +157,17 @@ def test_long_running_mock_memory_stays_flat() -> None:
         process.wait(20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_a_close_frame_without_a_status_is_journaled_as_1005() -> None:
+    """A client close frame with no code is 1005 (no status received) in the journal, not 0."""
+    import websocket
+
+    with MockServer() as server:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        peer.ws.send(b"", opcode=websocket.ABNF.OPCODE_CLOSE)
+        peer.close()
+        record = server.wait_idle()[0]
+    assert record.close_code == 1005
+    assert record.close_reason == ""

@@ -1,4 +1,5 @@
-"""Scripted utterances: partials reveal, the commit delivers the whole utterance."""
+"""Scripted utterances: partials reveal, the commit after the speech delivers the whole
+utterance, a commit in the middle of it only what the word clock reached (G1)."""
 
 from __future__ import annotations
 
@@ -154,4 +155,53 @@ def test_resuming_a_script_with_repeated_utterances_takes_the_first_match() -> N
         peer.send(chunk(b"", previous_text="alpha"))
         texts = [_segment(peer, speech(0.5, seed=i) + silence(0.2))[1]["text"] for i in (1, 2)]
         assert texts == ["alpha", "beta"]
+        peer.close()
+
+
+def test_an_inline_json_list_is_a_script(tmp_path: Any) -> None:
+    """--transcript '["a", "b"]' gives two utterances, as @FILE with that list does (G13)."""
+    args = build_parser().parse_args(["--transcript", '["hello there", "S2|fr: bonjour"]'])
+    script = settings_from_args(args)["transcript"]
+    assert [u.text for u in script] == ["hello there", "bonjour"]
+    assert script[1].speaker == "S2" and script[1].language == "fr"
+    path = tmp_path / "script.json"
+    path.write_text('["hello there", "S2|fr: bonjour"]')
+    from_file = settings_from_args(build_parser().parse_args(["--transcript", f"@{path}"]))
+    assert from_file["transcript"] == script
+
+
+def test_a_commit_in_the_middle_of_an_utterance_returns_the_words_reached() -> None:
+    """1.0 s of speech and a commit gives the two words the clock reached; 1.8 s more gives
+    the next four; the rest comes with the next speech, and only then the next utterance."""
+    with MockServer(transcript=SCRIPT, echo_partial=False) as server:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        texts = []
+        for seconds in (1.0, 1.8):
+            peer.send_audio(speech(seconds, seed=int(seconds * 10)))
+            peer.commit()
+            texts.append(peer.recv_until("committed_transcript")["text"])
+        assert texts == ["the quick", "brown fox jumps over"]
+        _, committed = _segment(peer, speech(0.8, seed=3) + silence(0.5))
+        assert committed["text"] == "the lazy dog"  # speech ended: the rest, whole
+        _, committed = _segment(peer, speech(0.8, seed=4) + silence(0.5))
+        assert committed["text"] == "bonjour tout le monde"
+        peer.close()
+
+
+def test_a_cut_carries_the_word_times_on_the_session_clock() -> None:
+    """The words after a cut start after the cut's words end (no text moves back)."""
+    with MockServer(transcript=SCRIPT, echo_partial=False) as server:
+        peer = Peer(server, {"include_timestamps": True})
+        peer.recv_until("session_started")
+        peer.send_audio(speech(1.2))
+        peer.commit()
+        first = peer.recv_until("committed_transcript_with_timestamps")["words"]
+        peer.send_audio(speech(1.0, seed=1) + silence(0.5))
+        peer.commit()
+        second = peer.recv_until("committed_transcript_with_timestamps")["words"]
+        first_words = [w for w in first if w["type"] == "word"]
+        second_words = [w for w in second if w["type"] == "word"]
+        assert [w["text"] for w in first_words + second_words] == SCRIPT[0].split()
+        assert first_words[-1]["end"] <= second_words[0]["start"]
         peer.close()

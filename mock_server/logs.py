@@ -1,0 +1,81 @@
+"""The mock's loggers, and rate limiting for the ones a hostile client can flood.
+
+A client (or a descriptor limit) can make the same error happen thousands of times a second:
+``accept()`` failing with EMFILE, aborted handshakes, half-closed sockets. Each logs the first
+few times in a window, then once more at the end of the window with the number suppressed, so
+the log stays readable and writing it never becomes the mock's bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = [
+    "ERROR_LOGGER",
+    "RateLimitFilter",
+    "rate_limited_exception_handler",
+]
+
+#: aiohttp's per-connection errors (bad requests, handler errors) go here, rate limited.
+ERROR_LOGGER: Final = logging.getLogger("mock_server.errors")
+
+
+class RateLimitFilter(logging.Filter):
+    """Let through at most ``burst`` records of one kind per ``window`` seconds.
+
+    A record's kind is its logger and message template. When a window with suppressed records
+    ends, the next record of that kind says how many were suppressed.
+    """
+
+    def __init__(self, burst: int = 5, window: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        self._clock = clock
+        self._lock = threading.Lock()  # guards _seen (loggers may be called from any thread)
+        # kind -> [window start, records in the window, records suppressed]
+        self._seen: dict[tuple[str, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, str(record.msg))
+        now = self._clock()
+        with self._lock:
+            entry = self._seen.get(kind)
+            if entry is None or now - entry[0] >= self.window:
+                dropped = 0 if entry is None else int(entry[2])
+                self._seen[kind] = [now, 1, 0]
+                if len(self._seen) > 1000:  # many kinds: forget the old ones
+                    self._seen = {kind: self._seen[kind]}
+                if dropped:
+                    record.msg = f"{record.msg} ({dropped} similar messages suppressed)"
+                return True
+            entry[1] += 1
+            if entry[1] <= self.burst:
+                return True
+            entry[2] += 1
+            return False
+
+
+ERROR_LOGGER.addFilter(RateLimitFilter())
+
+_LOOP_LOGGER: Final = logging.getLogger("mock_server.loop")
+_LOOP_LOGGER.addFilter(RateLimitFilter())
+
+
+def rate_limited_exception_handler(loop: asyncio.AbstractEventLoop,
+                                   context: dict[str, Any]) -> None:
+    """An event loop exception handler that logs through a rate-limited logger (asyncio logs
+    every failed ``accept()``, e.g. once the descriptor limit is reached)."""
+    exception = context.get("exception")
+    message = context.get("message", "unhandled exception in the event loop")
+    _LOOP_LOGGER.error(
+        str(message),
+        exc_info=(type(exception), exception, exception.__traceback__)
+        if isinstance(exception, BaseException) else None,
+    )
