@@ -2,8 +2,9 @@
 frame-by-frame differences between two (``scribe-mock cassette diff``).
 
 The diff compares what matters about the service's behaviour and leaves out what changes from
-one recording to the next without meaning anything: session ids, arrival times, and where in
-the client's stream a frame arrived, beyond the commit it followed.
+one recording to the next without meaning anything: session ids, arrival times, where in the
+client's stream a frame arrived beyond the commit it followed, and on which side of a commit a
+partial that raced it landed.
 """
 
 from __future__ import annotations
@@ -103,20 +104,25 @@ def _clean(value: Any) -> Any:
 
 
 def normalised(session: RecordedSession) -> list[str]:
-    """A session as comparable lines: its options, the client's commits and audio digests, and
-    every server frame (ids removed) with the number of commits it followed."""
+    """A session as comparable lines: its options and every server frame (ids removed), each
+    but partials with the number of client commits it followed.
+
+    Partials carry no commit count, and the client's commits are no lines of their own: a
+    partial that raced a commit lands on either side of it from one recording to the next,
+    while the order of the frames themselves, and the commit each answer followed, are kept.
+    """
     out = [f"session: {_options(session)}"]
     for line in session.lines:
         kind = line["kind"]
         if kind == "client":
             if not line["sha256"]:
                 out.append(f"-> {json.dumps(line.get('other'), sort_keys=True)}")
-            elif line["commit"]:
-                out.append(f"-> commit {line['commits']}")
         elif kind == "server":
             frame = line.get("binary", None) if "binary" in line else _clean(line["frame"])
             text = json.dumps(frame, sort_keys=True, ensure_ascii=False)
-            out.append(f"<- after commit {line['commits']}: {text}")
+            partial = isinstance(frame, dict) and frame.get("message_type") == \
+                "partial_transcript"
+            out.append(f"<- {text}" if partial else f"<- after commit {line['commits']}: {text}")
         elif kind == "close":
             how = "dropped" if line.get("dropped") else f"{line['code']} {line['reason']!r}"
             out.append(f"close by {line['by']}: {how}")

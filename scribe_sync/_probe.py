@@ -11,7 +11,7 @@ at real time the way a microphone would (chunk *k* leaves when its last sample h
   then the server's ``session_started``).
 - **first partial**: from the first audio chunk sent to the first non-empty
   ``partial_transcript`` in user code (the service waits for about 2 s of audio first,
-  PROTOCOL.md §6).
+  docs/protocol.md §6).
 - **commit -> committed**: manual strategy: from ``commit()`` to its ``committed_transcript`` in
   user code. The probe commits at the first quiet chunk after ``commit_every`` seconds of audio.
 - **VAD end of speech -> committed**: ``--commit-strategy vad``: from sending the last voiced

@@ -10,11 +10,12 @@ Conventions of the page, which this test follows:
   SIGINT after the next block (it must then exit 0).
 
 The only changes made to the page's text: the service's URL becomes the stand-in's, and the
-ports 8766 and 8767 become free ones.
+ports 8766, 8767 and 8768 become free ones.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -62,7 +63,7 @@ def test_every_block_of_the_page_runs(tmp_path: pathlib.Path) -> None:
     found = blocks()
     assert [lang for lang, _ in found].count("sh") >= 5 and len(found) >= 9
     (tmp_path / "tests").mkdir()
-    ports = {"8766": str(_free_port()), "8767": str(_free_port())}
+    ports = {port: str(_free_port()) for port in ("8766", "8767", "8768")}
     with MockServer(api_keys=[KEY], timing="live", transcript=sample_transcript(),
                     idle_timeout_secs=None) as service:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCRIBE_")}
@@ -103,3 +104,6 @@ def test_every_block_of_the_page_runs(tmp_path: pathlib.Path) -> None:
     assert KEY not in "".join(p.read_text() for p in tmp_path.rglob("*.jsonl"))
     assert any("speech synthesizer" in out for out in outputs)
     assert any("cassette mismatch at client frame 1" in out for out in outputs)
+    assert any("the replay failed as scripted:" in out for out in outputs)
+    assert any("segments, answered with the measured delays" in out for out in outputs)
+    assert json.loads((tmp_path / "timing.json").read_text())["samples_s"]["commit"]

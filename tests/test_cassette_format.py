@@ -197,3 +197,32 @@ def test_diff_ignores_ids_and_timing_but_not_texts(tmp_path: pathlib.Path,
     assert diff(load(a), load(b)) == []
     assert normalised(load(a).sessions[0])[0] == (
         "session: include_timestamps=true model_id=scribe_v2_realtime")
+
+
+def test_diff_ignores_which_side_of_a_commit_a_partial_landed(tmp_path: pathlib.Path) -> None:
+    """A partial that raced the commit arrives before it in one recording, after it in the
+    other: no difference; an answer after another commit count is one."""
+
+    def tape(partial_first: bool, answer_at: float = 100.5) -> SessionTape:
+        t = SessionTape(1, "/v1/speech-to-text/realtime", {"model_id": ["scribe_v2_realtime"]},
+                        auth="api_key", start=100.0)
+        t.server('{"message_type":"session_started","session_id":"x"}', 100.01)
+        t.client(_chunk(b"\x01\x00" * 16000), 100.1)
+        partial = '{"message_type":"partial_transcript","text":"hel"}'
+        if partial_first:
+            t.server(partial, 100.15)
+        t.client(_chunk(b"", commit=True), 100.2)
+        if not partial_first:
+            t.server(partial, 100.25)
+        t.server('{"message_type":"committed_transcript","text":"hello"}', answer_at)
+        return t
+
+    paths = [tmp_path / f"{n}.jsonl" for n in "abc"]
+    CassetteWriter(paths[0]).write(tape(True))
+    CassetteWriter(paths[1]).write(tape(False))
+    assert diff(load(paths[0]), load(paths[1])) == []
+    before_commit = tape(True)
+    before_commit.lines.insert(2, before_commit.lines.pop())  # the answer before the commit
+    before_commit.lines[2]["commits"] = 0
+    CassetteWriter(paths[2]).write(before_commit)
+    assert any("after commit 0" in line for line in diff(load(paths[0]), load(paths[2])))
