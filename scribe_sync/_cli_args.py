@@ -65,7 +65,7 @@ exit codes:
   3    authentication: no API key, or the key or token was refused
   4    audio source: missing, unreadable or undecodable file, no microphone, no ffmpeg
   5    server error or connection failure
-  6    output: cannot write the -o file or stdout (disk full, permission denied)
+  6    output: cannot write the output file or stdout (disk full, permission denied)
   130  interrupted (Ctrl+C); what was transcribed so far is kept and written
   141  stdout was closed early (for example piped into head)
 """
@@ -279,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("devices", "list audio input devices (needs the mic extra)")
     add("token", "print a single-use token (valid 15 minutes, one session); needs an API key")
-    add("demo", "stream the bundled sample through an embedded mock server, live",
+    add("demo", "stream the bundled sample through an embedded mock server, live (demo always "
+        "runs on its embedded mock: --base-url, --mock and --api-key change nothing)",
         _output_parser())
     from . import _probe  # the probe's own options live beside its code
 

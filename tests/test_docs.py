@@ -40,7 +40,7 @@ def documented() -> Iterator[tuple[str, Any]]:
         for name in module.__all__:
             obj = getattr(module, name)
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
-                continue  # constants are documented by #: comments, which pdoc reads
+                continue  # constants are documented by #: comments, which the reference reads
             yield f"{module.__name__}.{name}", obj
             if not inspect.isclass(obj) or issubclass(obj, enum.Enum):
                 continue

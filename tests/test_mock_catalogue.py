@@ -1,4 +1,4 @@
-"""The fault catalogue: registry, JSON loading, and the README table generated from it."""
+"""The fault catalogue: registry, JSON loading, and the guide's table generated from it."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ from mock_server.faults import (
     fault_table,
 )
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
 
 
-def test_readme_fault_table_is_the_generated_one() -> None:
-    """The README's fault table is exactly what the registry generates."""
-    text = README.read_text(encoding="utf-8")
+def test_guide_fault_table_is_the_generated_one() -> None:
+    """The guide's fault table (docs/testing.md) is exactly what the registry generates."""
+    text = GUIDE.read_text(encoding="utf-8")
     match = re.search(r"<!-- fault-table:start -->\n(.*?)<!-- fault-table:end -->", text, re.S)
-    assert match, "README has no generated fault table"
+    assert match, "docs/testing.md has no generated fault table"
     assert match.group(1) == fault_table()
 
 

@@ -35,7 +35,7 @@ from scribe_sync._probe import (
     summarize,
 )
 from scribe_sync.cli import EXIT_AUTH, EXIT_OK, EXIT_USAGE, main
-from tests.test_readme import REPO, blocks, section
+from tests.test_readme import REPO, blocks
 
 # Two spoken phrases, each followed by a pause longer than the VAD threshold used below.
 PHRASES = 2
@@ -222,9 +222,9 @@ def test_bench_parser_takes_session_options() -> None:
 
 
 def test_readme_bench_example_prints_the_table_shown(tmp_path: pathlib.Path) -> None:
-    """The README's `scribe-sync bench --mock` command runs and prints a table with the rows
-    and columns of the README's illustrative output (numbers aside)."""
-    text = section("Measuring your latency")
+    """The guide's `scribe-sync bench --mock` command (docs/latency.md) runs and prints a table
+    with the rows and columns of the guide's illustrative output (numbers aside)."""
+    text = (REPO / "docs" / "latency.md").read_text(encoding="utf-8")
     (command,) = [line for block in blocks("sh", text) for line in block.splitlines()
                   if line.startswith("scribe-sync bench")]
     (shown,) = blocks("text", text)

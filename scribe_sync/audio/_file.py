@@ -21,6 +21,7 @@ from ._base import (
     chunk_samples,
 )
 from ._convert import Resampler, encode_audio, to_mono
+from ._quiet import quiet_native_stderr
 
 __all__ = ["NOT_AUDIO", "FileSource"]
 
@@ -91,7 +92,9 @@ class FileSource(AudioSource):
     ) -> None:
         super().__init__(format=format, chunk_ms=chunk_ms, name=_describe(file))
         try:
-            self._file: Any = soundfile.SoundFile(file)
+            # libmpg123 (MP3) prints its complaints on fd 2: they go to the log (see _quiet).
+            with quiet_native_stderr(self.name):
+                self._file: Any = soundfile.SoundFile(file)
         except (soundfile.LibsndfileError, OSError, RuntimeError, TypeError) as exc:
             self._closed = True
             reason = _open_error_reason(file, exc)
@@ -124,7 +127,7 @@ class FileSource(AudioSource):
             if self._flushed:
                 return b""
             try:
-                with self._io_lock:
+                with self._io_lock, quiet_native_stderr(self.name):
                     if self._file.closed:
                         return b""
                     frames = self._file.read(self._block, dtype="float32", always_2d=True)

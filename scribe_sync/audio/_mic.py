@@ -21,6 +21,7 @@ from ._base import (
     chunk_samples,
 )
 from ._convert import Resampler, encode_audio, to_mono
+from ._quiet import quiet_native_stderr
 
 __all__ = ["DeviceInfo", "MicrophoneSource", "list_devices"]
 
@@ -83,11 +84,13 @@ def list_devices() -> list[DeviceInfo]:
         AudioDependencyError: PyAudio is not installed.
     """
     pyaudio = _import_pyaudio()
-    pa = pyaudio.PyAudio()
-    try:
-        return _devices(pa)
-    finally:
-        pa.terminate()
+    # PortAudio's start prints ALSA's and JACK's probing on fd 2: to the log (see _quiet).
+    with quiet_native_stderr("microphone"):
+        pa = pyaudio.PyAudio()
+        try:
+            return _devices(pa)
+        finally:
+            pa.terminate()
 
 
 def _choose(devices: list[DeviceInfo], device: int | str | None) -> DeviceInfo:
@@ -168,8 +171,15 @@ class MicrophoneSource(AudioSource):
         # Guards _stream and _pa: close() from another thread waits for the current read
         # (at most one chunk) instead of closing the stream under PortAudio.
         self._io_lock = threading.Lock()
-        self._pa: Any = pyaudio.PyAudio()
-        self._stream: Any = None
+        # Starting PortAudio and probing the device print ALSA's and JACK's complaints on fd 2:
+        # to the log (see _quiet).
+        with quiet_native_stderr("microphone"):
+            self._pa: Any = pyaudio.PyAudio()
+            self._stream: Any = None
+            self._open(pyaudio, device)
+
+    def _open(self, pyaudio: Any, device: int | str | None) -> None:
+        """Choose the device and open its stream; on any failure PortAudio is released."""
         try:
             self.device = _choose(_devices(self._pa), device)
             self.name = f"microphone {self.device.index}: {self.device.name!r}"
