@@ -27,7 +27,7 @@ from .context import ServerContext, SourceFactory, engine_source
 from .journal import Journal, SessionRecord
 from .logs import ERROR_LOGGER, rate_limited_exception_handler
 from .registry import Registry
-from .replay import ReplayBook, replay_sources
+from .replay_book import ReplayBook, replay_sources
 from .settings import Settings
 
 __all__ = ["REALTIME_PATH", "TOKEN_PATH", "MockServer"]
