@@ -83,6 +83,23 @@ class RecordedSession:
         """The lines of one kind, in order."""
         return [line for line in self.lines if line["kind"] == kind]
 
+    def audio(self) -> list[bytes]:
+        """The audio of each client chunk, in order, for a client that streams the recorded
+        audio again (needs a cassette recorded with ``--keep-audio``).
+
+        Raises:
+            CassetteError: the cassette kept only the audio's digests.
+        """
+        chunks = []
+        for line in self.lines:
+            if line["kind"] != "client" or not line["sha256"]:
+                continue
+            if line["samples"] and "audio" not in line:
+                raise CassetteError(f"session {self.n} kept no audio: record it with "
+                                    "--keep-audio to stream it again")
+            chunks.append(base64.b64decode(line.get("audio", "")))
+        return chunks
+
     def server_frames(self) -> list[Any]:
         """The server's JSON frames, in order (binary frames left out)."""
         return [line["frame"] for line in self.lines if line["kind"] == "server"

@@ -188,14 +188,6 @@ class Replayer:
         self.stalled = self._layer.stalled
         return batch
 
-    def finish(self) -> str | None:
-        """The client went away: in a strict replay, a recording that had more client frames
-        is a difference (its text, also kept in :attr:`mismatch`)."""
-        if self.strict and self.mismatch is None and self._received < len(self._clients):
-            self.mismatch = (f"cassette mismatch: the client sent {self._received} frames, "
-                             f"the recording has {len(self._clients)}")
-        return self.mismatch
-
     def deadline(self) -> float | None:
         """Replays are driven by the client, never by the clock."""
         return None

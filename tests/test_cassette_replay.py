@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from mock_server import MockServer
-from mock_server.cassette import load
+from mock_server.cassette import CassetteError, load
 from mock_server.proxy import RecordingProxy
-from mock_server.testing import Peer, speech
+from mock_server.testing import Peer, chunk, speech
 from tests.cassette_clients import (
     DIARIZED_SCRIPT,
     KEY,
@@ -287,3 +287,30 @@ def test_unreachable_upstream_is_recorded_and_replayed_as_502(tmp_path: pathlib.
     ) as again:
         Peer(replay, api_key="k")
     assert again.value.status_code == 502
+
+
+def test_kept_audio_streams_again_and_passes_a_strict_replay(tmp_path: pathlib.Path) -> None:
+    """Recorded with keep_audio, a cassette gives back each chunk's audio: streamed again,
+    chunk for chunk, it is the recording exactly; without it, asking says how to keep it."""
+    path = tmp_path / "kept.jsonl"
+    with upstream() as server, RecordingProxy(server.base_url, path, keep_audio=True) as proxy:
+        live = scribe_sync_run(proxy.base_url, KEY, segments(2))
+        proxy.wait_written(1)
+    session = load(path).sessions[0]
+    chunks = session.audio()
+    assert b"".join(chunks) == b"".join(segments(2))
+    commits = [line["commit"] for line in session.of("client")]
+    with MockServer(cassette=path, strict=True) as replay:
+        peer = Peer(replay, {"audio_format": "pcm_16000", "commit_strategy": "manual",
+                             "include_timestamps": False}, api_key="k")
+        peer.recv_until("session_started")
+        for audio, commit in zip(chunks, commits, strict=True):
+            peer.send(chunk(audio, commit=commit))
+        texts = [peer.recv_until("committed_transcript")["text"] for _ in range(2)]
+        peer.close()
+        replay.wait_idle()
+    assert texts == [t for _, k, t in live if k == "committed_transcript"]
+    assert replay.replay_mismatches == []
+    _record(tmp_path / "digests.jsonl", scribe_sync_run)
+    with pytest.raises(CassetteError, match="record it with --keep-audio"):
+        load(tmp_path / "digests.jsonl").sessions[0].audio()
