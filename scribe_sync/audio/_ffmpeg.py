@@ -68,7 +68,7 @@ def find_ffmpeg() -> str:
     if found:
         return found
     try:
-        import imageio_ffmpeg  # type: ignore[import-not-found,unused-ignore]
+        import imageio_ffmpeg  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         pass
     else:
