@@ -314,3 +314,19 @@ def test_kept_audio_streams_again_and_passes_a_strict_replay(tmp_path: pathlib.P
     _record(tmp_path / "digests.jsonl", scribe_sync_run)
     with pytest.raises(CassetteError, match="record it with --keep-audio"):
         load(tmp_path / "digests.jsonl").sessions[0].audio()
+
+
+def test_a_client_without_a_key_records_with_the_environments(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No xi-api-key header: the proxy opens the upstream session with ELEVENLABS_API_KEY,
+    which the cassette never holds."""
+    monkeypatch.setenv("ELEVENLABS_API_KEY", KEY)
+    path = tmp_path / "env.jsonl"
+    with upstream() as server, RecordingProxy(server.base_url, path) as proxy:
+        peer = Peer(proxy, api_key=None)
+        peer.recv_until("session_started")
+        peer.close()
+        proxy.wait_written(1)
+        assert server.wait_idle()[0].key_label == "…" + KEY[-4:]
+    assert KEY not in path.read_text()
