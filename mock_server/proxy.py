@@ -27,11 +27,12 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from scribe_sync.protocol import REALTIME_PATH
+
 from .cassette import CassetteWriter, SessionTape
 
-__all__ = ["REALTIME_PATH", "RecordingProxy"]
+__all__ = ["RecordingProxy"]
 
-REALTIME_PATH: Final = "/v1/speech-to-text/realtime"
 _TOKEN_PATH: Final = "/v1/single-use-token/{token_type}"
 _MAX_MESSAGE: Final = 64 * 1024 * 1024  # what the proxy relays in one message, either way
 _CLOSE_GRACE: Final = 2.0  # seconds the other direction gets to finish after one ends
