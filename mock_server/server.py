@@ -254,7 +254,8 @@ class MockServer:
         )
 
     def reset(self) -> None:
-        """Forget sessions, tokens and admin-installed scenarios."""
+        """Forget sessions, tokens and admin-installed scenarios; a replay starts again from the
+        cassette's first session."""
         self.journal.reset()
         self.registry.reset()
         if self.replay_book is not None:
