@@ -330,3 +330,14 @@ def test_a_client_without_a_key_records_with_the_environments(
         proxy.wait_written(1)
         assert server.wait_idle()[0].key_label == "…" + KEY[-4:]
     assert KEY not in path.read_text()
+
+
+def test_reset_replays_the_cassette_from_its_first_session(tmp_path: pathlib.Path) -> None:
+    """One recorded session serves one connection; after reset() it serves the next one."""
+    path = tmp_path / "one.jsonl"
+    live = _record(path, scribe_sync_run)
+    with MockServer(cassette=path) as replay:
+        assert scribe_sync_run(replay.base_url, "k", segments()) == live
+        replay.wait_idle()
+        replay.reset()
+        assert scribe_sync_run(replay.base_url, "k", segments()) == live
