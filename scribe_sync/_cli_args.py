@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import math
 import os
 import types
 import typing
@@ -32,9 +33,11 @@ __all__ = [
     "EXIT_SERVER",
     "EXIT_USAGE",
     "FORMATS",
+    "MAX_JOBS",
     "PROG",
     "build_parser",
     "choose_format",
+    "default_jobs",
     "session_kwargs",
 ]
 
@@ -57,18 +60,50 @@ _SUFFIX_FORMATS: Final = {
     ".txt": "text", ".jsonl": "jsonl", ".json": "json", ".srt": "srt", ".vtt": "vtt",
 }
 
+#: --jobs' upper bound: the service limits concurrent sessions per plan (beyond it, sessions
+#: fail with rate_limited), and a typo such as --jobs 100000 must not open thousands of them.
+MAX_JOBS: Final = 32
+
 _EXIT_CODES_HELP: Final = """\
 exit codes:
-  0    success
+  0    success (with many inputs: every file succeeded or was skipped)
   1    internal error (a bug: please report it; -v shows the traceback)
-  2    usage error or invalid option value
+  2    usage error or invalid option value (an output file naming an input included)
   3    authentication: no API key, or the key or token was refused
-  4    audio source: missing, unreadable or undecodable file, no microphone, no ffmpeg
+  4    audio source: missing, unreadable or undecodable file, a directory, no microphone,
+       no ffmpeg
   5    server error or connection failure
-  6    output: cannot write the output file or stdout (disk full, permission denied)
+  6    output: cannot write the output file or stdout (disk full, permission denied,
+       stdout closed and no output file)
   130  interrupted (Ctrl+C); what was transcribed so far is kept and written
   141  stdout was closed early (for example piped into head)
+With many inputs, the code is that of the first input (in command-line order) that failed.
+A stderr that cannot be written never changes the code.
 """
+
+
+def default_jobs() -> int:
+    """--jobs' default: sessions wait on the network, not the CPU, but each decodes its audio
+    and frames it; two per core, at most 4 (a plan's usual concurrency)."""
+    return max(1, min(4, 2 * (os.cpu_count() or 1)))
+
+
+def _number(kind: type[float] | type[int], low: float, high: float = math.inf,
+            *, low_open: bool = False) -> Any:
+    """An argparse type: a finite number in [low, high] (or (low, high] if ``low_open``)."""
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            bounds = (f"> {low:g}" if low_open else f">= {low:g}") + (
+                f" and <= {high:g}" if math.isfinite(high) else "")
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 # One line of help per session option. A field added to SessionOptions still gets a flag (with a
 # generic help text) because the flags are generated from attrs.fields(SessionOptions).
@@ -101,9 +136,16 @@ _COMMA_LISTS: Final = frozenset(
     {"secondary_languages", "entity_detection", "entity_redaction"}
 )
 
-# The sample's transcript revealed one word per 250 ms of detected speech covers the whole
-# sample, and a 0.5 s VAD silence threshold commits at its sentence pauses, so the demo shows
-
+_BATCH_HELP: Final = """\
+a batch:
+  scribe-sync transcribe a.wav b.mp3 talks/*.flac -o out/ --format srt --jobs 4
+  Each input gets its own session, up to --jobs at once, and its own output inside the -o
+  directory, named after it (talks/x.flac -> out/x.srt), written whole or not at all. A
+  failed input never stops the others. The first Ctrl+C starts no new file and lets those
+  in flight finish; a second abandons them (every completed output is kept). At the end, a
+  summary on stderr, and with --summary FILE as JSON: per file ok, failed (with the reason)
+  or skipped, its audio seconds, segments and wall time, and the totals.
+"""
 
 # =============================================================================================
 # Argument parsing
@@ -217,7 +259,8 @@ def _output_parser(default_speed: float | None = 1.0) -> argparse.ArgumentParser
         help="write to FILE instead of stdout (the format follows the suffix: .txt .jsonl "
         ".json .srt .vtt); a terminal still shows the live transcript. A regular FILE is "
         "replaced only once there is a transcript to write (a run that fails before leaves "
-        "it as it was); a device or pipe is written directly",
+        "it as it was); a device or pipe is written directly. With many inputs (or FILE "
+        "ending in /): a directory, one output per input",
     )
     sending = out.add_argument_group("sending")
     speed = sending.add_mutually_exclusive_group()
@@ -225,16 +268,25 @@ def _output_parser(default_speed: float | None = 1.0) -> argparse.ArgumentParser
                        help="send audio at real time" + (" (default)" if default_speed else ""))
     speed.add_argument("--fast", dest="speed", action="store_const", const=None,
                        help="send audio as fast as possible")
-    speed.add_argument("--speed", dest="speed", type=float, metavar="FACTOR",
-                       help="send audio at FACTOR times real time")
+    speed.add_argument("--speed", dest="speed", type=_number(float, 0, 1000, low_open=True),
+                       metavar="FACTOR", help="send audio at FACTOR times real time")
     out.set_defaults(speed=default_speed)
     sending.add_argument(
-        "--commit-every", type=float, default=20.0, metavar="SECONDS",
+        "--commit-every", type=_number(float, 0, 3600), default=20.0, metavar="SECONDS",
         help="manual strategy: commit after about this much audio, at a pause (default: "
         "20; 0: only at the end)",
     )
-    sending.add_argument("--chunk-ms", type=int, default=100, metavar="MS",
+    sending.add_argument("--chunk-ms", type=_number(int, 20, 1000), default=100, metavar="MS",
                          help="audio per message, 20 to 1000 ms (default: 100)")
+    progress = out.add_argument_group("progress")
+    progress.add_argument(
+        "--progress", choices=("auto", "tty", "plain", "none"), default="auto",
+        help="auto: a status line redrawn on stderr when it is a terminal (position, total, "
+        "speed as a multiple of real time, ETA), nothing otherwise; plain: a line every "
+        "--progress-every seconds, for CI logs; none: no progress (as -q)")
+    progress.add_argument("--progress-every", type=_number(float, 0, 3600, low_open=True),
+                          default=5.0, metavar="SECONDS",
+                          help="--progress plain: seconds between lines (default: 5)")
     _add_session_options(out)
     return out
 
@@ -260,20 +312,32 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=_EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    transcribe = add("transcribe", "transcribe a file, a URL (through ffmpeg) or raw audio "
+    transcribe = add("transcribe", "transcribe files, URLs (through ffmpeg) or raw audio "
                      "on stdin", _output_parser())
+    transcribe.epilog = _BATCH_HELP + "\n" + _EXIT_CODES_HELP
     transcribe.add_argument(
-        "source", metavar="PATH|URL|-",
-        help="an audio or video file, a URL ffmpeg can read, or - for raw audio on stdin "
+        "sources", nargs="+", metavar="PATH|URL|-",
+        help="audio or video files, URLs ffmpeg can read, or - for raw audio on stdin "
         "(already in --audio-format, e.g. 16-bit little-endian mono PCM at 16 kHz)",
     )
+    batch = transcribe.add_argument_group("many inputs")
+    batch.add_argument("-j", "--jobs", type=_number(int, 1, MAX_JOBS), default=None,
+                       metavar="N", help=f"sessions at once, 1 to {MAX_JOBS} (default: "
+                       f"{default_jobs()} on this machine)")
+    batch.add_argument("--skip-existing", action="store_true",
+                       help="skip the inputs whose output file already exists (resume an "
+                       "interrupted batch; needs -o)")
+    batch.add_argument("--summary", default=None, metavar="FILE",
+                       help="write the per-file results and totals as JSON to FILE (needs "
+                       "-o, a file for one input)")
 
     listen = add("listen", "transcribe the microphone until Ctrl+C (or --duration)",
                  _output_parser())
     listen.add_argument("--device", default=None, metavar="INDEX|NAME",
                         help="input device: an index or (part of) a name from "
                         "'scribe-sync devices' (default: the system's default input)")
-    listen.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    listen.add_argument("--duration", type=_number(float, 0, 1e7, low_open=True), default=None,
+                        metavar="SECONDS",
                         help="stop after this many seconds of audio")
     listen.set_defaults(speed=None)  # a microphone is live: never paced
 

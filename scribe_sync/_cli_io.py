@@ -1,11 +1,12 @@
-"""What a ``scribe-sync`` run reads and writes, apart from the session itself.
+"""What a ``scribe-sync`` run reads and writes, apart from the session and the display.
 
 - :class:`Metered`: the audio source, counted (and cut, for ``listen --duration``), so that the
   summary reports the caller's audio, not the silence the session adds to short segments.
 - :class:`Output` and :func:`open_output`: stdout or ``-o FILE``. A regular file is written to a
   temporary file beside it and renamed into place only once there is something to keep; a
   device or a pipe is written directly. Every failure to write is one :class:`OutputError`.
-- :class:`Display`: the live view, the progress line and the chosen format.
+- :func:`check_not_input`: ``-o`` must not name an input (it would replace the audio).
+- :func:`say`: a line on stderr that never fails the run (stderr may be closed or full).
 - :func:`native_stderr_captured`: keeps what C libraries (libsndfile, mpg123, PortAudio/ALSA)
   print on file descriptor 2 off the user's screen, unless ``-v`` asked for it.
 """
@@ -14,48 +15,32 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import re
-import shutil
 import stat
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any, Final
 
-from .errors import ScribeError
-from .messages import (
-    CommittedTranscript,
-    CommittedTranscriptWithTimestamps,
-    Event,
-    PartialTranscript,
-)
-from .protocol import encode
-from .transcript import Transcript
+from .errors import ConfigError, ScribeError
 
 __all__ = [
-    "DOCUMENT_FORMATS",
-    "Display",
     "Metered",
     "Output",
     "OutputError",
+    "check_not_input",
     "clean",
     "native_stderr_captured",
     "open_output",
+    "say",
 ]
 
 logger = logging.getLogger("scribe_sync.cli")
 
-#: Formats written once from the whole Transcript (the rest are written as events arrive).
-DOCUMENT_FORMATS: Final = frozenset({"json", "srt", "vtt"})
-
 #: Characters a server-supplied text must not bring to a terminal or a pipe (C0, DEL, C1).
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-_CLEAR_LINE: Final = "\r\x1b[K"
-PROGRESS_INTERVAL: Final = 0.2
 
 
 def clean(text: str) -> str:
@@ -140,7 +125,7 @@ class Output:
     with ``| head``), which the command ends on quietly.
     """
 
-    def __init__(self, stream: IO[str], name: str, *, owned: bool = True,
+    def __init__(self, stream: IO[str] | None, name: str, *, owned: bool = True,
                  temp: str | None = None, target: str | None = None) -> None:
         self.stream = stream
         self.name = name
@@ -151,7 +136,9 @@ class Output:
 
     @classmethod
     def stdout(cls) -> Output:
-        """Standard output, as ``<stdout>`` in messages."""
+        """Standard output, as ``<stdout>`` in messages. Python sets ``sys.stdout`` to None when
+        the command starts with file descriptor 1 closed (``>&-``): writing to it is then an
+        :class:`OutputError` (exit 6), and a run that writes only to ``-o`` is unaffected."""
         return cls(sys.stdout, "<stdout>", owned=False)
 
     @property
@@ -161,11 +148,13 @@ class Output:
 
     def isatty(self) -> bool:
         try:
-            return self.stream.isatty()
-        except (AttributeError, ValueError):
+            return self.stream is not None and self.stream.isatty()
+        except (AttributeError, ValueError, OSError):
             return False
 
     def write(self, text: str) -> None:
+        if self.stream is None:
+            raise OutputError(self.name, OSError(errno.EBADF, "it is closed"))
         try:
             self.stream.write(text)
             self.stream.flush()
@@ -180,6 +169,8 @@ class Output:
         if self._finished:
             return
         self._finished = True
+        if self.stream is None:
+            return
         try:
             if not self._owned:
                 self.stream.flush()
@@ -257,120 +248,42 @@ def open_output(path: str) -> Output:
     return Output(stream, path, temp=temp, target=target)
 
 
-# =============================================================================================
-# The display
+def check_not_input(output: str, inputs: Sequence[str], flag: str = "-o") -> None:
+    """Refuse an ``-o`` that names an input, by path or by file (a symlink, a hard link): the
+    rename at the end would replace the audio with its transcript.
 
-
-class Display:
-    """Everything a run writes while it runs, and at the end.
-
-    - ``sink`` gets the chosen format: committed lines (text), events (jsonl), or the whole
-      transcript at the end (json, srt, vtt).
-    - ``live`` is a terminal on which the partial is redrawn in place (carriage return and
-      clear-line) and committed lines scroll above it. When it is also the text sink, the
-      committed lines are written once, by the live view.
-    - ``progress`` is a terminal (stderr) for a redrawn progress line, used only when nothing
-      else writes to a terminal as the run goes, so the two never fight over one line.
+    Raises:
+        ConfigError: (option ``output``) the output is one of the inputs.
     """
+    try:
+        target = os.stat(output)
+    except OSError:
+        return  # no such file yet (or not reachable): it cannot be an input
+    if not stat.S_ISREG(target.st_mode):
+        return  # a device or a pipe (/dev/stdout, a FIFO) is written, never replaced
+    for name in inputs:
+        try:
+            same = os.path.samestat(os.stat(name), target)
+        except (OSError, ValueError):  # not a file (a URL, stdin): cannot be the output
+            continue
+        if same:
+            raise ConfigError(f"{flag} {output} is the input {name}: it would replace the "
+                                  "audio with its transcript; choose another output",
+                                  option="output")
 
-    def __init__(self, fmt: str, sink: Output, *, live: Output | None,
-                 progress: IO[str] | None, label: str, total: float | None) -> None:
-        self.fmt = fmt
-        self.sink = sink
-        self.live = live
-        self.progress = progress
-        self.label = label
-        self.total = total
-        self._partial_shown = False
-        self._last_committed = ""
-        self._plain = 0  # committed_transcript messages seen
-        self._twins = 0  # ... committed_transcript_with_timestamps
-        self._segments = 0
-        self._progress_shown = False
-        self._next_progress = 0.0
 
-    # -- events ------------------------------------------------------------------------------
-
-    def event(self, event: Event) -> None:
-        if self.fmt == "jsonl":
-            self.sink.write(encode(event) + "\n")
-        if isinstance(event, PartialTranscript):
-            self._partial(event.text)
-        elif isinstance(event, (CommittedTranscript, CommittedTranscriptWithTimestamps)):
-            # A commit is answered by a plain message and, with timestamps or language
-            # detection, a timestamped twin that may come first (PROTOCOL.md §4.4): show the
-            # segment when the first of the pair arrives.
-            if isinstance(event, CommittedTranscriptWithTimestamps):
-                self._twins += 1
-                first = self._twins > self._plain
-            else:
-                self._plain += 1
-                first = self._plain > self._twins
-            if first:
-                self._committed(event.text)
-
-    def _partial(self, text: str) -> None:
-        if self.live is None:
-            return
-        text = clean(text).strip()
-        # The service echoes each committed text as a partial right after the commit
-        # (PROTOCOL.md §4.2): redrawing it would show the same line twice.
-        if not text or text == self._last_committed:
-            return
-        width = max(10, shutil.get_terminal_size().columns - 1)  # never wrap: \r redraws one row
-        if len(text) > width:
-            text = "…" + text[-(width - 1):]
-        self.live.write(_CLEAR_LINE + text)
-        self._partial_shown = True
-
-    def _committed(self, text: str) -> None:
-        text = clean(text).strip()
-        self._last_committed = text
-        if not text:
-            return
-        self._segments += 1
-        if self.live is not None:
-            self.live.write(_CLEAR_LINE + text + "\n")
-            self._partial_shown = False
-        if self.fmt == "text" and self.sink is not self.live:
-            self.sink.write(text + "\n")
-
-    # -- progress ----------------------------------------------------------------------------
-
-    def tick(self, sent: float, *, force: bool = False) -> None:
-        """Redraw the progress line (at most every 0.2 s) with ``sent`` seconds of audio."""
-        if self.progress is None:
-            return
-        now = time.monotonic()
-        if not force and now < self._next_progress:
-            return
-        self._next_progress = now + PROGRESS_INTERVAL
-        line = f"{self.label}: {sent:.1f} s"
-        if self.total:
-            line += f" of {self.total:.1f} s ({min(100, round(100 * sent / self.total))}%)"
-        line += f", {self._segments} segment{'s' * (self._segments != 1)}"
-        self.progress.write(_CLEAR_LINE + line)
-        self.progress.flush()
-        self._progress_shown = True
-
-    # -- the end -----------------------------------------------------------------------------
-
-    def close(self, transcript: Transcript, audio: dict[str, float], *, document: bool) -> None:
-        """Clear the redrawn lines and, if ``document``, write the document formats (``audio``
-        goes into json's ``"audio"`` object). Call once, at the end."""
-        if self.live is not None and self._partial_shown:
-            self.live.write(_CLEAR_LINE)
-        if self.progress is not None and self._progress_shown:
-            self.progress.write(_CLEAR_LINE)
-            self.progress.flush()
-        if not document:
-            return
-        if self.fmt == "json":
-            content = transcript.to_dict()
-            content["audio"] = audio
-            self.sink.write(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
-        elif self.fmt in DOCUMENT_FORMATS:
-            self.sink.write(transcript.render(self.fmt))
+def say(text: str) -> bool:
+    """Write ``text`` to stderr; False (and nothing raised) when stderr cannot be written: a
+    closed or full stderr must not turn a run whose output was written into a failure."""
+    stream = sys.stderr
+    if stream is None:
+        return False
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 # =============================================================================================

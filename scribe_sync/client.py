@@ -13,11 +13,9 @@ import logging
 import os
 import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -27,6 +25,7 @@ from ._transport import (
     WebSocketTransport,
     tls_problem,
 )
+from ._url import check_base_url, check_credential
 from .errors import (
     AuthError,
     ConfigError,
@@ -40,6 +39,9 @@ from .messages import ErrorEvent, ServerEvent, SessionStarted
 from .protocol import SessionOptions, auth_headers, build_url, decode, redact_url
 from .reconnect import ReconnectPolicy
 from .session import Session
+
+if TYPE_CHECKING:
+    import urllib.error
 
 __all__ = ["DEFAULT_BASE_URL", "ScribeClient", "connect"]
 
@@ -103,6 +105,8 @@ class ScribeClient:
             api_key = os.environ.get(API_KEY_ENV) or None
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise ConfigError("api_key must be a non-empty string", option="api_key")
+        if api_key is not None:
+            check_credential("api_key", api_key)  # CR/LF would inject upgrade headers
         for name, value in (("open_timeout", open_timeout), ("close_timeout", close_timeout),
                             ("finish_timeout", finish_timeout), ("io_timeout", io_timeout)):
             if not value > 0:
@@ -123,12 +127,7 @@ class ScribeClient:
                 "or None",
                 option="max_message_size",
             )
-        parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
-            raise ConfigError(
-                f"invalid base_url={base_url!r}: expected an http:// or https:// URL",
-                option="base_url",
-            )
+        check_base_url(base_url)  # a bad scheme, host or port fails here, not mid-connect
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.open_timeout = open_timeout
@@ -253,6 +252,11 @@ class ScribeClient:
                 f"creating a token needs an API key: pass api_key= or set {API_KEY_ENV}",
                 option="api_key",
             )
+        # urllib.request (http.client, email, ...) is a fifth of the import time of connect();
+        # only minting a token needs it.
+        import urllib.error
+        import urllib.request
+
         url = self.base_url
         scheme, rest = url.split("://", 1)
         url = {"ws": "http", "wss": "https"}.get(scheme, scheme) + "://" + rest + TOKEN_PATH

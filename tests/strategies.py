@@ -39,7 +39,7 @@ __all__ = [
     "words",
 ]
 
-KNOWN_TYPES = frozenset(protocol._DECODERS) | {m.InputAudioChunk.message_type}
+KNOWN_TYPES = protocol.SERVER_MESSAGE_TYPES | {m.InputAudioChunk.message_type}
 
 texts = st.text()
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -96,7 +96,7 @@ session_configs = st.builds(
     entity_detection=st.none() | st.lists(texts, max_size=3).map(tuple),
     extra=st.dictionaries(
         st.text(min_size=1).filter(
-            lambda k: k not in protocol._CONFIG_KEYS and k not in protocol._CONFIG_ALIASES
+            lambda k: k not in protocol.SESSION_CONFIG_KEYS
         ),
         json_values,
         max_size=3,

@@ -389,7 +389,7 @@ def test_a_missing_file_is_one_line_and_exit_4() -> None:
         (["--vad-threshold", "loud"], "--vad-threshold"),
         (["--language-code", "en-US"], "--language-code"),
         (["--format", "srt", "--no-include-timestamps"], "timestamps"),
-        (["--chunk-ms", "5"], "chunk_ms"),
+        (["--chunk-ms", "5"], "--chunk-ms"),
         (["--audio-format", "pcm_12345"], "--audio-format"),
     ],
 )
