@@ -17,8 +17,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cassette import Cassette, CassetteError, load_cassette
     from .faults import FAULTS, Fault, RandomFaults
     from .journal import JournalFrame, SessionRecord
+    from .proxy import RecordingProxy
     from .scenarios import Delay, Scenario, load_scenario
     from .script import Utterance
     from .server import MockServer
@@ -28,16 +30,20 @@ if TYPE_CHECKING:
 __all__ = [
     "FAULTS",
     "LEXICON",
+    "Cassette",
+    "CassetteError",
     "Delay",
     "Fault",
     "JournalFrame",
     "MockDependencyError",
     "MockServer",
     "RandomFaults",
+    "RecordingProxy",
     "Scenario",
     "SessionRecord",
     "Settings",
     "Utterance",
+    "load_cassette",
     "load_scenario",
 ]
 
@@ -45,6 +51,10 @@ __all__ = [
 _INSTALL_HINT = "pip install 'scribe-sync[mock]'"
 
 _WHERE = {
+    "Cassette": ".cassette",
+    "CassetteError": ".cassette",
+    "load_cassette": ".cassette",
+    "RecordingProxy": ".proxy",
     "FAULTS": ".faults",
     "Fault": ".faults",
     "RandomFaults": ".faults",

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from . import MockDependencyError
+from . import MockDependencyError, _cassette_cli
 from ._options import MAX_WORKERS_PER_CPU, build_parser, describe_error, max_workers
 from .validation import MockConfigError
 
@@ -107,6 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "timing_seed": args.timing_seed,
         "language_format": args.language_format,
         "audio_check": args.audio_check,
+        **_cassette_cli.replay_settings(args),
     }
     if args.certfile:
         settings["ssl_context"] = _ssl_context(args.certfile, args.keyfile)
@@ -143,10 +144,16 @@ def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until Ctrl+C (SIGINT) or SIGTERM; print the base URL first."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _cassette_cli.COMMANDS:  # record, cassette show|diff
+        return _cassette_cli.main(argv)
     parser = build_parser()
+    _cassette_cli.add_replay_options(parser)
     args = parser.parse_args(argv)
     if _MISSING is not None:
         print(f"scribe-mock: error: {MockDependencyError(_MISSING)}", file=sys.stderr)
+        return 2
+    if (problem := _cassette_cli.check_files(args)) is not None:  # --cassette, --timing FILE
+        print(f"scribe-mock: error: {problem}", file=sys.stderr)
         return 2
     stop = threading.Event()
 

@@ -112,8 +112,11 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})
-    await ws.prepare(request)
     query = parse_query(request.query_string)
+    status = None if ctx.refusal is None else ctx.refusal(query)
+    if status is not None:
+        return web.Response(status=status)  # a replayed refusal of the handshake
+    await ws.prepare(request)
     log = ctx.journal.open(
         path=request.path,
         query=redact_query(query),

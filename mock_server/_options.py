@@ -142,6 +142,13 @@ def _optional_int(value: str) -> int | None:
     return count
 
 
+def _timing(value: str) -> str:
+    """``--timing``: a profile's name, or a timing profile file (checked when it is loaded)."""
+    if value in ("instant", "live") or value.endswith(".json"):
+        return value
+    raise argparse.ArgumentTypeError("expected instant, live or a timing profile FILE.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = _Parser(
@@ -239,10 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timing",
-        choices=("instant", "live"),
+        type=_timing,
         default="live",
+        metavar="instant|live|FILE.json",
         help="live: the service's delays (commit -> transcript ~300 ms, VAD decision ~0.5 s); "
-        "instant: answer at once (default: live)",
+        "instant: answer at once; FILE.json: the delays scribe-sync bench --record-timing "
+        "measured (default: live)",
     )
     parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
     parser.add_argument(

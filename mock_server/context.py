@@ -12,6 +12,8 @@ into :class:`~mock_server.server.MockServer`. The context names its parts:
   (:mod:`mock_server.actions`). The default, :func:`engine_source`, is the rule
   :class:`~mock_server.engine.Engine`; another source (a recording replayer, say) plugs in
   here without touching the session driver;
+- ``refusal``: asked with a connection's query before the WebSocket upgrade, an HTTP status
+  to refuse it with instead (a replayed upstream that refused the handshake), or ``None``;
 - ``sessions`` and ``tasks``: what shutdown closes and cancels (event loop only).
 """
 
@@ -154,5 +156,6 @@ class ServerContext:
     registry: Registry
     admin: Admin
     sources: SourceFactory = engine_source
+    refusal: Callable[[dict[str, list[str]]], int | None] | None = None
     sessions: set[SessionHandle] = attrs.field(factory=set)  # open sessions; event loop only
     tasks: TaskSet = attrs.field(factory=TaskSet)

@@ -38,7 +38,7 @@ from .params import SessionParams
 from .scenarios import Scenario
 from .script import ScriptedRecognizer, speaker_id
 from .settings import Settings
-from .timing import TIMINGS, Latencies
+from .timing import Latencies
 from .transcriber import Transcriber
 from .vad import VoiceActivityDetector
 
@@ -84,7 +84,7 @@ class Engine:
             if transcript is None
             else ScriptedRecognizer(transcript, word_secs=word_secs)
         )
-        self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{index}")
+        self._latency = Latencies(settings.timing_profile, f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit

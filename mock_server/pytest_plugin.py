@@ -1,6 +1,8 @@
 """pytest plugin (entry point ``pytest11``): a ready mock server for tests.
 
 Fixtures:
+    scribe_cassette: a base URL and key whose sessions replay the test's cassette, or are
+        recorded into it (``--scribe-record-mode``; :mod:`mock_server._pytest_cassette`).
     scribe_mock: a :class:`~mock_server.MockServer` on 127.0.0.1, port 0, started for the test
         and closed after it. Settings come from the ``scribe_mock_settings`` fixture, which a
         test module or conftest may override, or from ``@pytest.mark.scribe_mock(**settings)``.
@@ -20,18 +22,34 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import MockDependencyError
+from ._pytest_cassette import CassetteUse, add_options, record_mode, scribe_cassette
 
 if TYPE_CHECKING:
     from .server import MockServer
 
-__all__ = ["scribe_mock", "scribe_mock_settings"]
+__all__ = [
+    "CassetteUse",
+    "pytest_addoption",
+    "scribe_cassette",
+    "scribe_mock",
+    "scribe_mock_settings",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The cassette options (:mod:`mock_server._pytest_cassette`)."""
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``scribe_mock`` marker."""
+    """Register the ``scribe_mock`` and ``scribe_cassette`` markers."""
     config.addinivalue_line(
         "markers", "scribe_mock(**settings): settings for the scribe_mock fixture's server"
     )
+    config.addinivalue_line(
+        "markers", "scribe_cassette(name, **settings): the scribe_cassette fixture's cassette"
+    )
+    record_mode(config)  # a bad record mode stops pytest at start-up, as a usage error
 
 
 @pytest.fixture

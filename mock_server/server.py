@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, Final
@@ -26,6 +27,7 @@ from .context import ServerContext, SourceFactory, engine_source
 from .journal import Journal, SessionRecord
 from .logs import ERROR_LOGGER, rate_limited_exception_handler
 from .registry import Registry
+from .replay_book import ReplayBook, replay_sources
 from .settings import Settings
 
 __all__ = ["REALTIME_PATH", "TOKEN_PATH", "MockServer"]
@@ -68,6 +70,12 @@ class MockServer:
         elif kwargs:
             settings = attrs.evolve(settings, **kwargs)
         self.settings = settings
+        # A replay (``cassette=``, docs/cassettes.md): the recorded sessions answer instead.
+        self.replay_book = None if settings.cassette is None else ReplayBook(settings.cassette)
+        refusal = None
+        if self.replay_book is not None and sources is engine_source:
+            sources = replay_sources(self.replay_book)
+            refusal = functools.partial(self.replay_book.refusal, strict=settings.strict)
         self.journal = Journal(settings.frame_policy)
         self.registry = Registry(settings, topology.token_prefix)
         self._topology = topology
@@ -78,6 +86,7 @@ class MockServer:
             registry=self.registry,
             admin=topology.admin(local),
             sources=sources,
+            refusal=refusal,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -245,9 +254,18 @@ class MockServer:
         )
 
     def reset(self) -> None:
-        """Forget sessions, tokens and admin-installed scenarios."""
+        """Forget sessions, tokens and admin-installed scenarios; a replay starts again from the
+        cassette's first session."""
         self.journal.reset()
         self.registry.reset()
+        if self.replay_book is not None:
+            self.replay_book.reset()
+
+    @property
+    def replay_mismatches(self) -> list[str]:
+        """In a strict replay, the first difference of each session that differed from its
+        recording, in the order the sessions started."""
+        return [] if self.replay_book is None else self.replay_book.mismatches()
 
     def install_scenario(self, scenario: Any, api_key: str | None = None) -> None:
         """Use ``scenario`` (object, dict, JSON text, path or ``None`` to remove) globally or for

@@ -9,12 +9,13 @@ from typing import Any
 
 import attrs
 
+from .cassette import Cassette, load
 from .journal import FramePolicy
 from .languages import LANGUAGE_FORMATS
 from .params import DEFAULT_MODELS
 from .scenarios import Scenario, load_scenario
 from .script import Utterance, parse_script
-from .timing import TIMINGS
+from .timing import TIMINGS, TimingProfile
 from .validation import MockConfigError, at_least, between, optional
 
 __all__ = ["AUDIO_CHECKS", "Settings"]
@@ -45,6 +46,22 @@ def _journal_frames(value: Any) -> bool | int:
     if isinstance(value, int) and value >= 0:
         return value or False
     raise MockConfigError("journal_frames", "'all', 'none' or a count >= 0", value)
+
+
+def _opt_cassette(value: Any) -> Cassette | None:
+    if value is None or isinstance(value, Cassette):
+        return value
+    return load(value)
+
+
+def _timing(value: Any) -> str | TimingProfile:
+    """A profile's name, a :class:`TimingProfile`, or the path of a profile file
+    (``scribe-sync bench --record-timing``), loaded here."""
+    if isinstance(value, str) and value not in TIMINGS and value.endswith(".json"):
+        from .timing_file import load_timing
+
+        return load_timing(value)
+    return value  # type: ignore[no-any-return]
 
 
 def _scenario_map(value: Any) -> Mapping[str, Scenario]:
@@ -116,6 +133,13 @@ class Settings:
             ``"live"`` (the service's delays, :mod:`mock_server.timing`; ``scribe-mock``'s
             default).
         timing_seed: seeds the live delays (session n draws from ``f"{seed}:{n}"``).
+        cassette: replay this cassette (a :class:`~mock_server.cassette.Cassette`, or the
+            path of a file or directory) instead of answering by the rules
+            (docs/cassettes.md).
+        strict: in a replay, a client frame that differs from the recording ends the session
+            with an error naming the first difference.
+        replay_timing: ``"instant"`` (a recorded answer as soon as the client reaches its
+            point) or ``"recorded"`` (with the recorded delay after that point).
         language_format: ``"iso639-1"`` (``"en"``, as the docs show) or ``"iso639-3"``
             (``"eng"``, as integrators saw live) for detected languages
             (:mod:`mock_server.languages`).
@@ -176,10 +200,13 @@ class Settings:
     )
     ssl_context: ssl.SSLContext | None = None
     reuse_port: bool = False
-    timing: str = attrs.field(default="instant")
+    timing: str | TimingProfile = attrs.field(default="instant", converter=_timing)
     timing_seed: int = attrs.field(default=0, validator=at_least(-(2**63), integer=True))
     language_format: str = attrs.field(default="iso639-1")
     audio_check: str = attrs.field(default="off")
+    cassette: Cassette | None = attrs.field(default=None, converter=_opt_cassette)
+    strict: bool = False
+    replay_timing: str = attrs.field(default="instant")
 
     @host.validator
     def _check_host(self, attribute: Any, value: str) -> None:
@@ -188,9 +215,20 @@ class Settings:
             raise MockConfigError("host", "a host name or IP address", value)
 
     @timing.validator
-    def _check_timing(self, attribute: Any, value: str) -> None:
-        if value not in TIMINGS:
-            raise MockConfigError("timing", f"one of {', '.join(TIMINGS)}", value)
+    def _check_timing(self, attribute: Any, value: str | TimingProfile) -> None:
+        if not isinstance(value, TimingProfile) and value not in TIMINGS:
+            allowed = f"one of {', '.join(TIMINGS)} or a timing profile file (.json)"
+            raise MockConfigError("timing", allowed, value)
+
+    @replay_timing.validator
+    def _check_replay_timing(self, attribute: Any, value: str) -> None:
+        if value not in ("instant", "recorded"):
+            raise MockConfigError("replay_timing", "one of instant, recorded", value)
+
+    @property
+    def timing_profile(self) -> TimingProfile:
+        """The timing profile (``timing`` by name, or as loaded)."""
+        return self.timing if isinstance(self.timing, TimingProfile) else TIMINGS[self.timing]
 
     @language_format.validator
     def _check_language_format(self, attribute: Any, value: str) -> None:

@@ -50,7 +50,7 @@ def test_every_example_has_a_test() -> None:
     by tests/test_captions_example.py)."""
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == [
         "file_to_srt.py", "many_files.py", "mic_captions.py", "test_captions_property.py",
-        "test_my_app.py",
+        "test_my_app.py", "test_replay_cassette.py",
     ]
 
 
@@ -103,6 +103,21 @@ def test_the_fixture_example_passes_under_pytest(tmp_path: pathlib.Path) -> None
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(EXAMPLES / "test_my_app.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "2 passed" in proc.stdout
+
+
+def test_the_cassette_example_replays_offline(tmp_path: pathlib.Path) -> None:
+    """examples/test_replay_cassette.py replays its recorded cassette with no key set (the
+    strict test included: the same audio, chunk for chunk)."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "ELEVENLABS_API_KEY" and not k.startswith("SCRIBE_")}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(EXAMPLES / "test_replay_cassette.py")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:]

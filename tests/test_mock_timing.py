@@ -3,6 +3,7 @@ honouring them in order. Delays are asserted as the engine schedules them, not m
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -97,7 +98,8 @@ def test_live_echo_partial_follows_the_commit_by_5_to_49_ms() -> None:
 
 
 def test_invalid_timing_is_refused_with_the_choices() -> None:
-    with pytest.raises(ValueError, match="timing must be one of instant, live, not 'fast'"):
+    expected = "timing must be one of instant, live or a timing profile file (.json), not 'fast'"
+    with pytest.raises(ValueError, match=re.escape(expected)):
         Settings(timing="fast")
 
 

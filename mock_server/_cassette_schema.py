@@ -1,0 +1,104 @@
+"""The schema check of a cassette's lines: each line's fields and their types (docs/cassettes.md).
+
+Checked line by line on load, so that a damaged or hand-edited cassette fails with one line
+naming the file, the line number and the field, never with a ``KeyError`` deep in a replay.
+Pure data checks: no I/O, no JSON parsing (the caller parses each line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = ["FORMAT", "KINDS", "VERSION", "SchemaError", "check_line"]
+
+#: The ``format`` field of a cassette's first line.
+FORMAT: Final = "scribe-cassette"
+#: The newest format version this code reads and the one it writes.
+VERSION: Final = 1
+
+_NUMBER: Final = (int, float)
+_OPT_STR: Final = (str, type(None))
+_OPT_INT: Final = (int, type(None))
+
+# kind -> {field: allowed types}; every field listed is required, others are refused, so
+# that a typo in a hand-edited cassette is caught rather than ignored.
+_REQUIRED: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
+    "cassette": {"format": (str,), "version": (int,), "keep_audio": (bool,)},
+    "session": {"n": (int,), "path": (str,), "query": (dict,), "auth": (str,)},
+    "refused": {"t": _NUMBER, "status": (int,), "body": (str,)},
+    "client": {
+        "t": _NUMBER, "audio_s": _NUMBER, "commits": (int,), "message_type": _OPT_STR,
+        "samples": (int,), "sha256": (str,), "commit": (bool,), "sample_rate": _OPT_INT,
+        "previous_text": _OPT_STR,
+    },
+    "server": {"t": _NUMBER, "audio_s": _NUMBER, "commits": (int,), "after": (int,)},
+    "close": {
+        "t": _NUMBER, "audio_s": _NUMBER, "commits": (int,), "after": (int,), "by": (str,),
+        "code": (int,), "reason": (str,),
+    },
+}
+# Optional fields per kind: a client frame's audio (``--keep-audio``) or the JSON of a frame
+# that is not an audio chunk; a server frame's JSON, its exact text when the JSON does not
+# re-encode to it, or a binary frame.
+_OPTIONAL: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
+    "cassette": {"note": (str,)},
+    "session": {},
+    "refused": {},
+    "client": {"audio": (str,), "other": (dict, str)},
+    "server": {"frame": (dict, list, str, int, float, bool), "raw": (str,), "binary": (str,)},
+    "close": {"dropped": (bool,)},
+}
+#: Every kind of line, in the order a session's lines may use them.
+KINDS: Final = tuple(_REQUIRED)
+_CLOSERS: Final = ("server", "client", "proxy")
+
+
+class SchemaError(ValueError):
+    """One line of a cassette breaks the schema; ``str(exc)`` names the field."""
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "object",
+             list: "array", type(None): "null"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def check_line(obj: Any) -> str:
+    """Check one parsed line; return its ``kind``.
+
+    Raises:
+        SchemaError: naming the field that is missing, unknown or of the wrong type.
+    """
+    if not isinstance(obj, dict):
+        raise SchemaError("a line must be a JSON object")
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or kind not in _REQUIRED:
+        raise SchemaError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    required, optional = _REQUIRED[kind], _OPTIONAL[kind]
+    for name, types in required.items():
+        if name not in obj:
+            raise SchemaError(f"{kind} line lacks the field {name!r}")
+        _check_type(kind, name, obj[name], types)
+    for name, value in obj.items():
+        if name == "kind" or name in required:
+            continue
+        if name not in optional:
+            raise SchemaError(f"{kind} line has an unknown field {name!r}")
+        _check_type(kind, name, value, optional[name])
+    if kind == "close" and obj["by"] not in _CLOSERS:
+        raise SchemaError(f"close line: 'by' must be one of {', '.join(_CLOSERS)}")
+    if kind == "session" and not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in obj["query"].values()
+    ):
+        raise SchemaError("session line: every 'query' value must be an array of strings")
+    if kind == "server" and sum(k in obj for k in ("frame", "binary")) != 1:
+        raise SchemaError("server line needs exactly one of 'frame' or 'binary'")
+    return str(kind)
+
+
+def _check_type(kind: str, name: str, value: Any, types: tuple[type, ...]) -> None:
+    # bool is an int in Python: a boolean is accepted only where it is listed.
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise SchemaError(f"{kind} line: {name!r} must be {_type_names(types)}, not {value!r}")

@@ -1,0 +1,122 @@
+"""The ``scribe_cassette`` pytest fixture: record a test's sessions once, replay them in CI
+(docs/cassettes.md), in the manner of pytest-recording.
+
+- ``@pytest.mark.scribe_cassette("name", **settings)`` names the cassette
+  (``cassettes/<name>.jsonl`` beside the test file; the test's name by default); ``settings``
+  go to the replaying :class:`~mock_server.MockServer` (``strict=True``,
+  ``replay_timing="recorded"``, a ``scenario`` of faults to layer on top, ...).
+- The record mode, ``--scribe-record-mode`` or ``SCRIBE_RECORD_MODE``: ``none`` (replay only,
+  the default: what CI runs), ``once`` (record when the cassette is missing, replay otherwise)
+  or ``all`` (record every time).
+- Recording goes through :class:`~mock_server.proxy.RecordingProxy` to ``--scribe-upstream``
+  (``SCRIBE_UPSTREAM_URL``, default ``https://api.elevenlabs.io``) with the key in
+  ``ELEVENLABS_API_KEY``; the key is never written.
+
+Loaded by :mod:`mock_server.pytest_plugin`; like it, it imports the server only when a test
+asks for the fixture, so that pytest starts on the base install.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import pytest
+
+from . import MockDependencyError
+
+__all__ = ["MODES", "CassetteUse", "add_options", "record_mode", "scribe_cassette"]
+
+#: The record modes.
+MODES: Final = ("none", "once", "all")
+MODE_ENV: Final = "SCRIBE_RECORD_MODE"
+UPSTREAM_ENV: Final = "SCRIBE_UPSTREAM_URL"
+DEFAULT_UPSTREAM: Final = "https://api.elevenlabs.io"
+#: The key a replaying test gets (any key works on a replay).
+REPLAY_KEY: Final = "cassette-key"
+
+
+@attrs.frozen
+class CassetteUse:
+    """What the ``scribe_cassette`` fixture yields.
+
+    Attributes:
+        base_url: the URL to give the client (``ScribeClient(base_url=)``, the SDK's).
+        api_key: the key to give it (the real one while recording; any key on a replay).
+        path: the cassette file.
+        recording: whether this run records (else it replays).
+        server: the replaying :class:`~mock_server.MockServer` (``None`` while recording).
+    """
+
+    base_url: str
+    api_key: str
+    path: Path
+    recording: bool
+    server: Any = None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """``--scribe-record-mode`` and ``--scribe-upstream``."""
+    group = parser.getgroup("scribe-cassette", "scribe-sync cassettes")
+    group.addoption("--scribe-record-mode", choices=MODES, default=None,
+                    help=f"none (replay only; default), once or all (env {MODE_ENV})")
+    group.addoption("--scribe-upstream", default=None,
+                    help=f"the service to record from (env {UPSTREAM_ENV}; default "
+                    f"{DEFAULT_UPSTREAM})")
+
+
+def record_mode(config: pytest.Config) -> str:
+    """The record mode; ``pytest.UsageError`` naming the allowed ones otherwise."""
+    mode = config.getoption("--scribe-record-mode", None) or os.environ.get(MODE_ENV) or "none"
+    if mode not in MODES:
+        raise pytest.UsageError(f"{MODE_ENV} must be one of {', '.join(MODES)}, not {mode!r}")
+    return str(mode)
+
+
+def cassette_path(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any]]:
+    """The test's cassette file and the marker's settings."""
+    marker = request.node.get_closest_marker("scribe_cassette")
+    name = marker.args[0] if marker is not None and marker.args else request.node.name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))
+    settings = dict(marker.kwargs) if marker is not None else {}
+    return Path(str(request.path)).parent / "cassettes" / f"{name}.jsonl", settings
+
+
+@pytest.fixture
+def scribe_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]:
+    """A base URL and key whose sessions are replayed from the test's cassette (or recorded
+    into it, by the record mode)."""
+    path, settings = cassette_path(request)
+    mode = record_mode(request.config)
+    key = os.environ.get("ELEVENLABS_API_KEY", "")
+    record = mode == "all" or (mode == "once" and not path.exists())
+    if record and not key:
+        pytest.fail(f"recording {path.name} needs ELEVENLABS_API_KEY", pytrace=False)
+    if not record and not path.exists():
+        pytest.fail(f"no cassette {path}: record it with --scribe-record-mode=once and "
+                    "ELEVENLABS_API_KEY set", pytrace=False)
+    try:
+        # Loaded now, not with the plugin: pytest starts on the base install.
+        from . import CassetteError, MockServer, RecordingProxy, load_cassette
+    except MockDependencyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if record:
+        upstream = (request.config.getoption("--scribe-upstream", None)
+                    or os.environ.get(UPSTREAM_ENV) or DEFAULT_UPSTREAM)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with RecordingProxy(upstream, path) as proxy:
+            yield CassetteUse(proxy.base_url, key, path, True)
+        return
+    try:
+        loaded = load_cassette(path)
+    except CassetteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with MockServer(cassette=loaded, **settings) as server:
+        yield CassetteUse(server.base_url, REPLAY_KEY, path, False, server)
+        mismatches = list(server.replay_mismatches)
+    if mismatches:
+        pytest.fail(mismatches[0], pytrace=False)

@@ -1,0 +1,370 @@
+"""Cassettes: recorded realtime sessions, one JSON object per line (docs/cassettes.md).
+
+A cassette file starts with a ``cassette`` line (format and version), then holds one or more
+sessions, each a ``session`` line (the query options, no secret) followed by its ``client``,
+``server`` and ``close`` lines in the order they crossed the recording proxy. Keys are written
+in a fixed order and every frame is one line, so that a re-recording diffs line by line.
+
+:class:`SessionTape` builds one session's lines while it is recorded; :class:`CassetteWriter`
+writes finished sessions (a file holds them in the order they started; a directory gets one
+file per session); :func:`load` reads and checks a file or a directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line
+
+__all__ = [
+    "SECRET_PARAMS",
+    "Cassette",
+    "CassetteError",
+    "CassetteWriter",
+    "RecordedSession",
+    "SessionTape",
+    "bytes_per_sample",
+    "load",
+    "load_cassette",
+]
+
+#: Query parameters that carry a credential: never written to a cassette.
+SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key", "authorization"})
+_REDACTED: Final = "<redacted>"
+_RATES: Final = {"ulaw_8000": (8000, 1)}
+
+
+class CassetteError(ValueError):
+    """A cassette that cannot be read; ``str(exc)`` is one line naming the file and line."""
+
+
+def bytes_per_sample(audio_format: str) -> tuple[int, int]:
+    """``(sample rate, bytes per sample)`` of an ``audio_format`` (``pcm_16000`` by default)."""
+    if audio_format in _RATES:
+        return _RATES[audio_format]
+    _, _, rate = audio_format.partition("_")
+    return (int(rate) if rate.isdigit() else 16000), 2
+
+
+def _line(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A line's object: ``kind`` first, then the fields sorted (a stable order for diffs)."""
+    return {"kind": kind, **{name: fields[name] for name in sorted(fields)}}
+
+
+def _seconds(value: float) -> float:
+    return round(value, 4)
+
+
+@attrs.frozen
+class RecordedSession:
+    """One recorded session: its number, path, query options and lines after the first."""
+
+    n: int
+    path: str
+    query: Mapping[str, Sequence[str]]
+    auth: str
+    lines: tuple[Mapping[str, Any], ...]
+
+    @property
+    def options(self) -> dict[str, tuple[str, ...]]:
+        """The query as a comparable value (what a replay matches sessions by)."""
+        return {name: tuple(values) for name, values in sorted(self.query.items())}
+
+    def of(self, kind: str) -> list[Mapping[str, Any]]:
+        """The lines of one kind, in order."""
+        return [line for line in self.lines if line["kind"] == kind]
+
+    def audio(self) -> list[bytes]:
+        """The audio of each client chunk, in order, for a client that streams the recorded
+        audio again (needs a cassette recorded with ``--keep-audio``).
+
+        Raises:
+            CassetteError: the cassette kept only the audio's digests.
+        """
+        chunks = []
+        for line in self.lines:
+            if line["kind"] != "client" or not line["sha256"]:
+                continue
+            if line["samples"] and "audio" not in line:
+                raise CassetteError(f"session {self.n} kept no audio: record it with "
+                                    "--keep-audio to stream it again")
+            chunks.append(base64.b64decode(line.get("audio", "")))
+        return chunks
+
+    def server_frames(self) -> list[Any]:
+        """The server's JSON frames, in order (binary frames left out)."""
+        return [line["frame"] for line in self.lines if line["kind"] == "server"
+                and "frame" in line]
+
+
+@attrs.frozen
+class Cassette:
+    """A loaded cassette: where it came from and its sessions in recorded order."""
+
+    source: str
+    keep_audio: bool
+    sessions: tuple[RecordedSession, ...]
+
+
+class SessionTape:
+    """The lines of one session being recorded. One per session; not thread-safe.
+
+    Args:
+        n: the session's number in the recording (1 for the first).
+        path: the request path.
+        query: the query parameters; credentials are dropped here, before anything is kept.
+        secrets: strings that must never be written (the key, the token): any line containing
+            one has it replaced, a last line of defence behind dropping the fields.
+        keep_audio: keep each chunk's audio (base64) beside its digest.
+        clock: the session's start on the same clock as the ``now`` arguments below.
+    """
+
+    def __init__(self, n: int, path: str, query: Mapping[str, Sequence[str]], *,
+                 auth: str, secrets: Iterable[str] = (), keep_audio: bool = False,
+                 start: float = 0.0) -> None:
+        self.n = n
+        self.path = path
+        self.query = {name: list(values) for name, values in sorted(query.items())
+                      if name.lower() not in SECRET_PARAMS}
+        self.auth = auth
+        self.secrets = tuple(s for s in secrets if s)
+        self.keep_audio = keep_audio
+        self.start = start
+        formats = self.query.get("audio_format") or ["pcm_16000"]
+        self.rate, self.width = bytes_per_sample(formats[-1])
+        self.samples = 0
+        self.commits = 0
+        self.client_frames = 0
+        self.lines: list[dict[str, Any]] = []
+        self.closed = False
+
+    @property
+    def audio_s(self) -> float:
+        """The client's audio position, in seconds of audio sent so far."""
+        return _seconds(self.samples / self.rate)
+
+    def _progress(self, now: float) -> dict[str, Any]:
+        return {"t": _seconds(now - self.start), "audio_s": self.audio_s,
+                "commits": self.commits}
+
+    def client(self, data: str | bytes, now: float) -> None:
+        """A frame the client sent."""
+        fields: dict[str, Any] = {"message_type": None, "samples": 0, "sha256": "",
+                                  "commit": False, "sample_rate": None, "previous_text": None}
+        obj: Any = None
+        if isinstance(data, str):
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                obj = None
+        audio = b""
+        if isinstance(obj, dict) and isinstance(obj.get("audio_base_64"), str):
+            try:
+                audio = base64.b64decode(obj["audio_base_64"], validate=True)
+            except ValueError:
+                audio = b""
+            fields["message_type"] = obj.get("message_type")
+            fields["commit"] = obj.get("commit") is True
+            rate = obj.get("sample_rate")
+            fields["sample_rate"] = rate if type(rate) is int else None
+            text = obj.get("previous_text")
+            fields["previous_text"] = text if isinstance(text, str) else None
+            fields["samples"] = len(audio) // self.width
+            fields["sha256"] = hashlib.sha256(audio).hexdigest()
+            if self.keep_audio and audio:
+                fields["audio"] = base64.b64encode(audio).decode("ascii")
+            rest = {k: v for k, v in obj.items() if k not in (
+                "audio_base_64", "message_type", "commit", "sample_rate", "previous_text")}
+            if rest:
+                fields["other"] = rest
+        else:
+            # Not an audio chunk: kept as it was (or its text), with nothing to digest.
+            fields["other"] = obj if isinstance(obj, dict) else (
+                data if isinstance(data, str) else "<binary frame>")
+            if isinstance(obj, dict):
+                kind = obj.get("message_type")
+                fields["message_type"] = kind if isinstance(kind, str) else None
+        self.samples += fields["samples"]
+        if fields["commit"]:
+            self.commits += 1
+        self.client_frames += 1
+        self.lines.append(_line("client", {**fields, **self._progress(now)}))
+
+    def server(self, data: str | bytes, now: float) -> None:
+        """A frame the server sent, kept verbatim."""
+        fields = {**self._progress(now), "after": self.client_frames}
+        if isinstance(data, bytes):
+            fields["binary"] = base64.b64encode(data).decode("ascii")
+        else:
+            try:
+                frame = json.loads(data)
+            except ValueError:
+                frame = None
+                fields["frame"] = data
+                fields["raw"] = data
+            else:
+                fields["frame"] = frame
+                if encode_frame(frame) != data:
+                    fields["raw"] = data  # the exact text, when the JSON alone loses it
+        self.lines.append(_line("server", fields))
+
+    def close(self, by: str, code: int, reason: str, now: float, *, dropped: bool = False
+              ) -> None:
+        """How the session ended: who closed, with which code (1006 and ``dropped``: the
+        connection ended without a close frame)."""
+        if self.closed:
+            return
+        self.closed = True
+        fields: dict[str, Any] = {**self._progress(now), "after": self.client_frames,
+                                  "by": by, "code": code, "reason": reason}
+        if dropped:
+            fields["dropped"] = True
+        self.lines.append(_line("close", fields))
+
+    def refused(self, status: int, body: str, now: float) -> None:
+        """The upstream refused the WebSocket handshake with an HTTP status."""
+        self.closed = True
+        self.lines.append(_line("refused", {"t": _seconds(now - self.start),
+                                            "status": status, "body": body}))
+
+    def text(self) -> str:
+        """The session's lines (its ``session`` line first), secrets scrubbed."""
+        head = _line("session", {"n": self.n, "path": self.path, "query": self.query,
+                                 "auth": self.auth})
+        return "".join(self._dump(line) for line in (head, *self.lines))
+
+    def _dump(self, obj: Mapping[str, Any]) -> str:
+        text = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+        for secret in self.secrets:
+            for form in {secret, json.dumps(secret)[1:-1]}:
+                text = text.replace(form, _REDACTED)
+        return text + "\n"
+
+
+def encode_frame(frame: Any) -> str:
+    """A JSON frame as the mock sends it (compact, UTF-8)."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def header(keep_audio: bool) -> str:
+    """A cassette's first line."""
+    obj = _line("cassette", {"format": FORMAT, "version": VERSION, "keep_audio": keep_audio})
+    return json.dumps(obj, separators=(", ", ": ")) + "\n"
+
+
+class CassetteWriter:
+    """Writes finished sessions to a cassette file, or one file per session to a directory.
+
+    A file is started afresh by the first session written (the record modes decide whether
+    an old one may be replaced, before recording starts); later sessions are appended.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, keep_audio: bool = False) -> None:
+        self.path = Path(path)
+        self.keep_audio = keep_audio
+        self._lock = threading.Lock()  # guards _written and the file's appends
+        self._written = 0
+
+    def write(self, tape: SessionTape) -> Path:
+        """Write one finished session; return the file it went to."""
+        with self._lock:
+            self._written += 1
+            if self.path.is_dir():
+                target = self.path / f"session-{tape.n:03d}.jsonl"
+                mode = "w"
+            else:
+                target = self.path
+                mode = "w" if self._written == 1 else "a"
+                target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, mode, encoding="utf-8") as handle:
+                if mode == "w":
+                    handle.write(header(self.keep_audio))
+                handle.write(tape.text())
+            return target
+
+
+def load(path: str | os.PathLike[str]) -> Cassette:
+    """Read and check a cassette file, or a directory of them (in name order).
+
+    Raises:
+        CassetteError: one line naming the file, the line number and what is wrong.
+    """
+    source = Path(path)
+    if source.is_dir():
+        files = sorted(source.glob("*.jsonl"))
+        if not files:
+            raise CassetteError(f"{source}: no *.jsonl cassette in this directory")
+    else:
+        files = [source]
+    sessions: list[RecordedSession] = []
+    keep_audio = True
+    for file in files:
+        kept, found = _load_file(file)
+        keep_audio = keep_audio and kept
+        sessions.extend(found)
+    return Cassette(str(source), keep_audio, tuple(sessions))
+
+
+#: :func:`load` under the name ``mock_server`` exports it by.
+load_cassette = load
+
+
+def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CassetteError(f"{file}: no such cassette") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteError(f"{file}: cannot read the cassette: {exc}") from None
+    sessions: list[RecordedSession] = []
+    current: dict[str, Any] | None = None
+    lines: list[Mapping[str, Any]] = []
+    keep_audio = False
+    number = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+            kind = check_line(obj)
+        except (ValueError, RecursionError) as exc:
+            detail = str(exc) if isinstance(exc, SchemaError) else "not valid JSON"
+            raise CassetteError(f"{file}:{number}: {detail}") from None
+        if number == 1 or kind == "cassette":
+            if number != 1 or kind != "cassette":
+                raise CassetteError(f"{file}:{number}: the first line, and only it, must be "
+                                    "the cassette line")
+            if obj["format"] != FORMAT:
+                raise CassetteError(f"{file}:1: not a scribe cassette (format "
+                                    f"{obj['format']!r})")
+            if obj["version"] > VERSION:
+                raise CassetteError(f"{file}:1: cassette version {obj['version']} is newer "
+                                    f"than this scribe-mock reads ({VERSION}): upgrade scribe-sync")
+            keep_audio = obj["keep_audio"]
+            continue
+        if kind == "session":
+            if current is not None:
+                sessions.append(_session(current, lines))
+            current, lines = obj, []
+            continue
+        if current is None:
+            raise CassetteError(f"{file}:{number}: a {kind} line before any session line")
+        lines.append(obj)
+    if number == 0:
+        raise CassetteError(f"{file}: the cassette is empty")
+    if current is not None:
+        sessions.append(_session(current, lines))
+    return keep_audio, sessions
+
+
+def _session(head: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> RecordedSession:
+    return RecordedSession(head["n"], head["path"], head["query"], head["auth"], tuple(lines))

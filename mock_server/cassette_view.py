@@ -1,0 +1,146 @@
+"""Reading cassettes as people do: a timeline of one (``scribe-mock cassette show``) and the
+frame-by-frame differences between two (``scribe-mock cassette diff``).
+
+The diff compares what matters about the service's behaviour and leaves out what changes from
+one recording to the next without meaning anything: session ids, arrival times, where in the
+client's stream a frame arrived beyond the commit it followed, and on which side of a commit a
+partial that raced it landed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from .cassette import Cassette, RecordedSession, bytes_per_sample
+
+__all__ = ["diff", "normalised", "timeline"]
+
+#: Keys left out of server frames when comparing: they differ between any two recordings.
+NOISE_KEYS: Final = frozenset({"session_id", "_mock_sent_ns"})
+_TEXT_WIDTH: Final = 60
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _TEXT_WIDTH else text[: _TEXT_WIDTH - 1] + "…"
+
+
+def _describe(frame: Any) -> str:
+    """A server frame in a few words: its type and its text or error."""
+    if not isinstance(frame, dict):
+        return f"(not a JSON object) {_short(json.dumps(frame, ensure_ascii=False))}"
+    kind = frame.get("message_type", "?")
+    for field in ("text", "error", "warning"):
+        if isinstance(frame.get(field), str):
+            return f"{kind} {json.dumps(_short(frame[field]), ensure_ascii=False)}"
+    if isinstance(frame.get("words"), list):
+        return f"{kind} ({len(frame['words'])} items)"
+    return str(kind)
+
+
+def _options(session: RecordedSession) -> str:
+    return " ".join(f"{name}={','.join(values)}" for name, values in sorted(
+        session.query.items()))
+
+
+def timeline(cassette: Cassette) -> Iterator[str]:
+    """The lines of ``scribe-mock cassette show``: per session, time since its start, the
+    client's audio position, and what crossed the wire (``->`` client, ``<-`` server).
+    Consecutive audio chunks without a commit are one line."""
+    for session in cassette.sessions:
+        yield f"session {session.n} ({session.auth}): {_options(session)}"
+        run: list[Mapping[str, Any]] = []
+        rate = _rate(session)
+        for line in session.lines:
+            kind = line["kind"]
+            if kind == "client" and line["sha256"] and not line["commit"]:
+                run.append(line)
+                continue
+            yield from _flush(run, rate)
+            where = f"  {float(line['t']):8.3f}s"
+            if kind == "refused":
+                yield f"{where}  upstream refused the handshake: HTTP {line['status']}"
+                continue
+            where += f"  audio {float(line['audio_s']):6.2f}s"
+            if kind == "client":
+                if line["sha256"]:
+                    yield f"{where}  -> commit ({line['samples']} samples with it)"
+                else:
+                    yield f"{where}  -> {_short(json.dumps(line.get('other'), ensure_ascii=False))}"
+            elif kind == "server":
+                shown = "binary frame" if "binary" in line else _describe(line["frame"])
+                yield f"{where}  <- {shown}"
+            else:
+                how = "dropped (no close frame)" if line.get("dropped") else (
+                    f"{line['code']} {json.dumps(line['reason'])}")
+                yield f"{where}  close by {line['by']}: {how}"
+        yield from _flush(run, rate)
+
+
+def _flush(run: list[Mapping[str, Any]], rate: int) -> Iterator[str]:
+    """One line for a run of audio chunks, which it empties."""
+    if run:
+        first, last = run[0], run[-1]
+        samples = sum(int(line["samples"]) for line in run)
+        start = float(first["audio_s"]) - int(first["samples"]) / rate
+        yield (f"  {float(first['t']):8.3f}s  audio {start:6.2f}-{float(last['audio_s']):.2f}s"
+               f"  -> {len(run)} chunk(s), {samples} samples")
+        run.clear()
+
+
+def _rate(session: RecordedSession) -> int:
+    formats = session.query.get("audio_format") or ["pcm_16000"]
+    return bytes_per_sample(formats[-1])[0]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if k not in NOISE_KEYS}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def normalised(session: RecordedSession) -> list[str]:
+    """A session as comparable lines: its options and every server frame (ids removed), each
+    but partials with the number of client commits it followed.
+
+    Partials carry no commit count, and the client's commits are no lines of their own: a
+    partial that raced a commit lands on either side of it from one recording to the next,
+    while the order of the frames themselves, and the commit each answer followed, are kept.
+    """
+    out = [f"session: {_options(session)}"]
+    for line in session.lines:
+        kind = line["kind"]
+        if kind == "client":
+            if not line["sha256"]:
+                out.append(f"-> {json.dumps(line.get('other'), sort_keys=True)}")
+        elif kind == "server":
+            frame = line.get("binary", None) if "binary" in line else _clean(line["frame"])
+            text = json.dumps(frame, sort_keys=True, ensure_ascii=False)
+            partial = isinstance(frame, dict) and frame.get("message_type") == \
+                "partial_transcript"
+            out.append(f"<- {text}" if partial else f"<- after commit {line['commits']}: {text}")
+        elif kind == "close":
+            how = "dropped" if line.get("dropped") else f"{line['code']} {line['reason']!r}"
+            out.append(f"close by {line['by']}: {how}")
+        else:
+            out.append(f"refused: HTTP {line['status']}")
+    return out
+
+
+def diff(a: Cassette, b: Cassette) -> list[str]:
+    """The differences between two cassettes, session by session (a unified diff of their
+    :func:`normalised` lines); empty when they recorded the same behaviour."""
+    lines: list[str] = []
+    if len(a.sessions) != len(b.sessions):
+        lines.append(f"sessions: {len(a.sessions)} in {a.source}, {len(b.sessions)} in "
+                     f"{b.source}")
+    for index in range(max(len(a.sessions), len(b.sessions))):
+        left = normalised(a.sessions[index]) if index < len(a.sessions) else []
+        right = normalised(b.sessions[index]) if index < len(b.sessions) else []
+        lines.extend(difflib.unified_diff(left, right, f"{a.source} session {index + 1}",
+                                          f"{b.source} session {index + 1}", lineterm="", n=2))
+    return lines

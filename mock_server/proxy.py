@@ -1,0 +1,311 @@
+"""The recording proxy (``scribe-mock record``): clients connect to it as to the service; it opens
+the same session upstream, forwards both directions unchanged and writes each session to a
+cassette (:mod:`mock_server.cassette`, docs/cassettes.md).
+
+- The realtime endpoint takes the same credentials as the service: the ``xi-api-key`` header
+  (or, when the client sends none, ``ELEVENLABS_API_KEY``) or a single-use ``token`` in the
+  query; every query parameter goes upstream as the client wrote it.
+- ``POST /v1/single-use-token/{type}`` is forwarded, so a client can mint its token through
+  the proxy; tokens are never recorded.
+- Whatever the upstream does is recorded as it happened and passed on: a refused handshake
+  (the same HTTP status), an error message, a close (the same code and reason), a dropped
+  connection (the client's connection is dropped too).
+- No credential is written or logged: the query's credentials are dropped from the cassette,
+  every line is scrubbed of the key and token besides, and the access log is off (request
+  lines carry ``?token=``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import urllib.parse
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from scribe_sync.protocol import REALTIME_PATH
+
+from .cassette import CassetteWriter, SessionTape
+
+__all__ = ["RecordingProxy"]
+
+_TOKEN_PATH: Final = "/v1/single-use-token/{token_type}"
+_MAX_MESSAGE: Final = 64 * 1024 * 1024  # what the proxy relays in one message, either way
+_CLOSE_GRACE: Final = 2.0  # seconds the other direction gets to finish after one ends
+_NO_STATUS: Final = frozenset({1005, 1006})  # codes that never appear in a close frame
+
+
+class RecordingProxy:
+    """A recording proxy to ``upstream`` on a background thread.
+
+    ::
+
+        with RecordingProxy("https://api.elevenlabs.io", "talk.jsonl") as proxy:
+            client = ScribeClient(api_key, base_url=proxy.base_url)
+            ...
+        # talk.jsonl now holds every session, in the order they started
+
+    Args:
+        upstream: the service's base URL (``https://api.elevenlabs.io``, or a mock's).
+        cassette: a file (every session, in the order they started) or an existing directory
+            (one file per session).
+        keep_audio: keep each chunk's audio in the cassette, not only its digest.
+        host, port: where to listen (port 0 picks a free port).
+    """
+
+    def __init__(self, upstream: str, cassette: str | os.PathLike[str], *,
+                 keep_audio: bool = False, host: str = "127.0.0.1", port: int = 0) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
+            raise ValueError(f"upstream must be an http(s):// or ws(s):// URL, not {upstream!r}")
+        secure = parsed.scheme in ("https", "wss")
+        self.upstream_http = f"{'https' if secure else 'http'}://{parsed.netloc}"
+        self.upstream_ws = f"{'wss' if secure else 'ws'}://{parsed.netloc}"
+        self.writer = CassetteWriter(cassette, keep_audio=keep_audio)
+        self.keep_audio = keep_audio
+        self.host = host
+        self.port = port
+        self._count_lock = threading.Condition()  # guards _started and _written
+        self._started = 0
+        self._written = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # event loop only
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 10.0) -> RecordingProxy:
+        """Listen on a background thread; return once the port is bound."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name="scribe-mock-proxy")
+            self._thread.daemon = True
+            self._thread.start()
+            if not self._ready.wait(timeout):
+                raise TimeoutError("the recording proxy did not start")
+            if self._startup_error is not None:
+                self._thread.join(timeout)
+                raise self._startup_error
+        return self
+
+    def __enter__(self) -> RecordingProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop; sessions still open are closed (1001) and written. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(timeout), loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout + 1.0)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+
+    @property
+    def base_url(self) -> str:
+        """What clients take as their base URL (``ScribeClient(base_url=)``, the SDK's)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The realtime endpoint's WebSocket URL (no query)."""
+        return f"ws://{self.host}:{self.port}{REALTIME_PATH}"
+
+    def wait_written(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until ``count`` sessions are in the cassette; ``TimeoutError`` otherwise."""
+        with self._count_lock:
+            if not self._count_lock.wait_for(lambda: self._written >= count, timeout):
+                raise TimeoutError(f"{self._written} of {count} sessions written")
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            try:
+                loop.run_until_complete(self._serve())
+            except BaseException as exc:  # reported to start()
+                self._startup_error = exc
+                return
+            finally:
+                self._ready.set()
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.add_routes([web.get(REALTIME_PATH, self._realtime),
+                        web.post(_TOKEN_PATH, self._token)])
+        # No access log: request lines carry ``?token=``.
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        self._http = aiohttp.ClientSession()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self.port = runner.addresses[0][1]
+
+    async def _shutdown(self, timeout: float) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self._runner is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._runner.cleanup(), timeout)
+        if self._http is not None:
+            await self._http.close()
+
+    # ------------------------------------------------------------------------------ routes
+
+    def _credentials(self, request: web.Request) -> tuple[dict[str, str], list[str]]:
+        """Upstream headers and every secret of this request (to scrub from the cassette)."""
+        key = request.headers.get("xi-api-key") or os.environ.get("ELEVENLABS_API_KEY", "")
+        headers = {"xi-api-key": key} if key else {}
+        secrets = [key] if key else []
+        query = urllib.parse.parse_qs(request.query_string, keep_blank_values=True)
+        for name in ("token", "xi-api-key", "api_key"):
+            secrets.extend(query.get(name, []))
+        return headers, secrets
+
+    async def _token(self, request: web.Request) -> web.Response:
+        assert self._http is not None
+        headers, _ = self._credentials(request)
+        url = f"{self.upstream_http}{request.path_qs}"
+        try:
+            async with self._http.post(url, headers=headers, data=await request.read()) as got:
+                body = await got.read()
+                return web.Response(status=got.status, body=body, content_type=got.content_type)
+        except (aiohttp.ClientError, OSError):
+            # Never the exception's text: aiohttp's includes the URL.
+            return web.json_response({"detail": "the proxy could not reach the upstream"},
+                                     status=502)
+
+    async def _realtime(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None and self._http is not None
+        self._tasks.add(task)
+        try:
+            return await self._session(request, self._http)
+        finally:
+            self._tasks.discard(task)
+
+    async def _session(self, request: web.Request, http: aiohttp.ClientSession
+                       ) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        headers, secrets = self._credentials(request)
+        query = urllib.parse.parse_qs(request.query_string, keep_blank_values=True)
+        with self._count_lock:
+            self._started += 1
+            number = self._started
+        tape = SessionTape(number, request.path, query,
+                           auth="token" if "token" in query else "api_key",
+                           secrets=secrets, keep_audio=self.keep_audio, start=loop.time())
+        url = f"{self.upstream_ws}{request.path_qs}"
+        try:
+            upstream = await http.ws_connect(url, headers=headers, autoclose=False,
+                                             max_msg_size=_MAX_MESSAGE, compress=0)
+        except aiohttp.WSServerHandshakeError as exc:
+            tape.refused(exc.status, "", loop.time())
+            self._write(tape)
+            return web.Response(status=exc.status)
+        except (aiohttp.ClientError, OSError):
+            tape.refused(502, "the proxy could not reach the upstream", loop.time())
+            self._write(tape)
+            return web.json_response({"detail": "the proxy could not reach the upstream"},
+                                     status=502)
+        client = web.WebSocketResponse(autoclose=False, max_msg_size=_MAX_MESSAGE,
+                                       compress=False)
+        try:
+            await client.prepare(request)
+            await self._relay(request, client, upstream, tape)
+        finally:
+            tape.close("proxy", 1001, "the recording proxy stopped", loop.time())
+            with contextlib.suppress(Exception):
+                await upstream.close()
+            with contextlib.suppress(Exception):
+                await client.close()
+            self._write(tape)
+        return client
+
+    async def _relay(self, request: web.Request, client: web.WebSocketResponse,
+                     upstream: aiohttp.ClientWebSocketResponse[bool], tape: SessionTape) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def from_client() -> None:
+            while True:
+                message = await client.receive()
+                if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+                    tape.client(message.data, loop.time())
+                    if message.type is WSMsgType.TEXT:
+                        await upstream.send_str(message.data)
+                    else:
+                        await upstream.send_bytes(message.data)
+                    continue
+                if message.type is WSMsgType.CLOSE:
+                    code, reason = int(message.data), message.extra or ""
+                    tape.close("client", code, reason, loop.time())
+                    await client.close(code=code, message=reason.encode())
+                    await upstream.close(code=code, message=reason.encode())
+                else:  # the client's connection ended without a close frame
+                    tape.close("client", 1006, "", loop.time(), dropped=True)
+                    await upstream.close()
+                return
+
+        async def from_upstream() -> None:
+            while True:
+                message = await upstream.receive()
+                if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+                    tape.server(message.data, loop.time())
+                    if message.type is WSMsgType.TEXT:
+                        await client.send_str(message.data)
+                    else:
+                        await client.send_bytes(message.data)
+                    continue
+                if message.type is WSMsgType.CLOSE:
+                    code, reason = int(message.data), message.extra or ""
+                    tape.close("server", code, reason, loop.time())
+                    await upstream.close(code=code, message=reason.encode())
+                    # 1005 (no status) cannot be sent on: the client gets a plain 1000.
+                    await client.close(code=1000 if code in _NO_STATUS else code,
+                                       message=reason.encode())
+                else:  # dropped: the upstream's connection ended without a close frame
+                    tape.close("server", 1006, "", loop.time(), dropped=True)
+                    if request.transport is not None:
+                        request.transport.abort()
+                return
+
+        tasks = [asyncio.ensure_future(from_client()), asyncio.ensure_future(from_upstream())]
+        try:
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                # The other direction finishes the closing handshake, within a grace period.
+                await asyncio.wait(pending, timeout=_CLOSE_GRACE)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+
+    def _write(self, tape: SessionTape) -> None:
+        self.writer.write(tape)
+        with self._count_lock:
+            self._written += 1
+            self._count_lock.notify_all()
