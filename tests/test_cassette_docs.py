@@ -41,9 +41,18 @@ def _free_port() -> int:
         return port
 
 
-def blocks() -> list[tuple[str, str]]:
-    """(language, code) of every python and sh block of the page, in order."""
-    return [(m.group(1), m.group(2)) for m in _BLOCK.finditer(PAGE.read_text(encoding="utf-8"))]
+def blocks(text: str | None = None) -> list[tuple[str, str]]:
+    """(language, code) of every python and sh block of the page (or of ``text``), in order."""
+    if text is None:
+        text = PAGE.read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2)) for m in _BLOCK.finditer(text)]
+
+
+def readme_section() -> str:
+    """The README's "Record once, replay in CI" section."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Record once, replay in CI")
+    return text[start:text.index("\n## ", start + 1)]
 
 
 def _run(language: str, code: str, cwd: pathlib.Path, env: dict[str, str]) -> str:
@@ -107,3 +116,29 @@ def test_every_block_of_the_page_runs(tmp_path: pathlib.Path) -> None:
     assert any("the replay failed as scripted:" in out for out in outputs)
     assert any("segments, answered with the measured delays" in out for out in outputs)
     assert json.loads((tmp_path / "timing.json").read_text())["samples_s"]["commit"]
+
+
+def test_the_readme_section_records_once_and_replays_without_a_key(
+        tmp_path: pathlib.Path) -> None:
+    """The README's "Record once, replay in CI" runs as written: the first run records through
+    the proxy (the stand-in service sees one session), the key-less run replays the cassette
+    and passes without reaching the service, and the cassette holds no key."""
+    found = blocks(readme_section())
+    assert [lang for lang, _ in found] == ["python", "sh"]
+    (tmp_path / "tests").mkdir()
+    with MockServer(api_keys=[KEY], timing="live", transcript=sample_transcript(),
+                    idle_timeout_secs=None) as service:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SCRIBE_")}
+        env.update(ELEVENLABS_API_KEY=KEY, SCRIBE_UPSTREAM_URL=service.base_url,
+                   PATH=f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+                   PYTHONPATH=f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}")
+        (_, test_file), (_, commands) = found
+        first = test_file.splitlines()[0]
+        (tmp_path / first[len("# file: "):].strip()).write_text(test_file, encoding="utf-8")
+        record, replay = commands.strip().splitlines()
+        assert "1 passed" in _run("sh", record, tmp_path, env)
+        assert len(service.sessions()) == 1
+        assert "1 passed" in _run("sh", replay, tmp_path, env)
+        assert len(service.sessions()) == 1  # the replay never reached the service
+    cassette = tmp_path / "tests" / "cassettes" / "talk.jsonl"
+    assert cassette.exists() and KEY not in cassette.read_text(encoding="utf-8")
