@@ -7,6 +7,11 @@ Pure data checks: no I/O, no JSON parsing (the caller parses each line).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import math
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -52,6 +57,13 @@ _OPTIONAL: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
 #: Every kind of line, in the order a session's lines may use them.
 KINDS: Final = tuple(_REQUIRED)
 _CLOSERS: Final = ("server", "client", "proxy")
+# Bounds of the numbers: a time or position that is negative, NaN or past ~4 months would
+# never be reached by a replaying client (a silent stall) or make a ``recorded`` replay wait
+# for ever; a count past 2**53 overflows a float in ``cassette show``.
+_MAX_SECONDS: Final = 1e7
+_MAX_COUNT: Final = 2**53
+_RANGES: Final[Mapping[str, tuple[int, int]]] = {"code": (1000, 4999), "status": (100, 599)}
+_SHA256: Final = re.compile(r"(?:[0-9a-f]{64})?")
 
 
 class SchemaError(ValueError):
@@ -94,7 +106,35 @@ def check_line(obj: Any) -> str:
         raise SchemaError("session line: every 'query' value must be an array of strings")
     if kind == "server" and sum(k in obj for k in ("frame", "binary")) != 1:
         raise SchemaError("server line needs exactly one of 'frame' or 'binary'")
+    _check_values(kind, obj)
     return str(kind)
+
+
+def _check_values(kind: str, obj: Mapping[str, Any]) -> None:
+    """Numbers within bounds, digests that are digests, base64 that decodes: what would
+    otherwise fail, or stall, in the middle of a replay."""
+    for name, value in obj.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        low, high = _RANGES.get(name, (0, _MAX_COUNT))
+        if isinstance(value, float) or name in ("t", "audio_s"):
+            low, high = 0, int(_MAX_SECONDS)
+            if not math.isfinite(value):
+                raise SchemaError(f"{kind} line: {name!r} must be a finite number, not {value}")
+        if not low <= value <= high:
+            shown = value if isinstance(value, float) or value < 10**20 else "a huge number"
+            raise SchemaError(f"{kind} line: {name!r} must be between {low} and {high}, "
+                              f"not {shown}")
+    if kind == "client" and not _SHA256.fullmatch(obj["sha256"]):
+        raise SchemaError("client line: 'sha256' must be 64 lowercase hex digits or empty")
+    for name in ("audio", "binary"):
+        if isinstance(obj.get(name), str):
+            try:
+                data = base64.b64decode(obj[name], validate=True)
+            except (binascii.Error, ValueError):
+                raise SchemaError(f"{kind} line: {name!r} is not valid base64") from None
+            if name == "audio" and hashlib.sha256(data).hexdigest() != obj["sha256"]:
+                raise SchemaError("client line: 'audio' does not match its 'sha256'")
 
 
 def _check_type(kind: str, name: str, value: Any, types: tuple[type, ...]) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._cassette_lines import LineError, read_lines
 from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line
 
 __all__ = [
@@ -41,6 +42,10 @@ __all__ = [
 SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key", "authorization"})
 _REDACTED: Final = "<redacted>"
 _RATES: Final = {"ulaw_8000": (8000, 1)}
+#: The longest line and the largest file :func:`load` reads: a client chunk kept with
+#: ``--keep-audio`` is a few MiB at most, an hour's audio a few hundred.
+MAX_LINE: Final = 16 * 1024 * 1024
+MAX_FILE: Final = 1024 * 1024 * 1024
 
 
 class CassetteError(ValueError):
@@ -52,7 +57,8 @@ def bytes_per_sample(audio_format: str) -> tuple[int, int]:
     if audio_format in _RATES:
         return _RATES[audio_format]
     _, _, rate = audio_format.partition("_")
-    return (int(rate) if rate.isdigit() else 16000), 2
+    # A rate of 0 (``pcm_0``, from a hostile client or file) would divide by zero.
+    return (int(rate) if rate.isdigit() and int(rate) > 0 else 16000), 2
 
 
 def _line(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,51 +325,65 @@ load_cassette = load
 
 
 def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CassetteError(f"{file}: no such cassette") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CassetteError(f"{file}: cannot read the cassette: {exc}") from None
     sessions: list[RecordedSession] = []
     current: dict[str, Any] | None = None
     lines: list[Mapping[str, Any]] = []
     keep_audio = False
     number = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-            kind = check_line(obj)
-        except (ValueError, RecursionError) as exc:
-            detail = str(exc) if isinstance(exc, SchemaError) else "not valid JSON"
-            raise CassetteError(f"{file}:{number}: {detail}") from None
-        if number == 1 or kind == "cassette":
-            if number != 1 or kind != "cassette":
-                raise CassetteError(f"{file}:{number}: the first line, and only it, must be "
-                                    "the cassette line")
-            if obj["format"] != FORMAT:
-                raise CassetteError(f"{file}:1: not a scribe cassette (format "
-                                    f"{obj['format']!r})")
-            if obj["version"] > VERSION:
-                raise CassetteError(f"{file}:1: cassette version {obj['version']} is newer "
-                                    f"than this scribe-mock reads ({VERSION}): upgrade scribe-sync")
-            keep_audio = obj["keep_audio"]
-            continue
-        if kind == "session":
-            if current is not None:
-                sessions.append(_session(current, lines))
-            current, lines = obj, []
-            continue
-        if current is None:
-            raise CassetteError(f"{file}:{number}: a {kind} line before any session line")
-        lines.append(obj)
+    try:
+        for number, raw in read_lines(file, max_line=MAX_LINE, max_file=MAX_FILE):
+            if not raw.strip():
+                continue
+            obj, kind = _parse(file, number, raw)
+            if number == 1 or kind == "cassette":
+                keep_audio = _check_header(file, number, obj, kind)
+                continue
+            if kind == "session":
+                if current is not None:
+                    sessions.append(_session(current, lines))
+                current, lines = obj, []
+                continue
+            if current is None:
+                raise CassetteError(f"{file}:{number}: a {kind} line before any session line")
+            lines.append(obj)
+    except FileNotFoundError:
+        raise CassetteError(f"{file}: no such cassette") from None
+    except LineError as exc:
+        where = f"{file}:{exc.line}" if exc.line else f"{file}"
+        raise CassetteError(f"{where}: {exc}") from None
+    except OSError as exc:
+        raise CassetteError(f"{file}: cannot read the cassette: {exc.strerror or exc}") from None
     if number == 0:
         raise CassetteError(f"{file}: the cassette is empty")
     if current is not None:
         sessions.append(_session(current, lines))
     return keep_audio, sessions
+
+
+def _parse(file: Path, number: int, raw: str) -> tuple[Any, str]:
+    """One line's object and kind, checked against the schema."""
+    try:
+        obj = json.loads(raw)
+        return obj, check_line(obj)
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc) if isinstance(exc, SchemaError) else "not valid JSON"
+        raise CassetteError(f"{file}:{number}: {detail}") from None
+
+
+def _check_header(file: Path, number: int, obj: Mapping[str, Any], kind: str) -> bool:
+    """The cassette line's ``keep_audio``, once its place, format and version are checked."""
+    if number != 1 or kind != "cassette":
+        raise CassetteError(f"{file}:{number}: the first line, and only it, must be "
+                            "the cassette line")
+    if obj["format"] != FORMAT:
+        raise CassetteError(f"{file}:1: not a scribe cassette (format {obj['format']!r})")
+    if obj["version"] > VERSION:
+        raise CassetteError(f"{file}:1: cassette version {obj['version']} is newer "
+                            f"than this scribe-mock reads ({VERSION}): upgrade scribe-sync")
+    if obj["version"] < 1:
+        raise CassetteError(f"{file}:1: cassette version {obj['version']} does not exist "
+                            "(versions start at 1)")
+    return bool(obj["keep_audio"])
 
 
 def _session(head: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> RecordedSession:

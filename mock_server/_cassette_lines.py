@@ -1,0 +1,74 @@
+"""Reading a cassette file's lines with bounds, so that no file can hang or exhaust a reader.
+
+- Only a regular file is read: a FIFO would block for ever waiting for a writer, and a device
+  such as ``/dev/zero`` never ends. The file is opened non-blocking to find out without
+  waiting.
+- A line longer than ``max_line`` bytes, or a file past ``max_file`` bytes (checked as it is
+  read too, for a file that grows while it is read), is refused instead of being held whole.
+- Each line is decoded on its own, so that bad UTF-8 names its line; a byte order mark on the
+  first line (a Windows editor's) is dropped, and ``\\r\\n`` line ends read as ``\\n``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["LineError", "read_lines"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class LineError(ValueError):
+    """A file or one of its lines cannot be read; ``line`` is its number, or 0 for the file."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+def read_lines(file: Path, *, max_line: int, max_file: int) -> Iterator[tuple[int, str]]:
+    """The file's lines with their numbers (from 1), line ends removed.
+
+    Raises:
+        LineError: not a regular file, too large, a line too long or not UTF-8.
+        OSError: the file cannot be opened or read.
+    """
+    descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise LineError(0, "not a regular file")
+        if info.st_size > max_file:
+            raise LineError(0, f"larger than {_megabytes(max_file)}")
+        os.set_blocking(descriptor, True)
+        handle = os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with handle:
+        total = 0
+        number = 0
+        while True:
+            raw = handle.readline(max_line + 1)
+            if not raw:
+                return
+            number += 1
+            total += len(raw)
+            if total > max_file:
+                raise LineError(number, f"the file grew larger than {_megabytes(max_file)}")
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                raise LineError(number, f"a line longer than {_megabytes(max_line)}")
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM):]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise LineError(number, f"not UTF-8 (byte {exc.start + 1} of the line)") from None
+            yield number, text.rstrip("\r\n")

@@ -1,0 +1,219 @@
+"""Hostile cassette files: each is refused with one line naming the file and the line
+(`CassetteError`), and `scribe-mock cassette show|diff` exit 2 with that line, never a
+traceback, a hang or unbounded memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+from mock_server import cassette as cassette_module
+from mock_server._cassette_cli import main as cassette_main
+from mock_server.cassette import CassetteError, load
+from mock_server.replay import Replayer
+
+HEADER = {"kind": "cassette", "format": "scribe-cassette", "keep_audio": False, "version": 1}
+SESSION = {"kind": "session", "auth": "api_key", "n": 1, "path": "/v1/speech-to-text/realtime",
+           "query": {"model_id": ["scribe_v2_realtime"]}}
+SERVER = {"kind": "server", "t": 0.01, "audio_s": 0.0, "commits": 0, "after": 0,
+          "frame": {"message_type": "session_started", "session_id": "x"}}
+CLIENT = {"kind": "client", "t": 0.1, "audio_s": 1.0, "commits": 0, "message_type":
+          "input_audio_chunk", "samples": 16000, "sha256": "ab" * 32, "commit": False,
+          "sample_rate": None, "previous_text": None}
+
+
+def _text(*lines: object) -> str:
+    return "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines)
+
+
+def _refused(path: pathlib.Path, capsys: pytest.CaptureFixture[str], *where: str) -> str:
+    """The load error's text; `show` and `diff` exit 2 with it as their one line."""
+    with pytest.raises(CassetteError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    for part in where:
+        assert part in message
+    for argv in (["cassette", "show", str(path)], ["cassette", "diff", str(path), str(path)]):
+        assert cassette_main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    return message
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: pathlib.Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _refused(fifo, capsys)
+
+
+def test_a_device_is_refused_without_reading_it() -> None:
+    with pytest.raises(CassetteError, match="not a regular file"):
+        load("/dev/zero")
+
+
+def test_a_line_over_the_limit_is_refused_by_number(tmp_path: pathlib.Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limit is lowered here so as not to write 100 MB; the reading is the same."""
+    monkeypatch.setattr(cassette_module, "MAX_LINE", 4096)
+    path = tmp_path / "long.jsonl"
+    path.write_text(_text(HEADER, SESSION, '{"kind": "server", "x": "' + "a" * 10000 + '"}'))
+    assert "longer than" in _refused(path, capsys, ":3:")
+
+
+def test_a_file_over_the_limit_is_refused(tmp_path: pathlib.Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cassette_module, "MAX_FILE", 4096)
+    path = tmp_path / "big.jsonl"
+    path.write_text(_text(HEADER, SESSION, *[SERVER] * 100))
+    with pytest.raises(CassetteError, match="larger than"):
+        load(path)
+
+
+def test_invalid_utf8_names_its_line(tmp_path: pathlib.Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(_text(HEADER, SESSION).encode() + b'{"kind": "\xff\xfe"}\n')
+    assert "UTF-8" in _refused(path, capsys, ":3:")
+
+
+def test_deeply_nested_json_is_one_line(tmp_path: pathlib.Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text(_text(HEADER, SESSION, "[" * 200000 + "]" * 200000))
+    _refused(path, capsys, ":3:")
+
+
+def test_a_bom_and_crlf_line_ends_are_read(tmp_path: pathlib.Path) -> None:
+    """What a Windows editor saves is still the same cassette."""
+    path = tmp_path / "win.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + _text(HEADER, SESSION, SERVER).replace(
+        "\n", "\r\n").encode())
+    (session,) = load(path).sessions
+    assert session.server_frames() == [SERVER["frame"]]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("t", "NaN"), ("t", "Infinity"), ("t", "-1"), ("audio_s", "NaN"), ("audio_s", "-0.5"),
+    ("audio_s", "1e400"), ("t", "1e300"), ("commits", "-1"), ("after", "1" + "0" * 4000),
+])
+def test_bad_times_and_positions_are_refused(tmp_path: pathlib.Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             field: str, value: str) -> None:
+    """NaN would never be reached by a replaying client (a silent stall); a huge time would
+    make a `recorded` replay wait for ever; a huge integer overflows `show`."""
+    line = json.dumps(SERVER).replace(f'"{field}": {json.dumps(SERVER[field])}',
+                                      f'"{field}": {value}')
+    assert value in line
+    path = tmp_path / "times.jsonl"
+    path.write_text(_text(HEADER, SESSION, line))
+    assert repr(field) in _refused(path, capsys, ":3:")
+
+
+def test_huge_sample_counts_are_refused(tmp_path: pathlib.Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "samples.jsonl"
+    path.write_text(_text(HEADER, SESSION, {**CLIENT, "samples": 10 ** 4000}))
+    assert "'samples'" in _refused(path, capsys, ":3:")
+
+
+@pytest.mark.parametrize(("field", "line"), [
+    ("binary", {**{k: v for k, v in SERVER.items() if k != "frame"}, "binary": "not base64!"}),
+    ("audio", {**CLIENT, "audio": "%%%"}),
+    ("sha256", {**CLIENT, "sha256": "not a digest"}),
+])
+def test_undecodable_base64_and_digests_are_refused(tmp_path: pathlib.Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    field: str, line: object) -> None:
+    """Found on load, not as a `binascii.Error` in the middle of a replay."""
+    path = tmp_path / "b64.jsonl"
+    path.write_text(_text(HEADER, SESSION, line))
+    assert repr(field) in _refused(path, capsys, ":3:")
+
+
+def test_kept_audio_that_does_not_match_its_digest_is_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "digest.jsonl"
+    path.write_text(_text(HEADER, SESSION, {**CLIENT, "samples": 1, "audio": "AAA="}))
+    with pytest.raises(CassetteError, match=r":3: .*sha256"):
+        load(path)
+
+
+@pytest.mark.parametrize("version", [0, -1])
+def test_a_version_older_than_the_first_is_refused(tmp_path: pathlib.Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   version: int) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(_text({**HEADER, "version": version}, SESSION))
+    assert "version" in _refused(path, capsys, ":1:")
+
+
+def test_a_future_version_against_a_current_one_in_diff(tmp_path: pathlib.Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    old = tmp_path / "old.jsonl"
+    old.write_text(_text(HEADER, SESSION, SERVER))
+    new = tmp_path / "new.jsonl"
+    new.write_text(_text({**HEADER, "version": 2}, SESSION, SERVER))
+    assert cassette_main(["cassette", "diff", str(old), str(new)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and str(new) in err and "newer" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("audio_format", ["pcm_0", "pcm_", "pcm_00"])
+def test_a_zero_sample_rate_does_not_divide_by_zero(tmp_path: pathlib.Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    audio_format: str) -> None:
+    path = tmp_path / "rate.jsonl"
+    session = {**SESSION, "query": {"audio_format": [audio_format]}}
+    path.write_text(_text(HEADER, session, CLIENT, SERVER))
+    assert cassette_main(["cassette", "show", str(path)]) == 0
+    replayer = Replayer(load(path).sessions[0])
+    replayer.start(0.0)
+    assert replayer.audio_secs == 0.0
+
+
+def test_a_symlink_loop_is_one_line(tmp_path: pathlib.Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to(tmp_path / "loop.jsonl")
+    _refused(loop, capsys)
+
+
+def test_a_directory_of_many_files_and_one_bad_names_the_bad_one(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _text(HEADER, SESSION, SERVER)
+    for n in range(2000):
+        (tmp_path / f"session-{n:04d}.jsonl").write_text(text)
+    assert len(load(tmp_path).sessions) == 2000
+    os.mkfifo(tmp_path / "session-1000x.jsonl")
+    assert "session-1000x.jsonl" in _refused(tmp_path, capsys)
+
+
+def test_a_file_truncated_while_read_ends_on_a_clear_line(tmp_path: pathlib.Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """A recording cut off mid-line (the proxy killed, a copy still running)."""
+    path = tmp_path / "cut.jsonl"
+    path.write_text(_text(HEADER, SESSION, SERVER)[:-20])
+    _refused(path, capsys, ":3:")
+
+
+def test_a_transcript_with_unicode_line_separators_reads_back(tmp_path: pathlib.Path) -> None:
+    """Frames are written unescaped (ensure_ascii=False): U+2028, U+0085 or a form feed in a
+    transcript are inside one line, not line ends (str.splitlines would cut the line there)."""
+    from mock_server.cassette import CassetteWriter, SessionTape
+
+    text = "one\u2028two\x85three\x0cfour\x1cfive"
+    tape = SessionTape(1, "/v1/speech-to-text/realtime", {}, auth="api_key", start=0.0)
+    tape.server(json.dumps({"message_type": "committed_transcript", "text": text},
+                           ensure_ascii=False), 0.5)
+    path = tmp_path / "sep.jsonl"
+    CassetteWriter(path).write(tape)
+    (session,) = load(path).sessions
+    assert session.server_frames() == [{"message_type": "committed_transcript", "text": text}]
