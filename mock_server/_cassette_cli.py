@@ -7,7 +7,8 @@
 - The replay options of the server itself (``--cassette``, ``--strict``, ``--replay-timing``):
   :func:`add_replay_options` and :func:`replay_settings`.
 
-Exit codes: 0 done (``diff``: no difference), 1 ``diff`` found differences, 2 bad usage or an
+Exit codes: 0 done (``diff``: no difference), 1 ``diff`` found differences or ``record`` could
+not write a session (each failure was one line on stderr as it happened), 2 bad usage or an
 unreadable cassette (one line on stderr, never a traceback).
 """
 
@@ -125,6 +126,10 @@ def _record(args: argparse.Namespace) -> int:
             while not stop.wait(3600):
                 pass
         print("scribe-mock record: stopped", file=sys.stderr, flush=True)
+        if proxy.failures:
+            print(f"scribe-mock record: {len(proxy.failures)} session(s) not written",
+                  file=sys.stderr, flush=True)
+            return 1
         return 0
     finally:
         for sig, handler in previous.items():

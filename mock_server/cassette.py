@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._cassette_lines import LineError, read_lines
+from ._cassette_io import LineError, natural_key, read_lines, write_whole
 from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line
 
 __all__ = [
@@ -277,24 +277,30 @@ class CassetteWriter:
     def __init__(self, path: str | os.PathLike[str], *, keep_audio: bool = False) -> None:
         self.path = Path(path)
         self.keep_audio = keep_audio
-        self._lock = threading.Lock()  # guards _written and the file's appends
-        self._written = 0
+        self._lock = threading.Lock()  # guards _started and the file's appends
+        self._started = False  # whether the file has its header (a session was written)
 
     def write(self, tape: SessionTape) -> Path:
-        """Write one finished session; return the file it went to."""
+        """Write one finished session; return the file it went to.
+
+        Raises:
+            OSError: it could not be written (disk full, not a regular file...); the file is
+                left as it was before, so that the sessions already in it still load.
+        """
         with self._lock:
-            self._written += 1
             if self.path.is_dir():
                 target = self.path / f"session-{tape.n:03d}.jsonl"
-                mode = "w"
+                fresh = True
             else:
                 target = self.path
-                mode = "w" if self._written == 1 else "a"
+                fresh = not self._started
                 target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, mode, encoding="utf-8") as handle:
-                if mode == "w":
-                    handle.write(header(self.keep_audio))
-                handle.write(tape.text())
+            # A FIFO would block the recording proxy's event loop until someone reads it.
+            if target.exists() and not target.is_file():
+                raise OSError(0, "not a regular file")
+            text = (header(self.keep_audio) if fresh else "") + tape.text()
+            write_whole(target, text, fresh)
+            self._started = self._started or target == self.path
             return target
 
 
@@ -306,7 +312,7 @@ def load(path: str | os.PathLike[str]) -> Cassette:
     """
     source = Path(path)
     if source.is_dir():
-        files = sorted(source.glob("*.jsonl"))
+        files = sorted(source.glob("*.jsonl"), key=natural_key)
         if not files:
             raise CassetteError(f"{source}: no *.jsonl cassette in this directory")
     else:
@@ -357,6 +363,9 @@ def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
         raise CassetteError(f"{file}: the cassette is empty")
     if current is not None:
         sessions.append(_session(current, lines))
+    # Each session is written when it ends: concurrent sessions reach the file out of the
+    # order they started, which is the order a replay hands them out in.
+    sessions.sort(key=lambda session: session.n)
     return keep_audio, sessions
 
 

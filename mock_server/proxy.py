@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import urllib.parse
@@ -37,6 +38,9 @@ _TOKEN_PATH: Final = "/v1/single-use-token/{token_type}"
 _MAX_MESSAGE: Final = 64 * 1024 * 1024  # what the proxy relays in one message, either way
 _CLOSE_GRACE: Final = 2.0  # seconds the other direction gets to finish after one ends
 _NO_STATUS: Final = frozenset({1005, 1006})  # codes that never appear in a close frame
+#: Query parameters whose values are credentials, lower case (matched case-insensitively).
+_SECRET_QUERY: Final = ("token", "xi-api-key", "api_key", "authorization")
+_LOG: Final = logging.getLogger("mock_server.proxy")
 
 
 class RecordingProxy:
@@ -55,10 +59,17 @@ class RecordingProxy:
             (one file per session).
         keep_audio: keep each chunk's audio in the cassette, not only its digest.
         host, port: where to listen (port 0 picks a free port).
+        handshake_timeout: seconds the upstream gets to complete its handshake (one that
+            trickles its answer is refused with 504 after that, and recorded so).
+
+    A session that cannot be written (disk full, directory gone) is logged on the
+    ``mock_server.proxy`` logger and kept in :attr:`failures`; its client was answered all
+    the same.
     """
 
     def __init__(self, upstream: str, cassette: str | os.PathLike[str], *,
-                 keep_audio: bool = False, host: str = "127.0.0.1", port: int = 0) -> None:
+                 keep_audio: bool = False, host: str = "127.0.0.1", port: int = 0,
+                 handshake_timeout: float = 30.0) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
             raise ValueError(f"upstream must be an http(s):// or ws(s):// URL, not {upstream!r}")
@@ -69,9 +80,12 @@ class RecordingProxy:
         self.keep_audio = keep_audio
         self.host = host
         self.port = port
-        self._count_lock = threading.Condition()  # guards _started and _written
+        self.handshake_timeout = handshake_timeout
+        self._count_lock = threading.Condition()  # guards _started, _finished and failures
         self._started = 0
-        self._written = 0
+        self._finished = 0
+        #: One line per session that could not be written, in order.
+        self.failures: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -127,10 +141,17 @@ class RecordingProxy:
         return f"ws://{self.host}:{self.port}{REALTIME_PATH}"
 
     def wait_written(self, count: int = 1, timeout: float = 10.0) -> None:
-        """Block until ``count`` sessions are in the cassette; ``TimeoutError`` otherwise."""
+        """Block until ``count`` sessions have ended and been written.
+
+        Raises:
+            TimeoutError: fewer sessions ended in time.
+            OSError: a session could not be written (the first failure's line).
+        """
         with self._count_lock:
-            if not self._count_lock.wait_for(lambda: self._written >= count, timeout):
-                raise TimeoutError(f"{self._written} of {count} sessions written")
+            if not self._count_lock.wait_for(lambda: self._finished >= count, timeout):
+                raise TimeoutError(f"{self._finished} of {count} sessions written")
+            if self.failures:
+                raise OSError(self.failures[0])
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -180,8 +201,9 @@ class RecordingProxy:
         headers = {"xi-api-key": key} if key else {}
         secrets = [key] if key else []
         query = urllib.parse.parse_qs(request.query_string, keep_blank_values=True)
-        for name in ("token", "xi-api-key", "api_key"):
-            secrets.extend(query.get(name, []))
+        for name, values in query.items():
+            if name.lower() in _SECRET_QUERY:
+                secrets.extend(values)
         return headers, secrets
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -219,8 +241,17 @@ class RecordingProxy:
                            secrets=secrets, keep_audio=self.keep_audio, start=loop.time())
         url = f"{self.upstream_ws}{request.path_qs}"
         try:
-            upstream = await http.ws_connect(url, headers=headers, autoclose=False,
-                                             max_msg_size=_MAX_MESSAGE, compress=0)
+            upstream = await asyncio.wait_for(
+                http.ws_connect(url, headers=headers, autoclose=False,
+                                max_msg_size=_MAX_MESSAGE, compress=0,
+                                timeout=aiohttp.ClientWSTimeout(ws_receive=None,
+                                                                ws_close=_CLOSE_GRACE)),
+                self.handshake_timeout)
+        except asyncio.TimeoutError:
+            text = f"the upstream did not complete its handshake in {self.handshake_timeout:g} s"
+            tape.refused(504, text, loop.time())
+            self._write(tape)
+            return web.json_response({"detail": text}, status=504)
         except aiohttp.WSServerHandshakeError as exc:
             tape.refused(exc.status, "", loop.time())
             self._write(tape)
@@ -230,18 +261,27 @@ class RecordingProxy:
             self._write(tape)
             return web.json_response({"detail": "the proxy could not reach the upstream"},
                                      status=502)
+        # A peer gets the grace period, not aiohttp's 10 s, to answer our close frame.
         client = web.WebSocketResponse(autoclose=False, max_msg_size=_MAX_MESSAGE,
-                                       compress=False)
+                                       compress=False, timeout=_CLOSE_GRACE)
         try:
-            await client.prepare(request)
+            try:
+                await client.prepare(request)
+            except ConnectionResetError:
+                # The client went away during its own handshake: nothing to relay, and no
+                # traceback for aiohttp to log.
+                tape.close("client", 1006, "", loop.time(), dropped=True)
+                return web.Response(status=499)
             await self._relay(request, client, upstream, tape)
         finally:
             tape.close("proxy", 1001, "the recording proxy stopped", loop.time())
+            # Written before the closing handshakes: a peer that never answers a close frame
+            # (or a proxy stopping meanwhile) must not keep the session from its cassette.
+            self._write(tape)
             with contextlib.suppress(Exception):
                 await upstream.close()
             with contextlib.suppress(Exception):
                 await client.close()
-            self._write(tape)
         return client
 
     async def _relay(self, request: web.Request, client: web.WebSocketResponse,
@@ -305,7 +345,17 @@ class RecordingProxy:
                     await task
 
     def _write(self, tape: SessionTape) -> None:
-        self.writer.write(tape)
+        """Write a finished session; a failure is reported, never raised into the handler
+        (the client has its answers, or is still to get the upstream's refusal)."""
+        failure = None
+        try:
+            self.writer.write(tape)
+        except OSError as exc:
+            failure = (f"session {tape.n} was not written to {self.writer.path}: "
+                       f"{exc.strerror or type(exc).__name__}")
+            _LOG.error("%s", failure)
         with self._count_lock:
-            self._written += 1
+            self._finished += 1
+            if failure is not None:
+                self.failures.append(failure)
             self._count_lock.notify_all()

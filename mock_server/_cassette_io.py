@@ -1,4 +1,5 @@
-"""Reading a cassette file's lines with bounds, so that no file can hang or exhaust a reader.
+"""A cassette file's I/O: its lines read with bounds, so that no file can hang or exhaust a
+reader, and a session written whole or not at all.
 
 - Only a regular file is read: a FIFO would block for ever waiting for a writer, and a device
   such as ``/dev/zero`` never ends. The file is opened non-blocking to find out without
@@ -7,16 +8,19 @@
   read too, for a file that grows while it is read), is refused instead of being held whole.
 - Each line is decoded on its own, so that bad UTF-8 names its line; a byte order mark on the
   first line (a Windows editor's) is dropped, and ``\\r\\n`` line ends read as ``\\n``.
+- A write that fails (disk full) is undone, so that the sessions already in a file still load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LineError", "read_lines"]
+__all__ = ["LineError", "natural_key", "read_lines", "write_whole"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -72,3 +76,30 @@ def read_lines(file: Path, *, max_line: int, max_file: int) -> Iterator[tuple[in
             except UnicodeDecodeError as exc:
                 raise LineError(number, f"not UTF-8 (byte {exc.start + 1} of the line)") from None
             yield number, text.rstrip("\r\n")
+
+
+def write_whole(target: Path, text: str, fresh: bool) -> None:
+    """Write ``text`` to a new file or at the end of one; on failure, undo the part written.
+
+    Unbuffered, so that nothing is left in a buffer to be flushed after the undo."""
+    data = memoryview(text.encode("utf-8"))
+    with open(target, "wb" if fresh else "ab", buffering=0) as handle:
+        size = handle.seek(0, os.SEEK_END)
+        try:
+            while data:
+                written = handle.write(data)
+                data = data[written or 0:]
+        except OSError:
+            with contextlib.suppress(OSError):
+                handle.truncate(size)
+            if fresh:
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            raise
+
+
+def natural_key(file: Path) -> tuple[tuple[int, str], ...]:
+    """A file name's sort key with its numbers compared as numbers (session-1000 after
+    session-999)."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part)
+                 for part in re.split(r"(\d+)", file.name))
