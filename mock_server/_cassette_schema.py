@@ -64,6 +64,10 @@ _MAX_SECONDS: Final = 1e7
 _MAX_COUNT: Final = 2**53
 _RANGES: Final[Mapping[str, tuple[int, int]]] = {"code": (1000, 4999), "status": (100, 599)}
 _SHA256: Final = re.compile(r"(?:[0-9a-f]{64})?")
+# Close codes no close frame may carry (RFC 6455 §7.4): 1005 and 1006 are recorded (no code,
+# no close frame) and replayed as what the proxy did, the others cannot be replayed at all.
+_UNSENDABLE: Final = frozenset({1004, 1015, *range(1016, 3000)})
+_MAX_REASON: Final = 123  # bytes of UTF-8 a close frame's reason holds
 
 
 class SchemaError(ValueError):
@@ -125,6 +129,11 @@ def _check_values(kind: str, obj: Mapping[str, Any]) -> None:
             shown = value if isinstance(value, float) or value < 10**20 else "a huge number"
             raise SchemaError(f"{kind} line: {name!r} must be between {low} and {high}, "
                               f"not {shown}")
+    if kind == "close" and obj["code"] in _UNSENDABLE:
+        raise SchemaError(f"close line: 'code' {obj['code']} cannot be sent in a close frame")
+    if kind == "close" and len(obj["reason"].encode("utf-8", "replace")) > _MAX_REASON:
+        raise SchemaError(f"close line: 'reason' is longer than a close frame holds "
+                          f"({_MAX_REASON} bytes of UTF-8)")
     if kind == "client" and not _SHA256.fullmatch(obj["sha256"]):
         raise SchemaError("client line: 'sha256' must be 64 lowercase hex digits or empty")
     for name in ("audio", "binary"):

@@ -273,7 +273,13 @@ class Replayer:
         delay = cue.delay if self.timing == "recorded" else 0.0
         if line["kind"] == "close":
             self.closed = True
-            return [Drop() if line.get("dropped") else Close(line["code"], line["reason"])]
+            # 1006 (no close frame) and 1005 (a close frame without a code) never go on the
+            # wire: the connection is cut, or closed with 1000 as the proxy forwarded it.
+            if line.get("dropped") or line["code"] == 1006:
+                return [Drop()]
+            if line["code"] == 1005:
+                return [Close(1000, "")]
+            return [Close(line["code"], line["reason"])]
         if "binary" in line:
             return [Send(base64.b64decode(line["binary"]), delay)]
         out: list[Action] = []
