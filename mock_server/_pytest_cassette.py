@@ -53,7 +53,7 @@ class CassetteUse:
     """
 
     base_url: str
-    api_key: str
+    api_key: str = attrs.field(repr=False)  # the real key while recording: never shown
     path: Path
     recording: bool
     server: Any = None
@@ -110,6 +110,8 @@ def scribe_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]:
         path.parent.mkdir(parents=True, exist_ok=True)
         with RecordingProxy(upstream, path) as proxy:
             yield CassetteUse(proxy.base_url, key, path, True)
+        if proxy.failures:  # a session lost (disk full...): the recording is incomplete
+            pytest.fail(proxy.failures[0], pytrace=False)
         return
     try:
         loaded = load_cassette(path)

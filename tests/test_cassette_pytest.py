@@ -108,3 +108,23 @@ def test_a_strict_difference_fails_the_test_naming_it(project: pathlib.Path) -> 
     changed = _pytest(project, "test_app.py", "-k", "talk", TALK_SECONDS="1.5")
     assert changed.returncode == 1
     assert "cassette mismatch at client frame 2 (audio 1.00 s): length" in changed.stdout
+
+
+def test_a_recording_that_cannot_be_written_fails_the_test(project: pathlib.Path) -> None:
+    """The cassette path is a FIFO: the session is answered, not written, and the test fails
+    saying so (it passed before, leaving no cassette)."""
+    (project / "cassettes").mkdir()
+    os.mkfifo(project / "cassettes" / "talk.jsonl")
+    with MockServer(api_keys=[KEY], transcript=SCRIPT) as service:
+        proc = _pytest(project, "test_app.py", "-k", "talk", "--scribe-record-mode=all",
+                       ELEVENLABS_API_KEY=KEY, SCRIBE_UPSTREAM_URL=service.base_url)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "session 1 was not written" in proc.stdout and "not a regular file" in proc.stdout
+    assert KEY not in proc.stdout + proc.stderr
+
+
+def test_the_fixture_value_does_not_show_the_key() -> None:
+    from mock_server._pytest_cassette import CassetteUse
+
+    use = CassetteUse("http://127.0.0.1:1", KEY, pathlib.Path("c.jsonl"), True)
+    assert KEY not in repr(use) and KEY not in str(use)
