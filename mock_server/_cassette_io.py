@@ -1,5 +1,5 @@
 """A cassette file's I/O: its lines read with bounds, so that no file can hang or exhaust a
-reader, and a session written whole or not at all.
+reader, and sessions written whole or not at all (:class:`CassetteWriter`).
 
 - Only a regular file is read: a FIFO would block for ever waiting for a writer, and a device
   such as ``/dev/zero`` never ends. The file is opened non-blocking to find out without
@@ -14,13 +14,36 @@ reader, and a session written whole or not at all.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["LineError", "natural_key", "read_lines", "write_whole"]
+from ._cassette_schema import FORMAT, VERSION
+
+__all__ = [
+    "CassetteWriter",
+    "LineError",
+    "Tape",
+    "header",
+    "natural_key",
+    "read_lines",
+    "write_whole",
+]
+
+
+class Tape(Protocol):
+    """What a writer needs of a recorded session (:class:`mock_server.cassette.SessionTape`)."""
+
+    @property
+    def n(self) -> int: ...
+
+    def text(self) -> str: ...
+
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -103,3 +126,46 @@ def natural_key(file: Path) -> tuple[tuple[int, str], ...]:
     session-999)."""
     return tuple((int(part), "") if part.isdigit() else (-1, part)
                  for part in re.split(r"(\d+)", file.name))
+
+
+def header(keep_audio: bool) -> str:
+    """A cassette's first line (``kind`` first, then the fields sorted, as every line)."""
+    obj = {"kind": "cassette", "format": FORMAT, "keep_audio": keep_audio, "version": VERSION}
+    return json.dumps(obj, separators=(", ", ": ")) + "\n"
+
+
+class CassetteWriter:
+    """Writes finished sessions to a cassette file, or one file per session to a directory.
+
+    A file is started afresh by the first session written (the record modes decide whether
+    an old one may be replaced, before recording starts); later sessions are appended.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, keep_audio: bool = False) -> None:
+        self.path = Path(path)
+        self.keep_audio = keep_audio
+        self._lock = threading.Lock()  # guards _started and the file's appends
+        self._started = False  # whether the file has its header (a session was written)
+
+    def write(self, tape: Tape) -> Path:
+        """Write one finished session; return the file it went to.
+
+        Raises:
+            OSError: it could not be written (disk full, not a regular file...); the file is
+                left as it was before, so that the sessions already in it still load.
+        """
+        with self._lock:
+            if self.path.is_dir():
+                target = self.path / f"session-{tape.n:03d}.jsonl"
+                fresh = True
+            else:
+                target = self.path
+                fresh = not self._started
+                target.parent.mkdir(parents=True, exist_ok=True)
+            # A FIFO would block the recording proxy's event loop until someone reads it.
+            if target.exists() and not target.is_file():
+                raise OSError(0, "not a regular file")
+            text = (header(self.keep_audio) if fresh else "") + tape.text()
+            write_whole(target, text, fresh)
+            self._started = self._started or target == self.path
+            return target

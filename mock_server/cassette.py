@@ -16,14 +16,14 @@ import base64
 import hashlib
 import json
 import os
-import threading
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
-from ._cassette_io import LineError, natural_key, read_lines, write_whole
+from ._cassette_io import CassetteWriter, LineError, natural_key, read_lines
 from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
 #: Query parameters that carry a credential: never written to a cassette.
 SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key", "authorization"})
 _REDACTED: Final = "<redacted>"
+_OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
 #: The longest line and the largest file :func:`load` reads: a client chunk kept with
 #: ``--keep-audio`` is a few MiB at most, an hour's audio a few hundred.
@@ -143,6 +144,11 @@ class SessionTape:
                       if name.lower() not in SECRET_PARAMS}
         self.auth = auth
         self.secrets = tuple(s for s in secrets if s)
+        # Each secret as written and as a JSON encoder escapes it (in a frame's exact text),
+        # longest first, replaced in one pass (a replacement is never scrubbed again).
+        forms = {form for s in self.secrets for form in (s, json.dumps(s)[1:-1])}
+        self._secret_forms = re.compile("|".join(
+            re.escape(form) for form in sorted(forms, key=len, reverse=True)))
         self.keep_audio = keep_audio
         self.start = start
         formats = self.query.get("audio_format") or ["pcm_16000"]
@@ -249,59 +255,26 @@ class SessionTape:
         return "".join(self._dump(line) for line in (head, *self.lines))
 
     def _dump(self, obj: Mapping[str, Any]) -> str:
-        text = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
-        for secret in self.secrets:
-            for form in {secret, json.dumps(secret)[1:-1]}:
-                text = text.replace(form, _REDACTED)
-        return text + "\n"
+        # Scrubbed value by value, not in the encoded text: a short key ("a", a quote) would
+        # otherwise rewrite field names and JSON syntax, and the cassette would not load.
+        # Digests and base64 carry no text a secret could be in.
+        clean = {name: value if name in _OPAQUE else self._scrub(value)
+                 for name, value in obj.items()}
+        return json.dumps(clean, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._secret_forms.sub(_REDACTED, value) if self.secrets else value
+        if isinstance(value, dict):
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        return value
 
 
 def encode_frame(frame: Any) -> str:
     """A JSON frame as the mock sends it (compact, UTF-8)."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-
-
-def header(keep_audio: bool) -> str:
-    """A cassette's first line."""
-    obj = _line("cassette", {"format": FORMAT, "version": VERSION, "keep_audio": keep_audio})
-    return json.dumps(obj, separators=(", ", ": ")) + "\n"
-
-
-class CassetteWriter:
-    """Writes finished sessions to a cassette file, or one file per session to a directory.
-
-    A file is started afresh by the first session written (the record modes decide whether
-    an old one may be replaced, before recording starts); later sessions are appended.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, keep_audio: bool = False) -> None:
-        self.path = Path(path)
-        self.keep_audio = keep_audio
-        self._lock = threading.Lock()  # guards _started and the file's appends
-        self._started = False  # whether the file has its header (a session was written)
-
-    def write(self, tape: SessionTape) -> Path:
-        """Write one finished session; return the file it went to.
-
-        Raises:
-            OSError: it could not be written (disk full, not a regular file...); the file is
-                left as it was before, so that the sessions already in it still load.
-        """
-        with self._lock:
-            if self.path.is_dir():
-                target = self.path / f"session-{tape.n:03d}.jsonl"
-                fresh = True
-            else:
-                target = self.path
-                fresh = not self._started
-                target.parent.mkdir(parents=True, exist_ok=True)
-            # A FIFO would block the recording proxy's event loop until someone reads it.
-            if target.exists() and not target.is_file():
-                raise OSError(0, "not a regular file")
-            text = (header(self.keep_audio) if fresh else "") + tape.text()
-            write_whole(target, text, fresh)
-            self._started = self._started or target == self.path
-            return target
 
 
 def load(path: str | os.PathLike[str]) -> Cassette:

@@ -217,3 +217,25 @@ def test_a_transcript_with_unicode_line_separators_reads_back(tmp_path: pathlib.
     CassetteWriter(path).write(tape)
     (session,) = load(path).sessions
     assert session.server_frames() == [{"message_type": "committed_transcript", "text": text}]
+
+
+@pytest.mark.parametrize("secret", ["a", '"', "kind", "\\", "1"])
+def test_a_short_or_odd_secret_is_scrubbed_without_breaking_the_cassette(
+        tmp_path: pathlib.Path, secret: str) -> None:
+    """Scrubbing replaced the secret anywhere in the encoded line, field names and JSON
+    syntax included: a key such as "a" made a cassette that no longer loads."""
+    from mock_server.cassette import CassetteWriter, SessionTape
+
+    tape = SessionTape(1, "/v1/speech-to-text/realtime", {"model_id": ["scribe_v2_realtime"]},
+                       auth="api_key", secrets=[secret], keep_audio=True, start=0.0)
+    tape.client(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAAAA==",
+                            "previous_text": f"({secret})"}), 0.1)
+    tape.server(json.dumps({"message_type": "committed_transcript", "text": f"<{secret}>"}), 0.2)
+    tape.close("client", 1000, "", 0.3)
+    path = tmp_path / "odd.jsonl"
+    CassetteWriter(path).write(tape)
+    (session,) = load(path).sessions
+    assert session.of("client")[0]["previous_text"] == "(<redacted>)"
+    (frame,) = session.server_frames()  # every string in it scrubbed, names included
+    assert all(secret not in f"{k}{v}".replace("<redacted>", "") for k, v in frame.items())
+    assert "<<redacted>>" in frame.values()
