@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from .cassette import Cassette, RecordedSession, bytes_per_sample
 
-__all__ = ["diff", "normalised", "timeline"]
+__all__ = ["diff", "normalised", "printable", "timeline"]
 
 #: Keys left out of server frames when comparing: they differ between any two recordings.
 NOISE_KEYS: Final = frozenset({"session_id", "_mock_sent_ns"})
@@ -45,10 +45,25 @@ def _options(session: RecordedSession) -> str:
         session.query.items()))
 
 
+def printable(text: str) -> str:
+    """``text`` for a terminal: what is not printable (ESC, the C1 CSI, BEL, line separators,
+    bidirectional overrides...) escaped, so that a hostile cassette's strings cannot drive
+    or disguise the terminal that shows them."""
+    if all(c.isprintable() or c == " " for c in text):
+        return text
+    return "".join(c if c.isprintable() or c == " "
+                   else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
 def timeline(cassette: Cassette) -> Iterator[str]:
     """The lines of ``scribe-mock cassette show``: per session, time since its start, the
     client's audio position, and what crossed the wire (``->`` client, ``<-`` server).
-    Consecutive audio chunks without a commit are one line."""
+    Consecutive audio chunks without a commit are one line. Control characters escaped."""
+    return (printable(line) for line in _timeline(cassette))
+
+
+def _timeline(cassette: Cassette) -> Iterator[str]:
     for session in cassette.sessions:
         yield f"session {session.n} ({session.auth}): {_options(session)}"
         run: list[Mapping[str, Any]] = []
@@ -133,7 +148,8 @@ def normalised(session: RecordedSession) -> list[str]:
 
 def diff(a: Cassette, b: Cassette) -> list[str]:
     """The differences between two cassettes, session by session (a unified diff of their
-    :func:`normalised` lines); empty when they recorded the same behaviour."""
+    :func:`normalised` lines, control characters escaped); empty when they recorded the same
+    behaviour."""
     lines: list[str] = []
     if len(a.sessions) != len(b.sessions):
         lines.append(f"sessions: {len(a.sessions)} in {a.source}, {len(b.sessions)} in "
@@ -143,4 +159,4 @@ def diff(a: Cassette, b: Cassette) -> list[str]:
         right = normalised(b.sessions[index]) if index < len(b.sessions) else []
         lines.extend(difflib.unified_diff(left, right, f"{a.source} session {index + 1}",
                                           f"{b.source} session {index + 1}", lineterm="", n=2))
-    return lines
+    return [printable(line) for line in lines]

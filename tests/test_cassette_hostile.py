@@ -239,3 +239,23 @@ def test_a_short_or_odd_secret_is_scrubbed_without_breaking_the_cassette(
     (frame,) = session.server_frames()  # every string in it scrubbed, names included
     assert all(secret not in f"{k}{v}".replace("<redacted>", "") for k, v in frame.items())
     assert "<<redacted>>" in frame.values()
+
+
+def test_show_and_diff_print_no_terminal_control_characters(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A hostile cassette's strings (an option, the auth, a frame, a close reason) reach a
+    terminal: escape sequences (ESC, the C1 CSI) are printed escaped, not obeyed."""
+    evil = "\x1b]0;owned\x07\x1b[2J\x9b31m"
+    session = {**SESSION, "auth": evil, "query": {"model_id": [evil]}}
+    frame = {**SERVER, "frame": {"message_type": evil, "text": evil}}
+    close = {"kind": "close", "t": 0.2, "audio_s": 0.0, "commits": 0, "after": 0,
+             "by": "server", "code": 1000, "reason": evil}
+    path = tmp_path / "evil.jsonl"
+    path.write_text(_text(HEADER, session, frame, close), encoding="utf-8")
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(_text(HEADER, SESSION, SERVER))
+    assert cassette_main(["cassette", "show", str(path)]) == 0
+    assert cassette_main(["cassette", "diff", str(plain), str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "owned" in out
+    assert not any(c in out for c in "\x1b\x07\x9b")
