@@ -47,6 +47,8 @@ _RATES: Final = {"ulaw_8000": (8000, 1)}
 #: ``--keep-audio`` is a few MiB at most, an hour's audio a few hundred.
 MAX_LINE: Final = 16 * 1024 * 1024
 MAX_FILE: Final = 1024 * 1024 * 1024
+#: The largest client frame that is not audio kept whole (garbage is not the service's).
+MAX_OTHER: Final = 64 * 1024
 
 
 class CassetteError(ValueError):
@@ -60,6 +62,13 @@ def bytes_per_sample(audio_format: str) -> tuple[int, int]:
     _, _, rate = audio_format.partition("_")
     # A rate of 0 (``pcm_0``, from a hostile client or file) would divide by zero.
     return (int(rate) if rate.isdigit() and int(rate) > 0 else 16000), 2
+
+
+def _summary(data: str | bytes) -> str:
+    """A client frame too large to keep: what it was, its size and digest."""
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+    what = "text" if isinstance(data, str) else "binary"
+    return f"<{what} frame: {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"
 
 
 def _line(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,7 +185,7 @@ class SessionTape:
         if isinstance(data, str):
             try:
                 obj = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser
                 obj = None
         audio = b""
         if isinstance(obj, dict) and isinstance(obj.get("audio_base_64"), str):
@@ -184,7 +193,8 @@ class SessionTape:
                 audio = base64.b64decode(obj["audio_base_64"], validate=True)
             except ValueError:
                 audio = b""
-            fields["message_type"] = obj.get("message_type")
+            kind = obj.get("message_type")
+            fields["message_type"] = kind if isinstance(kind, str) else None
             fields["commit"] = obj.get("commit") is True
             rate = obj.get("sample_rate")
             fields["sample_rate"] = rate if type(rate) is int else None
@@ -197,11 +207,14 @@ class SessionTape:
             rest = {k: v for k, v in obj.items() if k not in (
                 "audio_base_64", "message_type", "commit", "sample_rate", "previous_text")}
             if rest:
-                fields["other"] = rest
+                fields["other"] = rest if len(data) - len(obj["audio_base_64"]) <= MAX_OTHER \
+                    else _summary(data)
         else:
-            # Not an audio chunk: kept as it was (or its text), with nothing to digest.
-            fields["other"] = obj if isinstance(obj, dict) else (
-                data if isinstance(data, str) else "<binary frame>")
+            # Not an audio chunk: kept as it was (or its text), with nothing to digest; a
+            # large one only as its size and digest, so that its line stays loadable.
+            fields["other"] = _summary(data) if len(data) > MAX_OTHER else (
+                obj if isinstance(obj, dict) else (
+                    data if isinstance(data, str) else "<binary frame>"))
             if isinstance(obj, dict):
                 kind = obj.get("message_type")
                 fields["message_type"] = kind if isinstance(kind, str) else None
@@ -219,7 +232,7 @@ class SessionTape:
         else:
             try:
                 frame = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser
                 frame = None
                 fields["frame"] = data
                 fields["raw"] = data

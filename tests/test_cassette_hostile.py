@@ -259,3 +259,37 @@ def test_show_and_diff_print_no_terminal_control_characters(
     out = capsys.readouterr().out
     assert "owned" in out
     assert not any(c in out for c in "\x1b\x07\x9b")
+
+
+@pytest.mark.parametrize("frame", [
+    "[" * 100000,  # nested past the parser: RecursionError killed the client's relay
+    json.dumps({"message_type": 5, "audio_base_64": "AAAA"}),  # unloadable message_type
+    json.dumps({"message_type": ["x"], "audio_base_64": "AAAA", "commit": True}),
+    "x" * (17 * 1024 * 1024),  # a line longer than load() reads
+    json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAA",
+                "junk": "y" * (17 * 1024 * 1024)}),
+    b"\x00" * (17 * 1024 * 1024),
+])
+def test_any_client_frame_records_a_cassette_that_loads(tmp_path: pathlib.Path,
+                                                        frame: str | bytes) -> None:
+    from mock_server.cassette import CassetteWriter, SessionTape
+
+    tape = SessionTape(1, "/v1/speech-to-text/realtime", {}, auth="api_key", start=0.0)
+    tape.client(frame, 0.1)
+    tape.close("client", 1000, "", 0.2)
+    path = tmp_path / "any.jsonl"
+    CassetteWriter(path).write(tape)
+    (line,) = load(path).sessions[0].of("client")
+    assert line["message_type"] in (None, "input_audio_chunk")
+    assert len(json.dumps(line)) < 100_000
+
+
+def test_a_server_frame_nested_past_the_parser_is_kept_as_text(tmp_path: pathlib.Path) -> None:
+    from mock_server.cassette import CassetteWriter, SessionTape
+
+    tape = SessionTape(1, "/v1/speech-to-text/realtime", {}, auth="api_key", start=0.0)
+    tape.server("[" * 100000, 0.1)
+    path = tmp_path / "deep.jsonl"
+    CassetteWriter(path).write(tape)
+    (line,) = load(path).sessions[0].of("server")
+    assert line["raw"] == "[" * 100000
