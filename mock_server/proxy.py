@@ -177,9 +177,16 @@ class RecordingProxy:
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         self._runner = runner
-        self._http = aiohttp.ClientSession()
         site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            # A port in use: undone here, so the one-line error is all that is printed
+            # (not aiohttp's "Unclosed client session" besides).
+            await runner.cleanup()
+            raise
+        # Made once listening, for the same reason.
+        self._http = aiohttp.ClientSession()
         self.port = runner.addresses[0][1]
 
     async def _shutdown(self, timeout: float) -> None:

@@ -302,3 +302,20 @@ def test_no_credential_in_any_spelling_reaches_the_cassette(tmp_path: pathlib.Pa
     assert load(path).sessions[0].of("client")[0]["previous_text"] == \
         "<redacted> and <redacted>"
 
+
+
+def test_record_on_a_port_in_use_prints_one_line(tmp_path: pathlib.Path) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "mock_server", "record", "--upstream", "http://127.0.0.1:9",
+             "--cassette", str(tmp_path / "x.jsonl"), "--port", str(port)],
+            capture_output=True, text=True, timeout=60, check=False,
+            cwd=pathlib.Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "address already in use" in proc.stderr
