@@ -43,9 +43,10 @@ SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key", "authorizati
 _REDACTED: Final = "<redacted>"
 _OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
-#: The longest line and the largest file :func:`load` reads: a client chunk kept with
-#: ``--keep-audio`` is a few MiB at most, an hour's audio a few hundred.
-MAX_LINE: Final = 16 * 1024 * 1024
+#: The longest line and the largest file :func:`load` reads: a client message is at most
+#: 16 MiB (what the recording proxy relays), its audio kept with ``--keep-audio`` as long in
+#: base64; an hour's audio is a few hundred MiB.
+MAX_LINE: Final = 32 * 1024 * 1024
 MAX_FILE: Final = 1024 * 1024 * 1024
 #: The largest client frame that is not audio kept whole (garbage is not the service's).
 MAX_OTHER: Final = 64 * 1024
@@ -199,7 +200,9 @@ class SessionTape:
             rate = obj.get("sample_rate")
             fields["sample_rate"] = rate if type(rate) is int else None
             text = obj.get("previous_text")
-            fields["previous_text"] = text if isinstance(text, str) else None
+            fields["previous_text"] = (
+                None if not isinstance(text, str) else text if len(text) <= MAX_OTHER
+                else _summary(text))
             fields["samples"] = len(audio) // self.width
             fields["sha256"] = hashlib.sha256(audio).hexdigest()
             if self.keep_audio and audio:

@@ -32,10 +32,12 @@ from scribe_sync.protocol import REALTIME_PATH
 
 from .cassette import CassetteWriter, SessionTape
 
-__all__ = ["RecordingProxy"]
+__all__ = ["MAX_MESSAGE", "RecordingProxy"]
 
 _TOKEN_PATH: Final = "/v1/single-use-token/{token_type}"
-_MAX_MESSAGE: Final = 64 * 1024 * 1024  # what the proxy relays in one message, either way
+# What the proxy relays in one message, either way: the mock's limit, and what keeps every
+# recorded line within what a cassette may hold (cassette.MAX_LINE).
+MAX_MESSAGE: Final = 16 * 1024 * 1024
 _CLOSE_GRACE: Final = 2.0  # seconds the other direction gets to finish after one ends
 _NO_STATUS: Final = frozenset({1005, 1006})  # codes that never appear in a close frame
 #: Query parameters whose values are credentials, lower case (matched case-insensitively).
@@ -250,7 +252,7 @@ class RecordingProxy:
         try:
             upstream = await asyncio.wait_for(
                 http.ws_connect(url, headers=headers, autoclose=False,
-                                max_msg_size=_MAX_MESSAGE, compress=0,
+                                max_msg_size=MAX_MESSAGE, compress=0,
                                 timeout=aiohttp.ClientWSTimeout(ws_receive=None,
                                                                 ws_close=_CLOSE_GRACE)),
                 self.handshake_timeout)
@@ -269,7 +271,7 @@ class RecordingProxy:
             return web.json_response({"detail": "the proxy could not reach the upstream"},
                                      status=502)
         # A peer gets the grace period, not aiohttp's 10 s, to answer our close frame.
-        client = web.WebSocketResponse(autoclose=False, max_msg_size=_MAX_MESSAGE,
+        client = web.WebSocketResponse(autoclose=False, max_msg_size=MAX_MESSAGE,
                                        compress=False, timeout=_CLOSE_GRACE)
         try:
             try:

@@ -293,3 +293,26 @@ def test_a_server_frame_nested_past_the_parser_is_kept_as_text(tmp_path: pathlib
     CassetteWriter(path).write(tape)
     (line,) = load(path).sessions[0].of("server")
     assert line["raw"] == "[" * 100000
+
+
+def test_the_largest_message_the_proxy_relays_records_a_line_that_loads(
+        tmp_path: pathlib.Path) -> None:
+    """16 MiB of audio kept with --keep-audio, and a previous_text of escapes that JSON
+    makes six times longer: the line stays under the limit load() reads."""
+    import base64
+
+    from mock_server import proxy
+    from mock_server.cassette import MAX_LINE, CassetteWriter, SessionTape
+
+    size = proxy.MAX_MESSAGE
+    audio = base64.b64encode(b"\x01" * (size * 3 // 4 - 1024)).decode()
+    tape = SessionTape(1, "/v1/speech-to-text/realtime", {}, auth="api_key", keep_audio=True,
+                       start=0.0)
+    tape.client(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": audio,
+                            "previous_text": "\x01" * 1000}), 0.1)
+    tape.client(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "",
+                            "previous_text": "\x01" * (size // 2)}), 0.2)
+    path = tmp_path / "big.jsonl"
+    CassetteWriter(path).write(tape)
+    assert max(len(line) for line in path.read_bytes().splitlines()) <= MAX_LINE
+    assert len(load(path).sessions[0].of("client")) == 2
