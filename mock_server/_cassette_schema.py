@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["FORMAT", "KINDS", "VERSION", "SchemaError", "check_line"]
+__all__ = ["FORMAT", "KINDS", "VERSION", "SchemaError", "check_line", "shown"]
 
 #: The ``format`` field of a cassette's first line.
 FORMAT: Final = "scribe-cassette"
@@ -74,6 +74,13 @@ class SchemaError(ValueError):
     """One line of a cassette breaks the schema; ``str(exc)`` names the field."""
 
 
+def shown(value: Any, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width`` characters: an error names a hostile value, and stays
+    one short line, however long the value."""
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _type_names(types: tuple[type, ...]) -> str:
     names = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "object",
              list: "array", type(None): "null"}
@@ -90,7 +97,7 @@ def check_line(obj: Any) -> str:
         raise SchemaError("a line must be a JSON object")
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in _REQUIRED:
-        raise SchemaError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+        raise SchemaError(f"unknown kind {shown(kind)} (expected one of {', '.join(KINDS)})")
     required, optional = _REQUIRED[kind], _OPTIONAL[kind]
     for name, types in required.items():
         if name not in obj:
@@ -100,7 +107,7 @@ def check_line(obj: Any) -> str:
         if name == "kind" or name in required:
             continue
         if name not in optional:
-            raise SchemaError(f"{kind} line has an unknown field {name!r}")
+            raise SchemaError(f"{kind} line has an unknown field {shown(name)}")
         _check_type(kind, name, value, optional[name])
     if kind == "close" and obj["by"] not in _CLOSERS:
         raise SchemaError(f"close line: 'by' must be one of {', '.join(_CLOSERS)}")
@@ -150,4 +157,4 @@ def _check_type(kind: str, name: str, value: Any, types: tuple[type, ...]) -> No
     # bool is an int in Python: a boolean is accepted only where it is listed.
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
-        raise SchemaError(f"{kind} line: {name!r} must be {_type_names(types)}, not {value!r}")
+        raise SchemaError(f"{kind} line: {name!r} must be {_type_names(types)}, not {shown(value)}")

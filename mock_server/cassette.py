@@ -24,7 +24,7 @@ from typing import Any, Final
 import attrs
 
 from ._cassette_io import CassetteWriter, LineError, natural_key, read_lines
-from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line
+from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line, shown
 
 __all__ = [
     "SECRET_PARAMS",
@@ -374,7 +374,7 @@ def _check_header(file: Path, number: int, obj: Mapping[str, Any], kind: str) ->
         raise CassetteError(f"{file}:{number}: the first line, and only it, must be "
                             "the cassette line")
     if obj["format"] != FORMAT:
-        raise CassetteError(f"{file}:1: not a scribe cassette (format {obj['format']!r})")
+        raise CassetteError(f"{file}:1: not a scribe cassette (format {shown(obj['format'])})")
     if obj["version"] > VERSION:
         raise CassetteError(f"{file}:1: cassette version {obj['version']} is newer "
                             f"than this scribe-mock reads ({VERSION}): upgrade scribe-sync")

@@ -316,3 +316,25 @@ def test_the_largest_message_the_proxy_relays_records_a_line_that_loads(
     CassetteWriter(path).write(tape)
     assert max(len(line) for line in path.read_bytes().splitlines()) <= MAX_LINE
     assert len(load(path).sessions[0].of("client")) == 2
+
+
+@pytest.mark.parametrize("line", [
+    {**SERVER, "t": "x" * 1_000_000},
+    {**SERVER, "kind": "y" * 1_000_000},
+    {**SERVER, "z" * 1_000_000: 1},
+    {**SERVER, "t": [[0] * 100_000]},
+])
+def test_an_error_naming_a_huge_value_stays_short(tmp_path: pathlib.Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  line: object) -> None:
+    path = tmp_path / "huge.jsonl"
+    path.write_text(_text(HEADER, SESSION, line))
+    assert len(_refused(path, capsys, ":3:")) < 300
+
+
+def test_a_huge_format_name_stays_short(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "format.jsonl"
+    path.write_text(_text({**HEADER, "format": "f" * 1_000_000}))
+    with pytest.raises(CassetteError, match="not a scribe cassette") as caught:
+        load(path)
+    assert len(str(caught.value)) < 300
