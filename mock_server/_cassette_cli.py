@@ -80,7 +80,9 @@ def check_files(args: argparse.Namespace) -> str | None:
 
             load_timing(timing)
     except ValueError as exc:
-        return str(exc)
+        from .cassette_view import printable
+
+        return printable(str(exc))  # one plain line, whatever the file's name holds
     return None
 
 
@@ -89,7 +91,7 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     try:
         from .cassette import CassetteError, load
-        from .cassette_view import diff, timeline
+        from .cassette_view import diff, printable, timeline
     except ModuleNotFoundError as exc:  # pragma: no cover - the base install
         print(f"scribe-mock: error: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +104,8 @@ def main(argv: Sequence[str]) -> int:
             return 0
         lines = diff(load(args.a), load(args.b))
     except (CassetteError, ValueError, OSError) as exc:
-        print(f"scribe-mock: error: {exc}", file=sys.stderr)
+        # A file name can hold a newline or an escape sequence: still one plain line.
+        print(f"scribe-mock: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     for line in lines:
         print(line)

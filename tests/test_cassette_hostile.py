@@ -338,3 +338,12 @@ def test_a_huge_format_name_stays_short(tmp_path: pathlib.Path) -> None:
     with pytest.raises(CassetteError, match="not a scribe cassette") as caught:
         load(path)
     assert len(str(caught.value)) < 300
+
+
+def test_a_file_name_with_a_newline_and_an_escape_is_one_plain_line(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "evil\n\x1b[2Jname.jsonl"
+    path.write_text("not json\n")
+    assert cassette_main(["cassette", "show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "evil\\x0a\\x1b[2Jname" in err
