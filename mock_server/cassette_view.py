@@ -21,6 +21,9 @@ __all__ = ["diff", "normalised", "printable", "timeline"]
 #: Keys left out of server frames when comparing: they differ between any two recordings.
 NOISE_KEYS: Final = frozenset({"session_id", "_mock_sent_ns"})
 _TEXT_WIDTH: Final = 60
+#: Above this many lines in two sessions, :func:`diff` compares them position by position:
+#: a unified diff of two hostile 100k-line sessions takes minutes of CPU.
+MAX_DIFF_LINES: Final = 40_000
 
 
 def _short(text: str) -> str:
@@ -149,7 +152,8 @@ def normalised(session: RecordedSession) -> list[str]:
 def diff(a: Cassette, b: Cassette) -> list[str]:
     """The differences between two cassettes, session by session (a unified diff of their
     :func:`normalised` lines, control characters escaped); empty when they recorded the same
-    behaviour."""
+    behaviour. Sessions longer than :data:`MAX_DIFF_LINES` are compared line by line at the
+    same positions instead (a unified diff's matching grows faster than linearly)."""
     lines: list[str] = []
     if len(a.sessions) != len(b.sessions):
         lines.append(f"sessions: {len(a.sessions)} in {a.source}, {len(b.sessions)} in "
@@ -157,6 +161,25 @@ def diff(a: Cassette, b: Cassette) -> list[str]:
     for index in range(max(len(a.sessions), len(b.sessions))):
         left = normalised(a.sessions[index]) if index < len(a.sessions) else []
         right = normalised(b.sessions[index]) if index < len(b.sessions) else []
-        lines.extend(difflib.unified_diff(left, right, f"{a.source} session {index + 1}",
-                                          f"{b.source} session {index + 1}", lineterm="", n=2))
+        names = f"{a.source} session {index + 1}", f"{b.source} session {index + 1}"
+        if len(left) + len(right) > MAX_DIFF_LINES:
+            lines.extend(_positional(left, right, *names))
+        else:
+            lines.extend(difflib.unified_diff(left, right, *names, lineterm="", n=2))
     return [printable(line) for line in lines]
+
+
+def _positional(left: list[str], right: list[str], name_a: str, name_b: str) -> Iterator[str]:
+    """A linear comparison: each line against the line at the same position."""
+    header = [f"--- {name_a}", f"+++ {name_b}"]
+    for number in range(max(len(left), len(right))):
+        old = left[number] if number < len(left) else None
+        new = right[number] if number < len(right) else None
+        if old != new:
+            yield from header
+            header = []
+            yield f"@@ line {number + 1} @@"
+            if old is not None:
+                yield f"-{old}"
+            if new is not None:
+                yield f"+{new}"
