@@ -45,6 +45,23 @@ _SECRET_QUERY: Final = ("token", "xi-api-key", "api_key", "authorization")
 _LOG: Final = logging.getLogger("mock_server.proxy")
 
 
+class _NoDetail(logging.Filter):
+    """Keeps a request error's kind and drops its text and traceback: aiohttp's quote the
+    request line and headers, which carry ``?token=`` and the ``xi-api-key``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {type(record.exc_info[1]).__name__}"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+#: aiohttp's request errors (a malformed request, a handler's exception), without detail.
+HTTP_LOG: Final = logging.getLogger("mock_server.proxy.http")
+HTTP_LOG.addFilter(_NoDetail())
+
+
 class RecordingProxy:
     """A recording proxy to ``upstream`` on a background thread.
 
@@ -176,7 +193,7 @@ class RecordingProxy:
         app.add_routes([web.get(REALTIME_PATH, self._realtime),
                         web.post(_TOKEN_PATH, self._token)])
         # No access log: request lines carry ``?token=``.
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, logger=HTTP_LOG)
         await runner.setup()
         self._runner = runner
         site = web.TCPSite(runner, self.host, self.port)

@@ -319,3 +319,29 @@ def test_record_on_a_port_in_use_prints_one_line(tmp_path: pathlib.Path) -> None
             cwd=pathlib.Path(__file__).resolve().parent.parent)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "address already in use" in proc.stderr
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /v1/speech-to-text/realtime?token=SECRET123\x00 HTTP/1.1\r\n\r\n",
+    b"GET /v1/speech-to-text/realtime?token=SECRET123 HTTP/1.1\r\nHost: x\r\n"
+    b"xi-api-key: SECRET123\x01\r\n\r\n",
+    b"GET /v1/speech-to-text/realtime?token=SECRET123 HTTP/1.1\r\nHost: x\r\nBad Header\r\n"
+    b"\r\n",
+])
+def test_a_malformed_request_logs_no_credential(tmp_path: pathlib.Path,
+                                                caplog: pytest.LogCaptureFixture,
+                                                request_bytes: bytes) -> None:
+    """aiohttp logged a request it cannot parse with the request line or header quoted."""
+    caplog.set_level(logging.DEBUG)
+    with RecordingProxy("http://127.0.0.1:9", tmp_path / "x.jsonl") as proxy, \
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        raw.sendall(request_bytes)
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    # (aiohttp's 400 quotes the request back to its sender: no one else sees it.)
+    assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
+    logged = "\n".join(record.getMessage() + str(record.exc_info) + (record.exc_text or "")
+                       for record in caplog.records)
+    assert "SECRET123" not in logged
+    assert "Error handling request" in logged
