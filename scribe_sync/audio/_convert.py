@@ -71,15 +71,19 @@ def ulaw_decode(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8]) ->
 def to_int16(samples: npt.ArrayLike) -> Int16Array:
     """Convert samples of any numeric type to 16-bit signed integers.
 
-    Floats are full scale at +-1.0 (rounded, clipped); wider integers keep their top 16 bits;
+    Floats are full scale at +-1.0 (rounded, clipped; NaN is silence, infinities full scale);
+    wider integers keep their top 16 bits;
     unsigned 8-bit (WAV's 8-bit convention) is re-centred on zero.
     """
     a = np.asarray(samples)
     if a.dtype == np.int16:
         return a
     if a.dtype.kind == "f":
-        scaled = np.rint(a.astype(np.float64) * 32768.0)
-        clipped: Int16Array = np.clip(scaled, -32768, 32767).astype(np.int16)
+        # Clip before scaling so that 1e308 cannot overflow, and make NaN silence: casting NaN
+        # to an integer is undefined (0 on one CPU, -32768 on another) and warns.
+        finite = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+        scaled = np.rint(np.clip(finite, -1.0, 1.0) * 32768.0)
+        clipped: Int16Array = np.minimum(scaled, 32767).astype(np.int16)
         return clipped
     if a.dtype.kind == "u" and a.dtype.itemsize == 1:
         recentred: Int16Array = ((a.astype(np.int16) - 128) << 8).astype(np.int16)
@@ -101,11 +105,16 @@ def to_int16(samples: npt.ArrayLike) -> Int16Array:
 def to_mono(frames: npt.NDArray[Any]) -> Float32Array:
     """Mix ``(frames, channels)`` audio down to one channel (the mean), as float32.
 
-    1-D input is already mono. Integer input is first scaled to float full scale.
+    1-D input is already mono. Integer input is first scaled to float full scale; NaN becomes
+    0.0 and infinities +-1.0.
     """
     a = np.asarray(frames)
     if a.dtype.kind != "f":
         a = to_int16(a).astype(np.float32) / 32768.0
+    elif not np.isfinite(a).all():
+        # A float file may hold NaN or infinities; a resampler would smear one over its whole
+        # filter length, so they become silence and full scale here, before any filtering.
+        a = np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=-1.0)
     if a.ndim == 1:
         return a.astype(np.float32, copy=False)
     if a.ndim != 2:

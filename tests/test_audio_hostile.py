@@ -1,0 +1,149 @@
+"""Hostile input for the audio package: damaged samples and headers, odd ratios, boundaries."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import struct
+import threading
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from scribe_sync import AudioFormat
+from scribe_sync.audio import FileSource, Resampler, decode_audio, encode_audio, to_int16
+
+
+def _wav_header(rate: int, channels: int, data_bytes: int) -> bytes:
+    """A 16-bit PCM WAV header that claims whatever it is told to."""
+    block = 2 * channels
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, 16)
+    riff = struct.pack("<I", (36 + data_bytes) & 0xFFFFFFFF)
+    return b"RIFF" + riff + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", data_bytes)
+
+
+def test_nan_and_infinite_floats_become_silence_and_full_scale() -> None:
+    """NaN is silence and +-inf is full scale, without a numpy warning, even after 1e308."""
+    samples = np.array([np.nan, np.inf, -np.inf, 1e308, -1e308, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = to_int16(samples)
+    assert out.tolist() == [0, 32767, -32768, 32767, -32768, 16384]
+
+
+def test_nan_in_a_float_file_does_not_smear_through_the_resampler(tmp_path: pathlib.Path) -> None:
+    """One NaN sample in a 48 kHz float WAV stays one silent instant after resampling to 16 kHz."""
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype(np.float32)
+    damaged = tone.copy()
+    damaged[24000] = np.nan
+    soundfile.write(tmp_path / "clean.wav", tone, 48000, subtype="FLOAT")
+    soundfile.write(tmp_path / "nan.wav", damaged, 48000, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with FileSource(tmp_path / "clean.wav") as clean, FileSource(tmp_path / "nan.wav") as bad:
+            a = np.frombuffer(b"".join(clean), dtype="<i2").astype(np.int32)
+            b = np.frombuffer(b"".join(bad), dtype="<i2").astype(np.int32)
+    assert a.size == b.size == 16000
+    # Zeroing one input sample changes the output by at most that sample's filtered weight.
+    assert np.abs(a - b).max() <= 16384
+
+
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate"), [(44100, 16000), (8000, 16000), (48000, 8000), (22050, 16000)]
+)
+@given(cuts=st.lists(st.integers(1, 6000), max_size=30))
+def test_resampling_in_blocks_equals_resampling_whole(
+    in_rate: int, out_rate: int, cuts: list[int]
+) -> None:
+    """Streaming a signal through the resampler in any blocks gives the whole-signal result:
+    no sample dropped or repeated at a block boundary."""
+    n = in_rate + 17
+    x = (0.5 * np.sin(2 * np.pi * 440 * np.arange(n) / in_rate)).astype(np.float32)
+    whole = Resampler(in_rate, out_rate).process(x, last=True)
+    streaming = Resampler(in_rate, out_rate)
+    parts, start = [], 0
+    for size in cuts:
+        parts.append(streaming.process(x[start : start + size]))
+        start += size
+    parts.append(streaming.process(x[start:], last=True))
+    blocks = np.concatenate(parts)
+    assert blocks.size == whole.size == round(n * out_rate / in_rate)
+    assert np.array_equal(blocks, whole)
+
+
+@given(
+    samples=hnp.arrays(np.int16, st.integers(0, 3000)),
+    fmt=st.sampled_from(list(AudioFormat)),
+    cut=st.integers(0, 3000),
+)
+def test_encoding_in_two_parts_equals_encoding_whole(
+    samples: np.ndarray, fmt: AudioFormat, cut: int
+) -> None:
+    """The codecs are sample-wise: encoding (and decoding) two parts concatenates to the whole."""
+    head, tail = samples[:cut], samples[cut:]
+    whole = encode_audio(samples, fmt)
+    assert encode_audio(head, fmt) + encode_audio(tail, fmt) == whole
+    assert len(whole) == samples.size * fmt.bytes_per_sample
+    decoded = decode_audio(whole, fmt)
+    if not fmt.is_ulaw:
+        assert np.array_equal(decoded, samples)
+    assert encode_audio(decoded, fmt) == whole  # decoded audio re-encodes to the same bytes
+
+
+@pytest.mark.parametrize(
+    ("rate", "target"),
+    [(44100, "pcm_16000"), (8000, "pcm_16000"), (48000, "ulaw_8000"), (16000, "pcm_44100")],
+)
+@pytest.mark.parametrize("chunk_ms", [20, 33, 1000])
+def test_file_sample_count_is_exact_at_odd_ratios(
+    tmp_path: pathlib.Path, rate: int, target: str, chunk_ms: int
+) -> None:
+    """Any chunk size yields the same samples, as many as the ratio says, at the same pitch."""
+    n = 2 * rate + 333
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.int16)
+    soundfile.write(tmp_path / "tone.wav", tone, rate)
+    with FileSource(tmp_path / "tone.wav", format=target, chunk_ms=chunk_ms) as source:
+        chunks = list(source)
+    fmt = AudioFormat(target)
+    out = decode_audio(b"".join(chunks), fmt)
+    assert abs(out.size - n * fmt.sample_rate / rate) <= 1
+    assert all(len(c) == source.chunk_bytes for c in chunks[:-1])
+    with FileSource(tmp_path / "tone.wav", format=target, chunk_ms=100) as reference:
+        assert b"".join(chunks) == b"".join(reference)
+    spectrum = np.abs(np.fft.rfft(out.astype(np.float64) * np.hanning(out.size)))
+    peak = float(np.fft.rfftfreq(out.size, 1 / fmt.sample_rate)[int(np.argmax(spectrum))])
+    assert abs(peak - 440) < 2
+
+
+def test_absurd_header_on_a_pipe_does_not_allocate_gigabytes(tmp_path: pathlib.Path) -> None:
+    """A WAV header claiming 255 channels at 10 MHz, read from a FIFO (so libsndfile cannot check
+    it against the file size), is read in bounded blocks instead of one 10 GB allocation."""
+    fifo = tmp_path / "hostile.wav"
+    os.mkfifo(fifo)
+    frames = 100
+    payload = _wav_header(10_000_000, 255, 0x7FFFFFF0) + b"\x00\x10" * 255 * frames
+
+    def write() -> None:
+        with open(fifo, "wb") as f:
+            f.write(payload)
+
+    writer = threading.Thread(target=write, name="test-fifo-writer")
+    writer.start()
+    # numpy reports its buffers to tracemalloc; untouched pages would not show in the RSS.
+    tracemalloc.start()
+    try:
+        with FileSource(fifo, chunk_ms=1000) as source:
+            total = sum(len(chunk) for chunk in source)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        writer.join(timeout=10)
+    assert peak < 64 << 20
+    # 100 frames at 10 MHz is 10 microseconds: 0.16 of a 16 kHz sample.
+    assert total <= 2
