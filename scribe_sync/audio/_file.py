@@ -53,6 +53,10 @@ def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception)
 #: pipe?)" (its MP3 probe's error), which is why it is only logged.
 NOT_AUDIO = "not an audio file we can decode"
 
+# The most samples (frames times channels) read in one block: 4 MB of float32, a second of
+# 48 kHz audio in 21 channels.
+_MAX_BLOCK_VALUES = 1 << 20
+
 
 class FileSource(AudioSource):
     """Audio from a file (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ... whatever libsndfile reads).
@@ -108,7 +112,11 @@ class FileSource(AudioSource):
         self.file_channels: int = int(self._file.channels)
         #: Frames in the file (may be unknown, -1 or huge, for some streams and formats).
         self.file_frames: int = int(self._file.frames)
-        self._block = chunk_samples(self.file_sample_rate, self.chunk_ms)
+        # soundfile allocates a whole block up front, and a header can claim 10 MHz and 255
+        # channels (on a pipe nothing checks it against the file size): a chunk of such a file
+        # is read in several smaller blocks rather than as one 10 GB array.
+        self._block = max(1, min(chunk_samples(self.file_sample_rate, self.chunk_ms),
+                                 _MAX_BLOCK_VALUES // max(1, self.file_channels)))
         self._resampler = Resampler(self.file_sample_rate, self.format.sample_rate)
         self._flushed = False
         # Guards self._file: close() from another thread waits for a block read to finish
