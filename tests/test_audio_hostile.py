@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import pathlib
+import pty
 import struct
+import subprocess
+import sys
 import threading
 import tracemalloc
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +23,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scribe_sync import AudioFormat
-from scribe_sync.audio import FileSource, Resampler, decode_audio, encode_audio, to_int16
+from scribe_sync.audio import (
+    FileSource,
+    RawSource,
+    Resampler,
+    decode_audio,
+    encode_audio,
+    to_int16,
+)
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _wav_header(rate: int, channels: int, data_bytes: int) -> bytes:
@@ -147,3 +162,60 @@ def test_absurd_header_on_a_pipe_does_not_allocate_gigabytes(tmp_path: pathlib.P
     assert peak < 64 << 20
     # 100 frames at 10 MHz is 10 microseconds: 0.16 of a 16 kHz sample.
     assert total <= 2
+
+
+def test_half_sample_at_the_end_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """An odd byte at the end of 16-bit PCM is not dropped silently: a warning names the input
+    and the source counts the byte."""
+    source = RawSource(io.BytesIO(b"\x01\x02\x03"))
+    with caplog.at_level(logging.WARNING, logger="scribe_sync.audio"):
+        assert b"".join(source) == b"\x01\x02"
+    assert source.dropped_bytes == 1
+    assert "middle of a 16-bit sample" in caplog.text
+    caplog.clear()
+    even = RawSource(io.BytesIO(b"\x01\x02\x03\x04"))
+    with caplog.at_level(logging.WARNING, logger="scribe_sync.audio"):
+        assert b"".join(even) == b"\x01\x02\x03\x04"
+    assert even.dropped_bytes == 0
+    assert not caplog.text
+
+
+def _run_child(code: str, **kwargs: Any) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, **kwargs,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout.decode().strip()
+
+
+STDIN_CHILD = (
+    "from scribe_sync.audio import AudioSourceError, open_source\n"
+    "try:\n"
+    "    print(sum(len(c) for c in open_source('-')))\n"
+    "except AudioSourceError as exc:\n"
+    "    print(type(exc).__name__, exc)\n"
+)
+
+
+def test_closed_stdin_is_an_audio_source_error() -> None:
+    """A process started with fd 0 closed gets a typed error, not an AttributeError on None."""
+    out = _run_child(STDIN_CHILD, stdin=None, preexec_fn=lambda: os.close(0))
+    assert out == "AudioSourceError <stdin>: standard input is closed"
+
+
+def test_terminal_on_stdin_is_refused() -> None:
+    """Raw audio cannot come from a terminal: the source says so instead of waiting for keys."""
+    main, secondary = pty.openpty()
+    try:
+        out = _run_child(STDIN_CHILD, stdin=secondary)
+    finally:
+        os.close(main)
+        os.close(secondary)
+    assert out.startswith("AudioSourceError <stdin>: is a terminal")
+
+
+def test_binary_garbage_on_stdin_is_passed_through_whole() -> None:
+    """Raw input is not interpreted: random bytes come out as they went in, all of them."""
+    data = os.urandom(100_001)
+    assert _run_child(STDIN_CHILD, input=data) == "100000"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Iterable
 
 from scribe_sync.messages import AudioFormat
@@ -59,7 +58,7 @@ def open_source(
         return spec
     location = os.fspath(spec)
     if location == "-":
-        return RawSource(sys.stdin.buffer, format=format, chunk_ms=chunk_ms)
+        return RawSource(None, format=format, chunk_ms=chunk_ms)  # checks stdin is usable
     if "://" in location:
         return FfmpegSource(location, format=format, chunk_ms=chunk_ms)
     # Imported here: FileSource needs the audio extra (numpy, soundfile, soxr), stdin and URLs
