@@ -166,6 +166,17 @@ class AudioSource:
         del self._pending[: self.chunk_bytes]
         return chunk
 
+    def prefetch(self) -> None:
+        """Read the first chunk now (it is kept for iteration), so that a source that cannot be
+        read at all, such as a URL that answers 404, fails here, before a session is opened
+        for it, rather than at the first chunk.
+
+        Raises:
+            AudioSourceError: the source cannot be read (it is then closed).
+        """
+        if not self._closed:
+            self._fill()
+
     def _fill(self) -> None:
         """Read until a whole chunk is pending (or the end). Also lets a source be checked at
         open time: a decoder that fails on its first block fails here."""

@@ -84,7 +84,7 @@ def open_source(
         ) from not_audio
     source = FfmpegSource(location, format=format, chunk_ms=chunk_ms)
     try:
-        source._fill()  # ffmpeg fails at once on what it cannot read: say so now, in one line
+        source.prefetch()  # ffmpeg fails at once on what it cannot read: say so now, in one line
     except AudioSourceError as exc:
         logger.info("%s", exc)
         raise AudioSourceError(location, f"{NOT_AUDIO} (tried libsndfile and ffmpeg)") from exc
