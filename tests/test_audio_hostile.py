@@ -22,15 +22,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from scribe_sync import AudioFormat
+from scribe_sync import AudioFormat, ConfigError
 from scribe_sync.audio import (
     FileSource,
+    Pacer,
     RawSource,
     Resampler,
     decode_audio,
     encode_audio,
+    paced,
     to_int16,
 )
+from scribe_sync.audio._pacing import MAX_CATCH_UP
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -219,3 +222,64 @@ def test_binary_garbage_on_stdin_is_passed_through_whole() -> None:
     """Raw input is not interpreted: random bytes come out as they went in, all of them."""
     data = os.urandom(100_001)
     assert _run_child(STDIN_CHILD, input=data) == "100000"
+
+
+class JumpingClock:
+    """A monotonic clock the test moves by hand; sleeping advances it exactly."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_clock_jump_is_not_followed_by_an_hour_long_burst() -> None:
+    """After the monotonic clock jumps an hour (a suspended machine), at most MAX_CATCH_UP of
+    audio goes out at once; then real-time pacing resumes, 100 ms per 100 ms chunk."""
+    clock = JumpingClock()
+    pacer = Pacer(AudioFormat.PCM_16000, 1.0, clock=clock, sleep=clock.sleep)
+    pacer.wait(3200)
+    clock.now += 3600.0
+    burst = 0
+    while not clock.sleeps:
+        pacer.wait(3200)
+        burst += 1
+    assert burst <= round(MAX_CATCH_UP / 0.1) + 2  # the cap, the chunk that re-based, one sleep
+    clock.sleeps.clear()
+    for _ in range(5):
+        pacer.wait(3200)
+    assert clock.sleeps == pytest.approx([0.1] * 5)
+
+
+@given(stalls=st.lists(st.floats(0, 5000), min_size=1, max_size=40))
+def test_pacing_never_runs_early_and_its_backlog_is_bounded(stalls: list[float]) -> None:
+    """Whatever the consumer's stalls: no chunk is released before it is due, and after any
+    release the audio still owed is at most MAX_CATCH_UP (plus the chunk just released)."""
+    clock = JumpingClock()
+    pacer = Pacer(AudioFormat.PCM_16000, 1.0, clock=clock, sleep=clock.sleep)
+    pacer.wait(3200)
+    for stall in stalls:
+        clock.now += stall
+        due = pacer.due()
+        assert due is not None
+        pacer.wait(3200)
+        assert clock.now >= due - 1e-9
+        next_due = pacer.due()
+        assert next_due is not None
+        assert next_due >= clock.now - MAX_CATCH_UP - 0.1 - 1e-9
+
+
+@pytest.mark.parametrize("fmt", ["bogus", None, 16000])
+def test_pacing_an_unknown_format_is_a_config_error(fmt: Any) -> None:
+    """paced() and Pacer name the format option instead of a bare ValueError."""
+    with pytest.raises(ConfigError) as caught:
+        Pacer(fmt)
+    assert caught.value.option == "format"
+    with pytest.raises(ConfigError):
+        paced([b"\0\0"], 1.0, format=fmt)

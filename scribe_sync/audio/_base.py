@@ -19,6 +19,7 @@ __all__ = [
     "AudioSource",
     "AudioSourceError",
     "NotDecodableError",
+    "check_format",
     "chunk_samples",
     "missing_extra",
 ]
@@ -71,13 +72,14 @@ def missing_extra(exc: ImportError, needed_for: str, *, extra: str | None = None
     )
 
 
-def _check_format(fmt: AudioFormat | str) -> AudioFormat:
+def check_format(fmt: AudioFormat | str, *, option: str = "audio_format") -> AudioFormat:
+    """``fmt`` as an :class:`AudioFormat`; a ConfigError naming ``option`` and the formats."""
     try:
         return AudioFormat(fmt)
     except ValueError:
         allowed = ", ".join(f.value for f in AudioFormat)
         raise ConfigError(
-            f"unknown audio format {fmt!r}; expected one of {allowed}", option="audio_format"
+            f"unknown audio format {fmt!r}; expected one of {allowed}", option=option
         ) from None
 
 
@@ -135,7 +137,7 @@ class AudioSource:
         chunk_ms: int = DEFAULT_CHUNK_MS,
         name: str = "<audio>",
     ) -> None:
-        self.format = _check_format(format)
+        self.format = check_format(format)
         self.chunk_ms = _check_chunk_ms(chunk_ms)
         self.name = name
         self.chunk_bytes = (
