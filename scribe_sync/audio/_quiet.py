@@ -61,7 +61,8 @@ def quiet_native_stderr(what: str) -> Iterator[None]:
     module docstring). ``what`` names the source in the log
     (``talk.mp3: [src/libmpg123/layer3.c:...] error: ...``).
 
-    A process without a usable fd 2 runs the block as it is.
+    A process without a usable fd 2, or without a writable temporary directory, runs the
+    block as it is.
     """
     if not _enter():
         yield
@@ -78,14 +79,24 @@ def _enter() -> bool:
     global _depth, _saved, _capture
     with _lock:
         if _depth == 0:
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 sys.stderr.flush()
+            try:
+                # A file, not a pipe: nobody has to drain it, so a chatty library never blocks.
+                capture = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _leave)
+            except OSError:
+                return False  # no usable temporary directory (full, read-only): do not capture
+            try:
                 saved = os.dup(2)
-            except (OSError, ValueError, AttributeError):
+            except OSError:
+                capture.close()
+                return False  # fd 2 is closed: nothing to keep quiet
+            try:
+                os.dup2(capture.fileno(), 2)
+            except OSError:
+                os.close(saved)
+                capture.close()
                 return False
-            # A file, not a pipe: nobody has to drain it, so a chatty library never blocks.
-            capture = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _leave)
-            os.dup2(capture.fileno(), 2)
             _saved, _capture = saved, capture
         _depth += 1
         return True
