@@ -46,9 +46,16 @@ def test_no_usable_temporary_directory_means_no_capture(monkeypatch: pytest.Monk
 def test_an_error_inside_the_block_restores_fd_2() -> None:
     """An exception from the library call leaves fd 2 where it was and closes the capture."""
     fds, fd2 = _fds(), _fd2_target()
-    with pytest.raises(RuntimeError, match="boom"), quiet_native_stderr("test"):
-        assert _fd2_target() != fd2
-        raise RuntimeError("boom")
+    inside: list[str] = []
+
+    def failing_call() -> None:
+        with quiet_native_stderr("test"):
+            inside.append(_fd2_target())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_call()
+    assert inside and inside[0] != fd2
     assert _fd2_target() == fd2
     assert _fds() <= fds
 
