@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 from scribe_sync import AudioFormat, ConfigError
 from scribe_sync.audio import (
     FileSource,
+    MicrophoneSource,
     Pacer,
     RawSource,
     Resampler,
@@ -283,3 +284,12 @@ def test_pacing_an_unknown_format_is_a_config_error(fmt: Any) -> None:
     assert caught.value.option == "format"
     with pytest.raises(ConfigError):
         paced([b"\0\0"], 1.0, format=fmt)
+
+
+@pytest.mark.parametrize("device", [1.5, True, b"fakemic", ["fakemic"], object()])
+def test_a_microphone_device_of_the_wrong_type_is_a_config_error(device: Any) -> None:
+    """A device that is neither None, an index nor a name is refused before PortAudio starts
+    (True is not device 1)."""
+    with pytest.raises(ConfigError) as caught:
+        MicrophoneSource(device)
+    assert caught.value.option == "device"
