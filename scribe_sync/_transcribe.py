@@ -134,12 +134,6 @@ def _check_arguments(source: object, client: object, speed: object, commit_every
         allowed = ", ".join(f.value for f in AudioFormat)
         raise ConfigError(f"invalid audio_format={raw_format!r}: one of {allowed}",
                           option="audio_format") from None
-    if isinstance(source, (bytes, bytearray, memoryview)) or not isinstance(
-            source, (str, os.PathLike, Iterable)):
-        raise ConfigError(
-            "source must be a path, a URL, '-', an audio source or an iterable of bytes chunks, "
-            f"got {type(source).__name__}", option="source",
-        )
     # A source object may declare its format (a path cannot: str.format is a method).
     source_format = None if isinstance(source, str) else getattr(source, "format", None)
     if source_format is not None and source_format != audio_format:

@@ -31,6 +31,7 @@ from scribe_sync.audio import (
     Resampler,
     decode_audio,
     encode_audio,
+    open_source,
     paced,
     to_int16,
 )
@@ -293,3 +294,31 @@ def test_a_microphone_device_of_the_wrong_type_is_a_config_error(device: Any) ->
     with pytest.raises(ConfigError) as caught:
         MicrophoneSource(device)
     assert caught.value.option == "device"
+
+
+@pytest.mark.parametrize("spec", [None, 123, 1.5, b"/tmp/a.wav", bytearray(b"\0\0")])
+def test_open_source_refuses_what_is_neither_a_path_nor_chunks(spec: Any) -> None:
+    """bytes (iterable, of ints), None and numbers were handed back as if they were sources."""
+    with pytest.raises(ConfigError) as caught:
+        open_source(spec)
+    assert caught.value.option == "source"
+
+
+def test_file_objects_must_be_binary(tmp_path: pathlib.Path,
+                                     capfd: pytest.CaptureFixture[str]) -> None:
+    """A text-mode file, None or an int is a ConfigError naming the argument, not 'not an audio
+    file' after soundfile printed a UnicodeDecodeError from its C callback."""
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, np.zeros(1600, dtype=np.int16), 16000)
+    with open(path, encoding="utf-8") as text:
+        for bad in (text, None, 7):
+            with pytest.raises(ConfigError) as caught:
+                FileSource(bad)  # type: ignore[arg-type]
+            assert caught.value.option == "file"
+        for bad in (text, io.StringIO("abcd"), 7):
+            with pytest.raises(ConfigError) as caught:
+                RawSource(bad)  # type: ignore[arg-type]
+            assert caught.value.option == "fileobj"
+    assert "Error" not in capfd.readouterr().err
+    with open(path, "rb") as binary:
+        assert b"".join(FileSource(binary)) == b"\0\0" * 1600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -19,6 +20,7 @@ __all__ = [
     "AudioSource",
     "AudioSourceError",
     "NotDecodableError",
+    "check_binary_file",
     "check_format",
     "chunk_samples",
     "missing_extra",
@@ -81,6 +83,16 @@ def check_format(fmt: AudioFormat | str, *, option: str = "audio_format") -> Aud
         raise ConfigError(
             f"unknown audio format {fmt!r}; expected one of {allowed}", option=option
         ) from None
+
+
+def check_binary_file(fileobj: object, *, option: str) -> None:
+    """A ConfigError naming ``option`` unless ``fileobj`` is a readable binary file object (a
+    text-mode file would hand str to code that expects bytes, deep inside a read)."""
+    if isinstance(fileobj, io.TextIOBase) or not callable(getattr(fileobj, "read", None)):
+        raise ConfigError(
+            f"{option} must be a binary file object (opened with 'rb', or sys.stdin.buffer), "
+            f"got {type(fileobj).__name__}", option=option,
+        )
 
 
 def _check_chunk_ms(chunk_ms: int) -> int:

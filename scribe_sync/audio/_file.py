@@ -18,6 +18,7 @@ from ._base import (
     AudioSource,
     AudioSourceError,
     NotDecodableError,
+    check_binary_file,
     chunk_samples,
 )
 from ._convert import Resampler, encode_audio, to_mono
@@ -74,7 +75,8 @@ class FileSource(AudioSource):
         AudioSourceError: the file is missing, unreadable or not a supported audio format;
             the message names the file and the reason ("not an audio file we can decode
             (tried libsndfile)" for a readable file that is not audio).
-        ConfigError: ``format`` or ``chunk_ms`` is invalid.
+        ConfigError: ``format`` or ``chunk_ms`` is invalid, or ``file`` is neither a path
+            nor a binary file object.
 
     Example::
 
@@ -94,6 +96,10 @@ class FileSource(AudioSource):
         format: AudioFormat | str = AudioFormat.PCM_16000,
         chunk_ms: int = DEFAULT_CHUNK_MS,
     ) -> None:
+        if not isinstance(file, (str, os.PathLike)):
+            # soundfile would take an int as a file descriptor and None as nothing, and call a
+            # text file's read() from a C callback that can only print the UnicodeDecodeError.
+            check_binary_file(file, option="file")
         super().__init__(format=format, chunk_ms=chunk_ms, name=_describe(file))
         try:
             # libmpg123 (MP3) prints its complaints on fd 2: they go to the log (see _quiet).

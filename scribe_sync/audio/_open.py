@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Iterable
 
+from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
 from ._base import (
@@ -49,12 +50,21 @@ def open_source(
         print(session.transcript)
 
     Raises:
+        ConfigError: ``spec`` is of none of the kinds above (bytes, None, a number).
         AudioSourceError: the file is missing or unreadable, or nothing can decode it: a readable
             file that is not audio is "not an audio file we can decode (tried libsndfile and
             ffmpeg)", naming the decoders tried.
         AudioDependencyError: a path was given and the audio extra is not installed.
     """
-    if isinstance(spec, AudioSource) or not isinstance(spec, (str, os.PathLike)):
+    if isinstance(spec, AudioSource):
+        return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        # bytes are iterable (of ints), so they would pass for a source of chunks.
+        if isinstance(spec, (bytes, bytearray, memoryview)) or not isinstance(spec, Iterable):
+            raise ConfigError(
+                f"source must be a path (str), a URL, '-', an audio source or an iterable of "
+                f"bytes chunks, got {type(spec).__name__}", option="source",
+            )
         return spec
     location = os.fspath(spec)
     if location == "-":

@@ -8,7 +8,7 @@ from typing import IO
 
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError
+from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, check_binary_file
 
 __all__ = ["RawSource"]
 
@@ -49,6 +49,7 @@ class RawSource(AudioSource):
                 raise AudioSourceError(name, "standard input is closed")
             fileobj = stdin.buffer
         else:
+            check_binary_file(fileobj, option="fileobj")
             name = str(getattr(fileobj, "name", "<file object>"))
         super().__init__(format=format, chunk_ms=chunk_ms, name=name)
         if _is_terminal(fileobj):
