@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from scribe_sync import ConfigError
-from scribe_sync.audio import AudioSourceError, FfmpegSource
+from scribe_sync.audio import AudioSourceError, FfmpegSource, open_source
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -174,3 +176,22 @@ def test_breaking_out_of_an_endless_stream_leaks_nothing() -> None:
                 break
     assert _children() == []
     assert _open_fds() <= before
+
+
+@pytest.mark.parametrize("name", ["pipe:0", "concat:a.m4a|b.m4a", "data:,x.m4a"])
+def test_a_file_named_like_an_ffmpeg_protocol_is_read_as_a_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """An M4A (which libsndfile cannot read) named "pipe:0" was read by ffmpeg from stdin and
+    reported as not audio; "concat:..." was concatenated. Now it is the file itself."""
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "sine=frequency=440:sample_rate=16000:duration=1", "-c:a", "aac", "tone.m4a"],
+        check=True, timeout=60,
+    )
+    os.rename("tone.m4a", name)
+    with open_source(name) as source:
+        assert source.name == name
+        samples = sum(len(chunk) for chunk in source) // 2
+    assert abs(samples - 16000) < 1100  # AAC adds priming and padding, never a second copy

@@ -92,7 +92,12 @@ def open_source(
             location, f"{NOT_AUDIO} (tried libsndfile; ffmpeg, which reads more formats, is "
             "not installed)",
         ) from not_audio
-    source = FfmpegSource(location, format=format, chunk_ms=chunk_ms)
+    # "file:" and an absolute path: otherwise ffmpeg reads a file named "pipe:0" or
+    # "concat:a|b" as the protocol its name starts with (stdin, a concatenation).
+    source = FfmpegSource(
+        "file:" + os.path.abspath(location), format=format, chunk_ms=chunk_ms
+    )
+    source.name = location  # what the user named, in messages
     try:
         source.prefetch()  # ffmpeg fails at once on what it cannot read: say so now, in one line
     except AudioSourceError as exc:
