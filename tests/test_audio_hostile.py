@@ -24,6 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 from scribe_sync import AudioFormat, ConfigError
 from scribe_sync.audio import (
+    AudioSourceError,
     FileSource,
     MicrophoneSource,
     Pacer,
@@ -322,3 +323,18 @@ def test_file_objects_must_be_binary(tmp_path: pathlib.Path,
     assert "Error" not in capfd.readouterr().err
     with open(path, "rb") as binary:
         assert b"".join(FileSource(binary)) == b"\0\0" * 1600
+
+
+def test_a_truncated_ogg_stream_is_not_silently_empty(tmp_path: pathlib.Path) -> None:
+    """A short Vorbis file cut short: libsndfile finds no length and would read nothing at all;
+    FileSource now says it cannot decode it (so open_source tries ffmpeg) instead."""
+    tone = (0.3 * np.sin(np.arange(48000 * 3) / 7)).astype(np.float32)
+    whole = tmp_path / "whole.ogg"
+    soundfile.write(whole, tone, 48000, format="OGG", subtype="VORBIS")
+    cut = tmp_path / "cut.ogg"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with pytest.raises(AudioSourceError, match="truncated"):
+        FileSource(cut)
+    with FileSource(whole) as source:  # the whole file still reads in full
+        assert sum(len(chunk) for chunk in source) == 3 * 32000

@@ -113,6 +113,14 @@ class FileSource(AudioSource):
             detail = str(getattr(exc, "error_string", "") or exc).strip()
             logger.info("%s: libsndfile: %s", self.name, detail)
             raise NotDecodableError(self.name, f"{NOT_AUDIO} (tried libsndfile)") from exc
+        if self._file.format == "OGG" and self._file.frames <= 0:
+            # libsndfile takes an Ogg stream's length from its last page; a stream cut short
+            # (a partial download) then reads as 0 frames, and soundfile reads no further:
+            # the file would silently give no audio. ffmpeg decodes what is there.
+            self._file.close()
+            self._closed = True
+            raise NotDecodableError(self.name, f"{NOT_AUDIO} (tried libsndfile, which finds "
+                                    "no length in this Ogg stream: is it truncated?)")
         #: The file's own sample rate and channel count, before conversion.
         self.file_sample_rate: int = int(self._file.samplerate)
         self.file_channels: int = int(self._file.channels)
