@@ -10,7 +10,9 @@ import sys
 import tempfile
 import threading
 
+import numpy as np
 import pytest
+import soundfile
 
 from scribe_sync.audio import FileSource, sample_path
 from scribe_sync.audio._quiet import quiet_native_stderr
@@ -104,3 +106,25 @@ def test_a_process_started_with_fd_2_closed_still_reads_audio() -> None:
     count, fd2_open = proc.stdout.decode().split()
     assert int(count) > 100_000
     assert fd2_open == "False"
+
+
+def test_a_truncated_mp3_decodes_without_writing_to_stderr(tmp_path: pathlib.Path) -> None:
+    """A cut-short MP3 makes libmpg123 warn "Xing stream size off by more than 1%": that goes
+    to the log with the other decoder noise, not onto the user's terminal."""
+    tone = np.sin(np.arange(48000 * 3) / 7).astype(np.float32) * 0.3
+    whole = tmp_path / "whole.mp3"
+    soundfile.write(whole, tone, 48000, format="MP3", subtype="MPEG_LAYER_III")
+    data = whole.read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(data[: len(data) * 6 // 10])
+    child = (
+        "from scribe_sync.audio import FileSource\n"
+        f"with FileSource({str(tmp_path / 'cut.mp3')!r}) as s:\n"
+        "    print(sum(len(c) for c in s))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert int(proc.stdout) > 0
+    assert proc.stderr.decode() == ""

@@ -36,6 +36,7 @@ logger = logging.getLogger("scribe_sync.audio")
 NOISE = re.compile(
     r"^\s*(\[[^\]]*libmpg123[^\]]*\]"  # [src/libmpg123/layer3.c:INT123_do_layer3():1774] error: ...
     r"|Note: (Illegal Audio-MPEG-Header|Trying to resync|Skipped \d+ bytes)"
+    r"|Warning: Xing stream size off"  # a cut-short MP3 (libmpg123)
     r"|ALSA lib "  # ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear
     r"|Expression '.*' failed in '.*src/hostapi/"  # PortAudio's own ALSA/JACK host API checks
     r"|Cannot connect to server (socket|request channel)"
