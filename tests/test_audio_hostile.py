@@ -338,3 +338,23 @@ def test_a_truncated_ogg_stream_is_not_silently_empty(tmp_path: pathlib.Path) ->
         FileSource(cut)
     with FileSource(whole) as source:  # the whole file still reads in full
         assert sum(len(chunk) for chunk in source) == 3 * 32000
+
+
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate", "option"),
+    [(float("nan"), 16000, "in_rate"), (0, 16000, "in_rate"), (-8000, 16000, "in_rate"),
+     (44100.5, 16000, "in_rate"), (True, 16000, "in_rate"), (16000, 2**31, "out_rate"),
+     (16000, "8000", "out_rate")],
+)
+def test_resampler_rates_are_checked(in_rate: Any, out_rate: Any, option: str) -> None:
+    """A NaN rate made soxr spin for ever; fractions, zero and strings reached soxr too."""
+    with pytest.raises(ConfigError) as caught:
+        Resampler(in_rate, out_rate)
+    assert caught.value.option == option
+
+
+def test_resampler_quality_is_checked() -> None:
+    """An unknown soxr quality is a ConfigError naming the choices."""
+    with pytest.raises(ConfigError, match="VHQ") as caught:
+        Resampler(8000, 16000, quality="best")
+    assert caught.value.option == "quality"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
 from ._base import missing_extra
@@ -141,17 +142,37 @@ def decode_audio(data: bytes, fmt: AudioFormat) -> Int16Array:
     return np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
 
 
+_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")  # soxr's names, quick to very high
+_MAX_RATE = 2**31 - 1  # the largest rate a WAV or FLAC header can state that libsndfile opens
+
+
+def _check_rate(rate: int, option: str) -> int:
+    # soxr spins for ever on a NaN rate and takes fractions: both are refused here.
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not (
+            1 <= rate <= _MAX_RATE):
+        raise ConfigError(f"{option} must be a whole number of Hz from 1 to {_MAX_RATE}, got "
+                          f"{rate!r}", option=option)
+    return int(rate)
+
+
 class Resampler:
     """A streaming mono resampler over ``soxr.ResampleStream``.
 
     One instance per stream: soxr keeps filter state between chunks, so chunk boundaries leave
     no clicks or gaps, unlike resampling every chunk independently. When the rates are equal
     the samples pass through untouched.
+
+    Raises:
+        ConfigError: a rate is not a whole number of Hz from 1 to 2**31 - 1, or ``quality``
+            is not one of soxr's (QQ, LQ, MQ, HQ, VHQ).
     """
 
     def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:
-        self.in_rate = in_rate
-        self.out_rate = out_rate
+        self.in_rate = _check_rate(in_rate, "in_rate")
+        self.out_rate = _check_rate(out_rate, "out_rate")
+        if quality not in _QUALITIES:
+            raise ConfigError(f"quality must be one of {', '.join(_QUALITIES)}, got {quality!r}",
+                              option="quality")
         self._stream: Any = None
         if in_rate != out_rate:
             try:
