@@ -35,6 +35,7 @@ from scribe_sync.audio import (
     open_source,
     paced,
     to_int16,
+    to_mono,
 )
 from scribe_sync.audio._pacing import MAX_CATCH_UP
 
@@ -358,3 +359,29 @@ def test_resampler_quality_is_checked() -> None:
     with pytest.raises(ConfigError, match="VHQ") as caught:
         Resampler(8000, 16000, quality="best")
     assert caught.value.option == "quality"
+
+
+@given(st.sampled_from([np.uint16, np.uint32, np.uint64, np.int32, np.int64]), st.data())
+def test_wide_integers_keep_their_top_16_bits(dtype: Any, data: st.DataObject) -> None:
+    """Every integer width, uint64 included (an OverflowError before), maps to its top 16 bits,
+    unsigned types re-centred on zero."""
+    info = np.iinfo(dtype)
+    values = data.draw(st.lists(st.integers(int(info.min), int(info.max)), max_size=50))
+    a = np.array(values, dtype=dtype)
+    bits = info.bits
+    expected = [(v >> (bits - 16)) - (32768 if info.min == 0 else 0) for v in values]
+    assert to_int16(a).tolist() == expected
+
+
+def test_conversion_helpers_take_format_names_and_refuse_zero_channels() -> None:
+    """encode_audio/decode_audio accept "ulaw_8000" as well as the enum (an AttributeError
+    before); audio with no channels is an error, not NaN with numpy warnings."""
+    assert encode_audio(np.array([0, 1000], dtype=np.int16), "ulaw_8000") == encode_audio(
+        np.array([0, 1000], dtype=np.int16), AudioFormat.ULAW_8000)
+    assert decode_audio(b"\x01\x00\x02", "pcm_16000").tolist() == [1]
+    with pytest.raises(ConfigError):
+        encode_audio(np.zeros(2), "mp3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="no channels"):
+            to_mono(np.zeros((10, 0), dtype=np.float32))

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
-from ._base import missing_extra
+from ._base import check_format, missing_extra
 
 __all__ = [
     "Resampler",
@@ -91,13 +91,11 @@ def to_int16(samples: npt.ArrayLike) -> Int16Array:
         return recentred
     if a.dtype.kind in "iu":
         bits = a.dtype.itemsize * 8
-        wide = a.astype(np.int64)
+        # Shift in the array's own type first: uint64 does not fit in int64 (OverflowError).
+        top = a >> (bits - 16) if bits > 16 else a.astype(np.int64) << (16 - bits)
+        wide = top.astype(np.int64)
         if a.dtype.kind == "u":
-            wide -= 1 << (bits - 1)
-        if bits > 16:
-            wide >>= bits - 16
-        else:
-            wide <<= 16 - bits
+            wide -= 1 << 15
         narrowed: Int16Array = wide.astype(np.int16)
         return narrowed
     raise TypeError(f"cannot convert samples of type {a.dtype} to 16-bit audio")
@@ -120,22 +118,27 @@ def to_mono(frames: npt.NDArray[Any]) -> Float32Array:
         return a.astype(np.float32, copy=False)
     if a.ndim != 2:
         raise ValueError(f"expected (frames, channels) audio, got shape {a.shape}")
+    if a.shape[1] == 0:
+        raise ValueError("expected (frames, channels) audio, got no channels")
     if a.shape[1] == 1:
         return a[:, 0].astype(np.float32)
     mixed: Float32Array = a.mean(axis=1, dtype=np.float64).astype(np.float32)
     return mixed
 
 
-def encode_audio(samples: npt.ArrayLike, fmt: AudioFormat) -> bytes:
+def encode_audio(samples: npt.ArrayLike, fmt: AudioFormat | str) -> bytes:
     """Encode mono samples (float or integer) as ``fmt``: 16-bit little-endian PCM or mu-law."""
+    fmt = check_format(fmt)
     pcm = to_int16(samples)
     if fmt.is_ulaw:
         return ulaw_encode(pcm)
     return pcm.astype("<i2", copy=False).tobytes()
 
 
-def decode_audio(data: bytes, fmt: AudioFormat) -> Int16Array:
-    """Decode raw ``fmt`` audio (16-bit little-endian PCM or mu-law) to 16-bit samples."""
+def decode_audio(data: bytes, fmt: AudioFormat | str) -> Int16Array:
+    """Decode raw ``fmt`` audio (16-bit little-endian PCM or mu-law) to 16-bit samples. A
+    trailing odd byte of PCM (half a sample) is ignored."""
+    fmt = check_format(fmt)
     if fmt.is_ulaw:
         return ulaw_decode(data)
     usable = len(data) - len(data) % 2
