@@ -385,3 +385,11 @@ def test_conversion_helpers_take_format_names_and_refuse_zero_channels() -> None
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="no channels"):
             to_mono(np.zeros((10, 0), dtype=np.float32))
+
+
+@pytest.mark.parametrize("live", ["no", 0, None])
+def test_raw_source_live_must_be_a_bool(live: Any) -> None:
+    """live="no" is truthy: it would have turned pacing off without a word."""
+    with pytest.raises(ConfigError) as caught:
+        RawSource(io.BytesIO(b""), live=live)
+    assert caught.value.option == "live"

@@ -139,6 +139,8 @@ def test_timeout_goes_only_to_network_inputs() -> None:
         ({"timeout": 1e308}, "timeout"),
         ({"timeout": "30"}, "timeout"),
         ({"timeout": True}, "timeout"),
+        ({"live": "no"}, "live"),
+        ({"live": 0}, "live"),
         ({"chunk_ms": 0}, "chunk_ms"),
         ({"format": "mp3"}, "audio_format"),
     ],

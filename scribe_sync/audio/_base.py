@@ -22,6 +22,7 @@ __all__ = [
     "NotDecodableError",
     "check_binary_file",
     "check_format",
+    "check_live",
     "chunk_samples",
     "missing_extra",
 ]
@@ -83,6 +84,14 @@ def check_format(fmt: AudioFormat | str, *, option: str = "audio_format") -> Aud
         raise ConfigError(
             f"unknown audio format {fmt!r}; expected one of {allowed}", option=option
         ) from None
+
+
+def check_live(live: object, *, allow_none: bool) -> None:
+    """A ConfigError unless ``live`` is True or False (or None, where that means "guess"):
+    the string "no" is truthy and would silently turn pacing off."""
+    if not (isinstance(live, bool) or (allow_none and live is None)):
+        allowed = "True, False or None" if allow_none else "True or False"
+        raise ConfigError(f"live must be {allowed}, got {live!r}", option="live")
 
 
 def check_binary_file(fileobj: object, *, option: str) -> None:

@@ -22,7 +22,13 @@ from typing import IO
 from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioDependencyError, AudioSource, AudioSourceError
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    AudioDependencyError,
+    AudioSource,
+    AudioSourceError,
+    check_live,
+)
 
 __all__ = ["FfmpegSource", "find_ffmpeg"]
 
@@ -178,7 +184,8 @@ class FfmpegSource(AudioSource):
 
     Raises:
         AudioDependencyError: ffmpeg is not available.
-        ConfigError: ``format``, ``chunk_ms``, ``input_options`` or ``timeout`` is invalid.
+        ConfigError: ``format``, ``chunk_ms``, ``live``, ``input_options`` or ``timeout`` is
+            invalid.
         AudioSourceError: ffmpeg could not start, or failed while reading (the message quotes
             ffmpeg's own error, with credentials in the URL redacted).
     """
@@ -197,6 +204,7 @@ class FfmpegSource(AudioSource):
         location = os.fspath(location)
         super().__init__(format=format, chunk_ms=chunk_ms, name=_redact(location))
         input_options = _check_input_options(input_options)
+        check_live(live, allow_none=True)
         network = _timeout_options(location, input_options, _check_timeout(timeout))
         self._location = location
         self.live = _is_live(location, input_options) if live is None else live

@@ -8,7 +8,13 @@ from typing import IO
 
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioSource, AudioSourceError, check_binary_file
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    AudioSource,
+    AudioSourceError,
+    check_binary_file,
+    check_live,
+)
 
 __all__ = ["RawSource"]
 
@@ -41,6 +47,7 @@ class RawSource(AudioSource):
         chunk_ms: int = DEFAULT_CHUNK_MS,
         live: bool = False,
     ) -> None:
+        check_live(live, allow_none=False)
         if fileobj is None:
             name = "<stdin>"
             # Python sets sys.stdin to None when the process started with fd 0 closed.
