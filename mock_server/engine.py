@@ -30,13 +30,13 @@ from .actions import (
     SessionStarted,
     error_actions,
 )
-from .answers import commit_answer
+from .answers import segment_answer
+from .audiocheck import implausible
 from .faults import Fault, FaultEffects
 from .frames import LATE_PREVIOUS_TEXT, BadFrame, frame_record, parse_chunk, sample_rate_warning
-from .languages import detected_language
 from .params import SessionParams
 from .scenarios import Scenario
-from .script import ScriptedRecognizer, speaker_id
+from .script import ScriptedRecognizer
 from .settings import Settings
 from .timing import TIMINGS, Latencies
 from .transcriber import Transcriber
@@ -86,6 +86,7 @@ class Engine:
         )
         self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
+        self._strict_audio = settings.audio_check == "strict"
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
         self._segment_speech = False
@@ -235,6 +236,11 @@ class Engine:
 
     def _feed_audio(self, audio: bytes, now: float, out: list[Action]) -> None:
         duration = len(audio) / self._bytes_per_sec
+        if self._strict_audio and implausible(
+            audio, self.params.sample_rate, self.params.bytes_per_sample
+        ):
+            # audio_check="strict": not speech in the declared format, heard as silence.
+            audio = (b"\xff" if self.params.bytes_per_sample == 1 else b"\x00") * len(audio)
         gap = self.settings.warmup_reset_secs
         if self._last_audio_wall is not None and now - self._last_audio_wall > gap:
             self._warm_secs = 0.0  # after a pause the warm-up applies again (§6)
@@ -310,26 +316,13 @@ class Engine:
         self._committed_upto = at
         self.commits += 1
         out.append(Committed())
-        params = self.params
-        language = params.language_code
-        if params.include_language_detection:
-            language = detected_language(
-                self.commits,
-                utterance_language=None if utterance is None else utterance.language,
-                language_code=params.language_code,
-                secondary_languages=params.secondary_languages,
-                language_format=self.settings.language_format,
-            )
-        speaker = "speaker_0"
-        if utterance is not None and utterance.speaker is not None:
-            speaker = speaker_id(utterance.speaker)
-        answer = commit_answer(
-            params,
+        answer = segment_answer(
+            self.params,
             words,
-            language=language,
+            utterance,
+            segment=self.commits,
             echo_partial=self.settings.echo_partial,
-            segment_index=self.commits - 1,
-            speaker=speaker,
+            language_format=self.settings.language_format,
         )
         effects = FaultEffects(answer=answer)
         armed, self._armed = self._armed, []
