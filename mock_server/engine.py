@@ -87,6 +87,7 @@ class Engine:
         self._latency = Latencies(TIMINGS[settings.timing], f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._strict_audio = settings.audio_check == "strict"
+        self._journal_frames = settings.journal_frames is not False
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
         self._segment_speech = False
@@ -140,11 +141,13 @@ class Engine:
         try:
             obj, audio = parse_chunk(data)
         except BadFrame as exc:
-            out.append(frame_record(data, None, len(data), now))
+            if self._journal_frames:
+                out.append(frame_record(data, None, len(data), now))
             # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
-        out.append(frame_record(obj, audio, len(data), now))
+        if self._journal_frames:  # (a summary copies the message: not for nothing)
+            out.append(frame_record(obj, audio, len(data), now))
         self._last_input_wall = now
 
         previous_text = obj.get("previous_text")
@@ -342,8 +345,8 @@ class Engine:
         delay: float = 0.0,
     ) -> None:
         """Apply the scripted faults due at this trigger point (each fires once)."""
-        if self.closed:
-            return
+        if self.closed or (effects is None and not self._faults):
+            return  # nothing can fire (the common case, checked for every chunk)
         effects = effects or FaultEffects()
         for fault in list(self._faults):
             if effects.ended:
