@@ -122,34 +122,43 @@ class VoiceActivityDetector:
         min_speech = self.min_speech_ms / 1000.0
         min_silence = self.min_silence_ms / 1000.0
         base = self._frames_done
-        self._frames_done += len(voiced)
-        for i, is_voiced in enumerate(voiced.tolist()):
+        flags: list[bool] = voiced.tolist()
+        self._frames_done += len(flags)
+        pending = self._pending
+        if not pending and (all(flags) if self._in_speech else not any(flags)):
+            # The common case, a chunk wholly inside speech or silence: no state changes.
+            speech = self._in_speech
+            for i in range(len(flags)):
+                start = (base + i) * frame_secs
+                yield Frame(start, start + frame_secs, speech, block[i * step : (i + 1) * step])
+            return
+        for i, is_voiced in enumerate(flags):
             start = (base + i) * frame_secs
             frame_data = block[i * step : (i + 1) * step]
             if self._in_speech:
                 if is_voiced:
                     # Gap shorter than min_silence: the gap frames belong to the speech.
-                    for held in self._pending:
-                        yield attrs.evolve(held, speech=True)
-                    self._pending.clear()
+                    for held in pending:
+                        yield Frame(held.start, held.end, True, held.data)
+                    pending.clear()
                     yield Frame(start, start + frame_secs, True, frame_data)
                 else:
-                    self._pending.append(Frame(start, start + frame_secs, False, frame_data))
-                    if len(self._pending) * frame_secs >= min_silence - 1e-9:
+                    pending.append(Frame(start, start + frame_secs, False, frame_data))
+                    if len(pending) * frame_secs >= min_silence - 1e-9:
                         self._in_speech = False
-                        yield from self._pending
-                        self._pending.clear()
+                        yield from pending
+                        pending.clear()
             elif is_voiced:
-                self._pending.append(Frame(start, start + frame_secs, True, frame_data))
-                if len(self._pending) * frame_secs >= min_speech - 1e-9:
+                pending.append(Frame(start, start + frame_secs, True, frame_data))
+                if len(pending) * frame_secs >= min_speech - 1e-9:
                     self._in_speech = True
-                    yield from self._pending
-                    self._pending.clear()
+                    yield from pending
+                    pending.clear()
             else:
                 # A voiced run shorter than min_speech is noise, not speech.
-                for held in self._pending:
-                    yield attrs.evolve(held, speech=False)
-                self._pending.clear()
+                for held in pending:
+                    yield Frame(held.start, held.end, False, held.data)
+                pending.clear()
                 yield Frame(start, start + frame_secs, False, frame_data)
 
     def flush(self) -> Iterator[Frame]:
