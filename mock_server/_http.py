@@ -112,7 +112,13 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        # The client went away during the handshake (a flood of these, at a descriptor limit,
+        # must not log a traceback each): aiohttp finds this response unwritable and drops
+        # the connection quietly.
+        return web.Response(status=400)
     query = parse_query(request.query_string)
     log = ctx.journal.open(
         path=request.path,
