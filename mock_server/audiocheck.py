@@ -32,7 +32,7 @@ import numpy as np
 
 from .vad import ulaw_to_pcm16
 
-__all__ = ["MAX_HIGH_BAND", "MAX_RMS", "implausible"]
+__all__ = ["MAX_HIGH_BAND", "MAX_RMS", "heard_as", "implausible"]
 
 #: Decoded RMS above which audio is not speech (-9 dBFS of 32768).
 MAX_RMS: Final = 32768 * 10 ** (-9 / 20)
@@ -66,3 +66,11 @@ def implausible(audio: bytes, sample_rate: int, bytes_per_sample: int) -> str | 
         if total > 0 and float(power[:, split:].sum()) / total > MAX_HIGH_BAND:
             return "band: energy above 4 kHz (audio of a lower sample rate?)"
     return None
+
+
+def heard_as(audio: bytes, sample_rate: int, bytes_per_sample: int) -> bytes:
+    """``audio`` itself, or silence of the same length (in the declared encoding) when it is
+    :func:`implausible` for the declared format."""
+    if implausible(audio, sample_rate, bytes_per_sample) is None:
+        return audio
+    return (b"\xff" if bytes_per_sample == 1 else b"\x00") * len(audio)  # mu-law 0xff is 0

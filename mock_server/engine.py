@@ -31,7 +31,7 @@ from .actions import (
     error_actions,
 )
 from .answers import segment_answer
-from .audiocheck import implausible
+from .audiocheck import heard_as
 from .faults import Fault, FaultEffects
 from .frames import LATE_PREVIOUS_TEXT, BadFrame, frame_record, parse_chunk, sample_rate_warning
 from .params import SessionParams
@@ -40,7 +40,7 @@ from .script import ScriptedRecognizer
 from .settings import Settings
 from .timing import TIMINGS, Latencies
 from .transcriber import Transcriber
-from .vad import VoiceActivityDetector
+from .vad import Frame, VoiceActivityDetector
 
 __all__ = ["Action", "Close", "Drop", "Engine", "Send", "error_actions"]
 
@@ -195,12 +195,11 @@ class Engine:
         """The monotonic time at which :meth:`tick` has something to do, if any."""
         if self.closed or self.stalled:
             return None
-        times = []
-        if self.settings.idle_timeout_secs is not None:
-            times.append(self._last_input_wall + self.settings.idle_timeout_secs)
-        if self.settings.max_session_secs is not None:
-            times.append(self._started_wall + self.settings.max_session_secs)
-        return min(times) if times else None
+        idle, limit = self.settings.idle_timeout_secs, self.settings.max_session_secs
+        times = [] if idle is None else [self._last_input_wall + idle]
+        if limit is not None:
+            times.append(self._started_wall + limit)
+        return min(times, default=None)
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: enforce the session length and idle limits."""
@@ -239,11 +238,8 @@ class Engine:
 
     def _feed_audio(self, audio: bytes, now: float, out: list[Action]) -> None:
         duration = len(audio) / self._bytes_per_sec
-        if self._strict_audio and implausible(
-            audio, self.params.sample_rate, self.params.bytes_per_sample
-        ):
-            # audio_check="strict": not speech in the declared format, heard as silence.
-            audio = (b"\xff" if self.params.bytes_per_sample == 1 else b"\x00") * len(audio)
+        if self._strict_audio:  # audio_check="strict"
+            audio = heard_as(audio, self.params.sample_rate, self.params.bytes_per_sample)
         gap = self.settings.warmup_reset_secs
         if self._last_audio_wall is not None and now - self._last_audio_wall > gap:
             self._warm_secs = 0.0  # after a pause the warm-up applies again (§6)
@@ -257,25 +253,31 @@ class Engine:
         if silence_needed is None:
             silence_needed = self.params.vad_silence_threshold_secs
         auto = self.settings.auto_commit_secs
+        recognizer = self._recognizer
+        heard: list[Frame] = []  # frames not yet given to the recognizer (one call per chunk)
         for frame in self._vad.feed(audio):
-            self._recognizer.feed((frame,))
+            heard.append(frame)
             if frame.speech:
                 self._segment_speech = True
                 self._silence_since = None
             elif self._silence_since is None:
                 self._silence_since = frame.start
-            if (
+            by_vad = (
                 vad_commit
                 and self._segment_speech
                 and self._silence_since is not None
                 and frame.end - self._silence_since >= silence_needed - 1e-9
-            ):
-                self._commit(frame.end, out, vad=True)
-            elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
-                # The server's auto-commit (§6), usually in the middle of speech.
-                self._commit(frame.end, out, cut=self._vad.in_speech)
+            )
+            if by_vad or (auto is not None and frame.end - self._committed_upto >= auto - 1e-9):
+                recognizer.feed(heard)
+                heard = []
+                # The VAD's commit, or the server's auto-commit (§6), usually during speech.
+                cut = not by_vad and self._vad.in_speech
+                self._commit(frame.end, out, vad=by_vad, cut=cut)
             if self.closed:
                 return
+        if heard:
+            recognizer.feed(heard)
 
         revealed = self._recognizer.partial()
         if (
