@@ -116,7 +116,13 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
     status = None if ctx.refusal is None else ctx.refusal(query)
     if status is not None:
         return web.Response(status=status)  # a replayed refusal of the handshake
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        # The client went away during the handshake (a flood of these, at a descriptor limit,
+        # must not log a traceback each): aiohttp finds this response unwritable and drops
+        # the connection quietly.
+        return web.Response(status=400)
     log = ctx.journal.open(
         path=request.path,
         query=redact_query(query),
