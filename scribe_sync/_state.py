@@ -43,6 +43,7 @@ import attrs
 from .errors import (
     AudioBufferFullError,
     ConnectionClosedError,
+    IncompleteTranscriptError,
     LocalProtocolError,
     ReconnectFailedError,
     ScribeError,
@@ -147,6 +148,7 @@ class SessionState:
         # Commit accounting.
         self.pending_plain = 0  # commits whose committed_transcript has not arrived
         self.pending_twin = 0  # ... whose timestamped twin has not arrived
+        self._pending_bytes: collections.deque[int] = collections.deque()  # per unanswered commit
         self.waiting_since: float | None = None  # when the oldest unanswered commit was sent
         self.finishing = False
         self.segments: list[str] = []
@@ -248,6 +250,8 @@ class SessionState:
         chunks.append(Chunk(b"", commit=True))
         if self.pending_plain == 0:
             self.waiting_since = now
+        padded = max(self.uncommitted_bytes, int(COMMIT_PAD_SECONDS * self._rate))
+        self._pending_bytes.append(padded)
         self.pending_plain += 1
         self.pending_twin += self.twin_expected
         self.commits_sent += 1
@@ -320,6 +324,8 @@ class SessionState:
                 # stays uncommitted on the server, so only the mark is forgotten.
                 self.pending_plain = max(0, self.pending_plain - 1)
                 self.pending_twin = max(0, self.pending_twin - self.twin_expected)
+                if self._pending_bytes:
+                    self._pending_bytes.popleft()
                 self.waiting_since = now if self.pending_plain else None
                 if None in self.retained:
                     self.retained.remove(None)
@@ -333,6 +339,8 @@ class SessionState:
                 self.segments.append(event.text.strip())
             if self.pending_plain:
                 self.pending_plain -= 1
+                if self._pending_bytes:
+                    self._pending_bytes.popleft()
                 self.waiting_since = now if self.pending_plain else None
                 self._release(through_commit=True)
             else:
@@ -357,6 +365,11 @@ class SessionState:
     def answered(self) -> bool:
         """Every commit sent has all its answers."""
         return self.pending_plain <= 0 and self.pending_twin <= 0
+
+    @property
+    def unanswered_seconds(self) -> float:
+        """Seconds of committed audio whose committed transcript has not arrived."""
+        return sum(self._pending_bytes) / self._rate
 
     @property
     def transcript(self) -> str:
@@ -432,10 +445,12 @@ class SessionState:
         if isinstance(failure, ConnectionClosedError) and failure.code not in (ABNORMAL_CLOSURE,
                                                                             None):
             return failure
+        if self.finishing and self.answered:
+            # finish() has every answer: the audio is all accounted for, so whatever ends
+            # the connection now (a late error, a close, a reset) ends the session normally.
+            return None
         last = self.last_error
         if last is not None:
-            if self.finishing and self.answered and last.error_type in LATE_FINALIZATION_ERRORS:
-                return None
             error = ServerError.from_event(last, close_code=None if failure else code,
                                            close_reason=None if failure else reason)
             error.__cause__ = failure
@@ -450,6 +465,20 @@ class SessionState:
             code=code,
             reason=reason,
         )
+
+    def final_error(self, error: ScribeError | None, code: int | None, reason: str, *,
+                    closing: bool) -> ScribeError | None:
+        """The error a session ends with, once no reconnect follows: an ending that looks
+        normal while commits are unanswered loses the transcript's tail, which is an error
+        (``close()`` discards what is unanswered by request, so not then)."""
+        if error is not None or closing or self.pending_plain <= 0:
+            return error
+        seconds = self.unanswered_seconds
+        return IncompleteTranscriptError(
+            f"the server ended the session (code {code}) before answering "
+            f"{self.pending_plain} commit(s), {seconds:.1f} s of audio; the transcript tail is "
+            "missing",
+            unanswered_seconds=seconds, code=code, reason=reason or None)
 
     def wants_reconnect(self, error: ScribeError | None, code: int | None, *,
                         closing: bool) -> bool:
@@ -490,6 +519,14 @@ class SessionState:
         items = list(self.retained)
         marks = items.count(None)
         self.pending_plain = marks
+        self._pending_bytes.clear()
+        size = 0
+        for item in items:
+            if item is None:
+                self._pending_bytes.append(size)
+                size = 0
+            else:
+                size += len(item)
         self.pending_twin = marks * self.twin_expected
         self.waiting_since = now if marks else None
         self.offset_bytes = self.covered_bytes

@@ -329,6 +329,14 @@ class Transcript:
             if segment.words is not None:
                 self._all[index] = attrs.evolve(segment, words=rename(segment.words))
 
+    def copy(self) -> Transcript:
+        """An independent copy (the session publishes one after each committed answer)."""
+        other = Transcript()
+        other._all = list(self._all)
+        other._plain, other._twins = self._plain, self._twins
+        other._diarized = dict(self._diarized)
+        return other
+
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> Transcript:
         """A transcript of every committed segment in ``events``."""

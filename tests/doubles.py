@@ -119,17 +119,19 @@ def make_session(
 
 
 def wait_for(session: Any, predicate: Any, timeout: float = 5.0) -> bool:
-    """Wait until ``predicate()`` (evaluated under the session's lock) holds; woken by every
-    change the session makes, so this is a handshake, not a poll."""
+    """Wait until ``predicate()`` holds; woken by every event the session delivers and by its
+    ending (the session's change notifications), so this is a handshake, not a poll."""
     import time
 
+    changes = session._core.changes  # the one test seam: the session's wake-up list
     deadline = time.monotonic() + timeout
     while True:
-        with session._lock:
-            if predicate():
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            waiter = session._waiter()
-        session._doze(waiter, remaining)
+        bell = changes.register()
+        if predicate():
+            changes.cancel(bell)
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            changes.cancel(bell)
+            return False
+        changes.sleep(bell, min(remaining, 0.05))

@@ -233,9 +233,9 @@ def test_subscription_cancel_stops_delivery() -> None:
     session.on(SessionEnded, lambda e: ended.set())
     t.push(PartialTranscript("1"))
     assert session.recv(timeout=5) == PartialTranscript("1")
+    # Wait until the dispatcher has handled event 1 before cancelling and sending event 2.
+    assert wait_for(session, lambda: seen == [PartialTranscript("1")])
     sub.cancel()
-    # Wait until the dispatcher has handled event 1 before sending event 2.
-    assert wait_for(session, lambda: not session._dispatch_queue)
     t.push(PartialTranscript("2"))
     t.push_close(1000)
     assert ended.wait(5)
@@ -386,7 +386,7 @@ def test_full_queue_drops_oldest_partials_but_never_committed() -> None:
         t.push(PartialTranscript(f"p{i}"))
     t.push(CommittedTranscript("c2"))
     t.push_close(1000)
-    assert wait_for(session, lambda: session._ended)
+    assert wait_for(session, lambda: session.closed)
     events = list(session)
     assert [e.text for e in events if isinstance(e, CommittedTranscript)] == ["c1", "c2"]
     assert len(events) <= 4 and session.stats.partials_dropped >= 3
