@@ -93,6 +93,7 @@ class SessionCore:
         self.local_error: ScribeError | None = None
         self.send_failure: tuple[int, ConnectionClosedError] | None = None
         self.ending: Ending | None = None
+        self.reader_done = False  # the reader thread has released the socket and returns
         self._end_lock = threading.Lock()  # guards the one write of ending
         self.transcript = Transcript()  # fed by the reader thread only
         self.published = Transcript()  # a copy of it, replaced whole after each change
@@ -182,6 +183,19 @@ class SessionCore:
         """Feed the session's transcript (reader thread) and publish a copy of it."""
         if self.transcript.add(event):
             self.published = self.transcript.copy()
+
+    def wait_reader(self, deadline: float) -> bool:
+        """Wait until the reader thread is done or ``deadline``; ``True`` if it is done.
+        (Not ``Thread.join``: an interrupted join can mark a live thread stopped.)"""
+        import time
+
+        while True:
+            bell = self.changes.register()
+            remaining = deadline - time.monotonic()
+            if self.reader_done or remaining <= 0:
+                self.changes.cancel(bell)
+                return self.reader_done
+            self.changes.sleep(bell, remaining)
 
     def is_closing(self) -> bool:
         return self.closing

@@ -63,9 +63,9 @@ class Reader:
             core.end(ABNORMAL_CLOSURE, "", transport_failure(f"reader failed: {exc!r}"))
         finally:
             core.end(ABNORMAL_CLOSURE, "", transport_failure("reader exited"))
-            with core.lock:
-                transport = core.transport
-            transport.release()
+            core.transport.release()
+            core.reader_done = True
+            core.changes.notify()
 
     def _turn(self) -> None:
         core = self._core

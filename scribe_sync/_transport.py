@@ -204,11 +204,6 @@ class Transport(Protocol):
         :meth:`wake` was called. Never blocks past ``timeout``."""
         ...
 
-    def wait(self, timeout: float | None) -> None:
-        """Block until a frame may have arrived, :meth:`wake` is called, or ``timeout``
-        passes. Reads nothing, so an interrupt here loses nothing."""
-        ...
-
     def wake(self) -> None:
         """Make a :meth:`recv` in progress (or the next one) return ``None`` at once."""
         ...
@@ -372,17 +367,6 @@ class WebSocketTransport:
             raise self._closed_error(what, exc) from exc
         finally:
             self._send_lock.release()
-
-    def wait(self, timeout: float | None) -> None:
-        """Until the socket is readable, a wake-up, or ``timeout``; nothing is read (the
-        session's main thread waits here, then reads with interrupts deferred)."""
-        sock = self._sock
-        if sock is None or self._failed is not None:
-            return
-        if self._ssl and sock.pending():  # type: ignore[attr-defined]
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self._selector.select(timeout)
 
     def wake(self) -> None:
         """End a :meth:`recv` waiting in another thread now (it returns ``None``)."""

@@ -430,11 +430,12 @@ class Session:
             handle.stop()
             handle.join(max(0.0, deadline - time.monotonic()))
         if current is not self._reader:
-            self._reader.join(max(0.0, deadline - time.monotonic()))
-            if self._reader.is_alive():
+            if not core.wait_reader(deadline):
                 # The server did not answer the close handshake in time: cut the socket.
                 core.transport.abort()
-                self._reader.join(0.5)
+                core.wait_reader(time.monotonic() + 0.5)
+            if core.reader_done:
+                self._reader.join(0.5)  # it only returns now
         if core.ending is None:
             core.end(ABNORMAL_CLOSURE, "", None)
         dispatcher = self._dispatcher

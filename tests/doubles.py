@@ -27,7 +27,9 @@ class ScriptedTransport:
         self.close_sent: tuple[int, str] | None = None
         self.aborted = threading.Event()
         self.frame_sent = threading.Condition()
-        self._inbox: queue.Queue[Frame | BaseException | None] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so close() from a signal handler that interrupted
+        # another put() (a wake-up, an abort) cannot deadlock on the double itself.
+        self._inbox: queue.SimpleQueue[Frame | BaseException | None] = queue.SimpleQueue()
         self.send_gate: threading.Event | None = None  # when set to an Event, sends wait on it
 
     # -- test side
@@ -78,11 +80,6 @@ class ScriptedTransport:
         if isinstance(item, BaseException):
             raise item
         return item  # None: a wake-up
-
-    def wait(self, timeout: float | None) -> None:
-        with self._inbox.not_empty:  # until something is queued (a frame or a wake-up)
-            if not self._inbox.queue:
-                self._inbox.not_empty.wait(timeout)
 
     def wake(self) -> None:
         self._inbox.put(None)
