@@ -22,7 +22,7 @@ from typing import Final
 
 from ._core import SessionCore
 from ._state import transport_failure
-from ._transport import ABNORMAL_CLOSURE, Frame, Transport
+from ._transport import ABNORMAL_CLOSURE, Cancel, Frame, Transport
 from .errors import ConnectionClosedError, RemoteProtocolError, ScribeError
 from .messages import Reconnected, Reconnecting, ServerEvent, SessionStarted
 from .protocol import decode
@@ -32,7 +32,9 @@ __all__ = ["Connector", "Reader"]
 
 logger = logging.getLogger("scribe_sync")
 
-Connector = Callable[[], "tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]"]
+#: Opens a new connection; the event, once set, cancels an opening in progress (closing).
+Connector = Callable[[Cancel],
+                     "tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]"]
 #: The longest single wait: the reader re-checks its timers at least this often.
 _MAX_WAIT: Final = 1.0
 
@@ -232,7 +234,7 @@ class Reader:
                 core.end(code, reason, None)  # close() came: nothing more to wait for
                 return
             try:
-                transport, started, early = self._connector()
+                transport, started, early = self._connector(core.cancel_connect)
             except (ScribeError, TimeoutError) as exc:
                 last = exc
                 if not ReconnectPolicy.retryable(exc, getattr(exc, "code", None)):

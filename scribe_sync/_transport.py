@@ -60,7 +60,9 @@ from .errors import (
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "Cancel",
     "Frame",
+    "HandshakeWatchdog",
     "ProxySettings",
     "TLSSettings",
     "Transport",
@@ -247,6 +249,68 @@ def _handshake_error(exc: websocket.WebSocketBadStatusException, url: str) -> Ex
     return ConnectError(f"{message} ({redact_url(url)})", code=None, reason=str(status))
 
 
+class Cancel(Protocol):
+    """Anything that says whether to give up (``threading.Event`` is one)."""
+
+    def is_set(self) -> bool: ...
+
+
+class HandshakeWatchdog:
+    """Bounds a whole opening handshake (TCP, TLS, HTTP upgrade, ``session_started``) by one
+    deadline, and lets another thread cancel it.
+
+    websocket-client applies its timeout to each socket operation, so a server trickling its
+    101 reply a byte at a time resets it at every byte (an endless header never returned). A
+    named helper thread ``scribe-connect`` shuts the socket down at the deadline or on
+    :meth:`cancel`, which fails the blocked read at once; it is joined when the block ends.
+    """
+
+    def __init__(self, timeout: float, cancel: Cancel | None = None) -> None:
+        self._timeout = timeout
+        self._cancel: Cancel = cancel if cancel is not None else threading.Event()
+        self._done = threading.Event()
+        self._ws: websocket.WebSocket | None = None
+        self.fired: str | None = None  # "timeout" or "cancelled" once it cut the socket
+        self._thread = threading.Thread(target=self._run, name="scribe-connect", daemon=True)
+
+    def watch(self, ws: websocket.WebSocket) -> None:
+        self._ws = ws
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._timeout
+        while not self._done.is_set():
+            if self._cancel.is_set():
+                self.fired = "cancelled"
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.fired = "timeout"
+                break
+            # Two events cannot be waited on together: the cancel is seen within 50 ms.
+            self._done.wait(min(remaining, 0.05))
+        else:
+            return
+        ws = self._ws
+        sock = None if ws is None else ws.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> HandshakeWatchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        self._done.set()
+        self._thread.join()
+        if exc is not None and self.fired == "timeout" and not isinstance(exc, TimeoutError):
+            raise TimeoutError(
+                f"the opening handshake did not complete within {self._timeout:g} s") from None
+        if exc is not None and self.fired == "cancelled":
+            raise ConnectError("connecting was cancelled: the session is closing") from None
+
+
 class _NeedData(Exception):
     """Raised inside frame parsing when the buffered bytes end mid-frame (never escapes)."""
 
@@ -300,11 +364,13 @@ class WebSocketTransport:
         tls: TLSSettings,
         proxy: ProxySettings | None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        watchdog: HandshakeWatchdog | None = None,
     ) -> WebSocketTransport:
         """Open the connection (TCP, TLS, HTTP upgrade) within ``timeout`` seconds.
 
         Incoming messages above ``max_message_size`` bytes (``None``: no limit) end the
-        connection with close code 1009.
+        connection with close code 1009. ``watchdog`` (the caller's, running) bounds the whole
+        handshake; without one, each socket operation is bounded by ``timeout``.
 
         Raises:
             TimeoutError: the handshake did not complete in time.
@@ -320,6 +386,8 @@ class WebSocketTransport:
             sslopt=tls.sslopt(), skip_utf8_validation=True, enable_multithread=True
         )
         ws.frame_buffer = _LimitedFrameBuffer(ws, max_message_size)
+        if watchdog is not None:
+            watchdog.watch(ws)
         options: dict[str, object] = {"header": [f"{k}: {v}" for k, v in headers.items()]}
         if proxy is not None:
             options.update(proxy.options())

@@ -406,6 +406,7 @@ class Session:
         deadline = core.close_deadline
         first = not core.closing
         core.closing = True
+        core.cancel_connect.set()
         core.events.unpause()
         if core.dispatch is not None:
             core.dispatch.unpause()

@@ -251,3 +251,59 @@ def test_an_interrupted_close_keeps_one_deadline_and_leaves_nothing_behind() -> 
         finally:
             signal.signal(signal.SIGUSR1, previous)
     assert session.closed
+
+
+# --- the opening handshake --------------------------------------------------------------------
+
+
+class Trickler:
+    """A TCP server that answers an upgrade with ``HTTP/1.1 101`` one byte at a time, then an
+    endless header, until the client goes away."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-trickler")
+
+    def _run(self) -> None:
+        import itertools
+
+        self._listener.settimeout(5)
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn:
+            reply = b"HTTP/1.1 101 Switching Protocols\r\nX-Endless: "
+            for byte in itertools.chain(reply, itertools.repeat(ord("a"))):
+                if self._stop.wait(0.02):  # pacing, not synchronisation
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def __enter__(self) -> Trickler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._listener.close()
+
+
+def test_open_timeout_bounds_a_trickled_upgrade_reply() -> None:
+    """A server trickling its 101 reply and an endless header: connect(open_timeout=0.5) raises
+    TimeoutError (each byte used to restart websocket-client's per-read timeout, so the
+    endless header never returned)."""
+    from scribe_sync import ScribeClient
+
+    with Trickler() as server:
+        client = ScribeClient("sk_test", base_url=f"ws://127.0.0.1:{server.port}",
+                              open_timeout=0.5)
+        with pytest.raises(TimeoutError):
+            client.connect()
