@@ -29,12 +29,13 @@ import attrs
 from ._assembler import Assembler, Waiters
 from ._state import Chunk, SessionState
 from ._transport import Transport
-from .errors import ConnectionClosedError, LocalProtocolError, ScribeError
+from .errors import ConfigError, ConnectionClosedError, LocalProtocolError, ScribeError
 from .messages import AudioFormat, Event, SessionEnded
 from .protocol import encode_audio_chunk
 from .transcript import Transcript
 
-__all__ = ["CLOSE_REASON", "Ending", "Flag", "SessionCore", "check_timeout", "fresh"]
+__all__ = ["CLOSE_REASON", "Ending", "Flag", "SessionCore", "check_text", "check_timeout",
+           "fresh"]
 
 logger = logging.getLogger("scribe_sync")
 
@@ -54,6 +55,17 @@ def check_timeout(name: str, value: float | None) -> None:
     if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
                                   and value >= 0):
         raise ValueError(f"invalid {name}={value!r}: a finite number of seconds >= 0, or None")
+
+
+def check_text(option: str, value: object) -> None:
+    """Text sent on the wire must be a str that UTF-8 can encode (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{option} must be a str, not {type(value).__name__}", option=option)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{option} is not valid Unicode text (it holds a lone surrogate)",
+                          option=option) from None
 
 
 def fresh(error: ScribeError) -> ScribeError:

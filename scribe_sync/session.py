@@ -21,18 +21,16 @@ handler may read them, and ``close()`` from a signal handler is bounded by its d
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-import attrs
-
-from ._core import CLOSE_REASON, SessionCore, check_timeout, fresh
+from ._core import SessionCore, check_text, check_timeout, fresh
 from ._dispatch import Handler, dispatch
 from ._reader import Connector, Reader
+from ._shutdown import await_answers, close_session
 from ._state import (  # the constants stay importable from here, as before
     COMMIT_PAD_SECONDS,  # noqa: F401
     CONTEXT_CHARS,  # noqa: F401
@@ -42,10 +40,10 @@ from ._state import (  # the constants stay importable from here, as before
     UNSOLICITED_COMMIT_MARGIN_SECONDS,  # noqa: F401
     SessionState,
 )
+from ._stats import SessionStats, snapshot
 from ._stream import StreamHandle, start_stream
-from ._transport import ABNORMAL_CLOSURE, Transport
+from ._transport import Transport
 from .errors import (
-    IncompleteTranscriptError,
     LocalProtocolError,
     ScribeError,
 )
@@ -57,27 +55,6 @@ from .transcript import Transcript
 __all__ = ["Session", "SessionEnded", "SessionStats", "StreamHandle", "Subscription"]
 
 E = TypeVar("E", bound=Event)
-
-
-@attrs.frozen
-class SessionStats:
-    """A snapshot of a session's counters. Audio counts are the caller's audio only; the
-    padding before short commits and the keepalive silence are counted apart."""
-
-    audio_bytes_sent: int
-    audio_seconds_sent: float
-    uncommitted_seconds: float
-    commits_sent: int
-    keepalives_sent: int
-    events_received: int
-    partials_dropped: int
-    malformed_frames: int
-    reconnects: int
-    buffered_seconds: float
-    padding_seconds_sent: float = 0.0
-    keepalive_seconds_sent: float = 0.0
-    #: Committed transcripts the server sent twice (same text, same word times), dropped.
-    repeated_answers_dropped: int = 0
 
 
 class Subscription:
@@ -179,7 +156,7 @@ class Session:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"audio must be bytes, not {type(data).__name__}")
         if previous_text is not None:
-            _check_text("previous_text", previous_text)
+            check_text("previous_text", previous_text)
         self._core.send(lambda state, now: state.audio(data, previous_text, now),
                         time.monotonic())
 
@@ -346,49 +323,9 @@ class Session:
         check_timeout("timeout", timeout)
         timeout = self._finish_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        core = self._core
-
-        def make(state: SessionState, now: float) -> list[Any]:
-            chunks = state.commit(now)
-            state.finishing = True
-            return chunks
-
-        with contextlib.suppress(ScribeError):  # closed or ended: the wait below says how
-            core.send(make, time.monotonic(), "finish")
-        with core.lock:
-            core.state.finishing = True
-        core.events.unpause()
-        if core.dispatch is not None:
-            core.dispatch.unpause()
-        core.transport.wake()  # the reader re-checks: nothing pauses while finishing
-        while True:
-            bell = core.changes.register()
-            ending = core.ending
-            state = core.state
-            answered = state.answered
-            remaining = deadline - time.monotonic()
-            if ending is not None or answered or remaining <= 0 or core.closing:
-                core.changes.cancel(bell)
-                break
-            core.changes.sleep(bell, remaining)
-        unanswered = state.pending_plain
-        unanswered_seconds = state.unanswered_seconds
-        # Another thread's close() ended the wait: closing discards what is unanswered, by
-        # request, so that is not finish()'s to report.
-        closed_by_caller = core.closing
+        outcome = await_answers(self._core, deadline)
         self.close()
-        # Once every commit is answered the transcript is complete: how the connection ends
-        # afterwards no longer concerns finish().
-        if ending is not None and not answered and ending.error is not None:
-            raise fresh(ending.error)
-        if closed_by_caller or answered:
-            return
-        if ending is not None:
-            raise IncompleteTranscriptError(
-                f"the server ended the session before answering {unanswered} commit(s) "
-                f"({unanswered_seconds:.1f} s of audio); the transcript tail is missing",
-                unanswered_seconds=unanswered_seconds, code=ending.code, reason=ending.reason)
-        raise TimeoutError(f"the final transcripts did not arrive within {timeout:g} s")
+        outcome.check(timeout)
 
     def close(self) -> None:
         """Close the session now. Idempotent, bounded by the close timeout, safe from a callback
@@ -400,48 +337,8 @@ class Session:
         thread the session started has ended (except the calling callback's own dispatcher,
         which ends as soon as the callback returns).
         """
-        core = self._core
-        if core.close_deadline is None:
-            core.close_deadline = time.monotonic() + self._close_timeout
-        deadline = core.close_deadline
-        first = not core.closing
-        core.closing = True
-        core.cancel_connect.set()
-        core.events.unpause()
-        if core.dispatch is not None:
-            core.dispatch.unpause()
-        core.changes.notify()
-        me = threading.get_ident()
-        if first and core.ending is None:
-            # A signal handler may interrupt a sender on this very thread: never wait for a
-            # send mutex we hold ourselves; cut the socket instead of a close handshake.
-            if core.send_owner != me and core.send_mutex.acquire(
-                    timeout=max(0.0, deadline - time.monotonic())):
-                try:
-                    core.transport.send_close(1000, CLOSE_REASON)
-                except ScribeError:
-                    pass  # the socket is already gone; the reader will notice
-                finally:
-                    core.send_mutex.release()
-            else:
-                core.transport.abort()
-        core.transport.wake()
-        current = threading.current_thread()
-        for handle in self._streams:
-            handle.stop()
-            handle.join(max(0.0, deadline - time.monotonic()))
-        if current is not self._reader:
-            if not core.wait_reader(deadline):
-                # The server did not answer the close handshake in time: cut the socket.
-                core.transport.abort()
-                core.wait_reader(time.monotonic() + 0.5)
-            if core.reader_done:
-                self._reader.join(0.5)  # it only returns now
-        if core.ending is None:
-            core.end(ABNORMAL_CLOSURE, "", None)
-        dispatcher = self._dispatcher
-        if dispatcher is not None and dispatcher is not current:
-            dispatcher.join(max(0.1, deadline - time.monotonic()))
+        close_session(self._core, self._close_timeout, self._reader, self._streams,
+                      self._dispatcher)
 
     def __enter__(self) -> Session:
         return self
@@ -486,39 +383,9 @@ class Session:
     @property
     def stats(self) -> SessionStats:
         """Counters: audio sent, uncommitted audio, events received, ..."""
-        core = self._core
-        s = core.state  # plain int reads: a consistent-enough snapshot without a lock
-        dispatch = core.dispatch
-        return SessionStats(
-            audio_bytes_sent=s.audio_bytes,
-            audio_seconds_sent=s.seconds(s.audio_bytes),
-            uncommitted_seconds=s.seconds(s.uncommitted_bytes),
-            commits_sent=s.commits_sent,
-            keepalives_sent=s.keepalives_sent,
-            events_received=s.events_received,
-            partials_dropped=core.events.dropped + (dispatch.dropped if dispatch else 0),
-            malformed_frames=s.malformed_frames,
-            reconnects=s.reconnects,
-            buffered_seconds=s.seconds(s.retained_bytes),
-            padding_seconds_sent=s.seconds(s.padding_bytes),
-            keepalive_seconds_sent=s.seconds(s.keepalive_bytes),
-            repeated_answers_dropped=s.repeats_dropped,
-        )
+        return snapshot(self._core)
 
     def __repr__(self) -> str:
         core = self._core
         state = "ended" if core.ending else "closing" if core.closing else "open"
         return f"<Session {self.session_id} {state} {self._format.value}>"
-
-
-def _check_text(option: str, value: object) -> None:
-    """Text sent on the wire must be a str that UTF-8 can encode (no lone surrogates)."""
-    from .errors import ConfigError
-
-    if not isinstance(value, str):
-        raise ConfigError(f"{option} must be a str, not {type(value).__name__}", option=option)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(f"{option} is not valid Unicode text (it holds a lone surrogate)",
-                          option=option) from None
