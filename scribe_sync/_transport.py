@@ -22,7 +22,7 @@ continuation, a malformed close frame)
 EOF or a reset                                               ``ConnectionClosedError(code=1006)``
 ===========================================================  ==================================
 
-websocket-client has no size limit of its own: :class:`_LimitedFrameBuffer` adds one.
+websocket-client has no size limit of its own: :class:`LimitedFrameBuffer` adds one.
 Its ``websocket`` logger prints handshake headers when trace mode is on
 (``websocket.enableTrace(True)``); importing this module installs a filter on that logger that
 masks credentials (``xi-api-key``/``Authorization`` headers, ``token=`` query values).
@@ -40,22 +40,25 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import Final
 
-import attrs
 import websocket
 from websocket import ABNF
-from websocket._abnf import frame_buffer
 
+from ._handshake import (
+    Cancel,
+    HandshakeWatchdog,
+    ProxySettings,
+    TLSSettings,
+    handshake_error,
+    tls_problem,
+)
 from ._redact import RedactingFilter, redact_log_text, redact_url
+from ._seam import Frame, Transport
+from ._wsclient import LimitedFrameBuffer, MessageTooBig
 from .errors import (
-    AuthError,
-    ConfigError,
     ConnectError,
     ConnectionClosedError,
-    QuotaExceededError,
-    RateLimitedError,
-    ServerError,
 )
 
 __all__ = [
@@ -80,235 +83,11 @@ MESSAGE_TOO_BIG: Final = 1009
 #: (the longest auto-commit, PROTOCOL.md §6) is a few tens of KB. 1 MiB leaves a wide margin
 #: while bounding what a broken or hostile server can make the reader buffer.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
-#: RFC 6455 §5.5: control frames carry at most 125 bytes.
-_MAX_CONTROL_PAYLOAD: Final = 125
 
 # websocket-client's trace mode dumps handshakes: a filter on its logger itself runs for every
 # record it creates, before any handler (its trace handler included) sees it.
 _LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
-
-
-class _MessageTooBig(websocket.WebSocketException):
-    """A frame or fragmented message is larger than the transport's limit."""
-
-
-class _LimitedFrameBuffer(frame_buffer):
-    """websocket-client's frame reader, refusing frames from their header alone.
-
-    The declared payload length is checked as soon as it is read, so an oversized frame is
-    refused before any of its payload is buffered (a header claiming 2**63 bytes costs nothing).
-    ``pending`` tells how much of a fragmented message is already buffered.
-    """
-
-    def __init__(self, ws: websocket.WebSocket, max_size: int | None) -> None:
-        super().__init__(ws._recv, skip_utf8_validation=True)
-        self._ws = ws
-        self._max_size = max_size
-
-    def recv_length(self) -> None:
-        super().recv_length()
-        assert self.header is not None and self.length is not None
-        opcode = self.header[4]
-        length = self.length
-        if opcode & 0x8:  # a control frame
-            if length > _MAX_CONTROL_PAYLOAD:
-                raise websocket.WebSocketProtocolException(
-                    f"control frame of {length} bytes (at most {_MAX_CONTROL_PAYLOAD} allowed)"
-                )
-            return
-        if self._max_size is None:
-            return
-        pending = self._ws.cont_frame.cont_data
-        total = length + (len(pending[1]) if pending else 0)
-        if total > self._max_size:
-            raise _MessageTooBig(
-                f"the server sent a message of at least {total} bytes, more than "
-                f"max_message_size={self._max_size}"
-            )
-
-
-@attrs.frozen
-class Frame:
-    """One received frame: ``kind`` is ``"text"``, ``"binary"`` or ``"close"``."""
-
-    kind: str
-    data: bytes = b""
-    code: int | None = None
-    reason: str = ""
-
-
-@attrs.frozen
-class TLSSettings:
-    """How to verify the server. Verification is on unless ``verify=False`` is asked for."""
-
-    verify: bool = True
-    ca_file: str | None = None
-    context: ssl.SSLContext | None = None
-
-    def sslopt(self) -> dict[str, object]:
-        if self.context is not None:
-            return {"context": self.context}
-        if not self.verify:
-            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-        options: dict[str, object] = {"cert_reqs": ssl.CERT_REQUIRED}
-        if self.ca_file is not None:
-            options["ca_certs"] = self.ca_file
-        return options
-
-
-@attrs.frozen
-class ProxySettings:
-    """An HTTP(S) or SOCKS proxy given as a URL such as ``http://user:pass@proxy:3128``.
-
-    ``repr`` hides the password.
-    """
-
-    url: str = attrs.field(repr=False)
-
-    @property
-    def display(self) -> str:
-        parsed = urllib.parse.urlsplit(self.url)
-        return f"{parsed.scheme}://{parsed.hostname}:{parsed.port}"
-
-    def options(self) -> dict[str, object]:
-        parsed = urllib.parse.urlsplit(self.url)
-        kinds = {"http": "http", "https": "http", "socks5": "socks5", "socks5h": "socks5h",
-                 "socks4": "socks4", "socks4a": "socks4a"}
-        if parsed.scheme not in kinds or not parsed.hostname:
-            raise ConfigError(
-                f"invalid proxy {self.display!r}: expected http://, socks5:// or socks4:// "
-                "with a host",
-                option="proxy",
-            )
-        options: dict[str, object] = {
-            "http_proxy_host": parsed.hostname,
-            "http_proxy_port": parsed.port or (1080 if parsed.scheme.startswith("socks") else 8080),
-            "proxy_type": kinds[parsed.scheme],
-        }
-        if parsed.username:
-            options["http_proxy_auth"] = (
-                urllib.parse.unquote(parsed.username),
-                urllib.parse.unquote(parsed.password or ""),
-            )
-        return options
-
-
-class Transport(Protocol):
-    """What a session needs from a connection. Tests substitute scripted transports."""
-
-    def send_text(self, text: str | bytes) -> None:
-        """Send one text frame; bounded by the I/O timeout. Raises ConnectionClosedError."""
-        ...
-
-    def recv(self, timeout: float | None) -> Frame | None:
-        """The next frame, or ``None`` when nothing arrived within ``timeout`` seconds or
-        :meth:`wake` was called. Never blocks past ``timeout``."""
-        ...
-
-    def wake(self) -> None:
-        """Make a :meth:`recv` in progress (or the next one) return ``None`` at once."""
-        ...
-
-    def send_close(self, code: int, reason: str) -> None: ...
-
-    def abort(self) -> None:
-        """Shut the socket down at once; wakes threads blocked in send or recv."""
-        ...
-
-    def release(self) -> None:
-        """Abort, and free every descriptor; the session calls it once nothing uses it."""
-        ...
-
-
-def tls_problem(exc: BaseException) -> str:
-    """A readable cause for a TLS failure, pointing at the settings that fix a verify error."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"certificate verification failed: {exc.verify_message or exc.reason} (to trust a "
-            "private CA pass ca_file= or ssl_context=; verify=False turns verification off)"
-        )
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc)
-
-
-def _handshake_error(exc: websocket.WebSocketBadStatusException, url: str) -> Exception:
-    status = exc.status_code
-    # Scribe answers bad credentials after the upgrade (PROTOCOL.md §1), but proxies, gateways
-    # and future servers may refuse the upgrade itself; map the statuses that mean the same.
-    table: dict[int, type[ServerError]] = {
-        401: AuthError,
-        403: AuthError,
-        402: QuotaExceededError,
-        429: RateLimitedError,
-    }
-    message = f"the server refused the WebSocket upgrade with HTTP {status}"
-    cls = table.get(status)
-    if cls is not None:
-        return cls(message)
-    return ConnectError(f"{message} ({redact_url(url)})", code=None, reason=str(status))
-
-
-class Cancel(Protocol):
-    """Anything that says whether to give up (``threading.Event`` is one)."""
-
-    def is_set(self) -> bool: ...
-
-
-class HandshakeWatchdog:
-    """Bounds a whole opening handshake (TCP, TLS, HTTP upgrade, ``session_started``) by one
-    deadline, and lets another thread cancel it.
-
-    websocket-client applies its timeout to each socket operation, so a server trickling its
-    101 reply a byte at a time resets it at every byte (an endless header never returned). A
-    named helper thread ``scribe-connect`` shuts the socket down at the deadline or on
-    :meth:`cancel`, which fails the blocked read at once; it is joined when the block ends.
-    """
-
-    def __init__(self, timeout: float, cancel: Cancel | None = None) -> None:
-        self._timeout = timeout
-        self._cancel: Cancel = cancel if cancel is not None else threading.Event()
-        self._done = threading.Event()
-        self._ws: websocket.WebSocket | None = None
-        self.fired: str | None = None  # "timeout" or "cancelled" once it cut the socket
-        self._thread = threading.Thread(target=self._run, name="scribe-connect", daemon=True)
-
-    def watch(self, ws: websocket.WebSocket) -> None:
-        self._ws = ws
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self._timeout
-        while not self._done.is_set():
-            if self._cancel.is_set():
-                self.fired = "cancelled"
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.fired = "timeout"
-                break
-            # Two events cannot be waited on together: the cancel is seen within 50 ms.
-            self._done.wait(min(remaining, 0.05))
-        else:
-            return
-        ws = self._ws
-        sock = None if ws is None else ws.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> HandshakeWatchdog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
-        self._done.set()
-        self._thread.join()
-        if exc is not None and self.fired == "timeout" and not isinstance(exc, TimeoutError):
-            raise TimeoutError(
-                f"the opening handshake did not complete within {self._timeout:g} s") from None
-        if exc is not None and self.fired == "cancelled":
-            raise ConnectError("connecting was cancelled: the session is closing") from None
 
 
 class _NeedData(Exception):
@@ -339,7 +118,7 @@ class WebSocketTransport:
         self._sock: socket.socket | None = ws.sock
         self._ssl = isinstance(self._sock, ssl.SSLSocket)
         self._buffer = bytearray()
-        self._frames = _LimitedFrameBuffer(ws, getattr(ws.frame_buffer, "_max_size", None))
+        self._frames = LimitedFrameBuffer(ws, getattr(ws.frame_buffer, "_max_size", None))
         self._frames.recv = self._take
         self._cont = ws.cont_frame
         # _send_lock guards socket writes, so a pong never lands inside an audio frame.
@@ -385,7 +164,7 @@ class WebSocketTransport:
         ws = websocket.WebSocket(
             sslopt=tls.sslopt(), skip_utf8_validation=True, enable_multithread=True
         )
-        ws.frame_buffer = _LimitedFrameBuffer(ws, max_message_size)
+        ws.frame_buffer = LimitedFrameBuffer(ws, max_message_size)
         if watchdog is not None:
             watchdog.watch(ws)
         options: dict[str, object] = {"header": [f"{k}: {v}" for k, v in headers.items()]}
@@ -395,7 +174,7 @@ class WebSocketTransport:
         try:
             ws.connect(url, timeout=timeout, **options)
         except websocket.WebSocketBadStatusException as exc:
-            raise _handshake_error(exc, url) from None
+            raise handshake_error(exc, url) from None
         except (websocket.WebSocketTimeoutException, TimeoutError):
             ws.shutdown()
             raise TimeoutError(f"timed out opening {safe_url} after {timeout:g} s") from None
@@ -458,7 +237,7 @@ class WebSocketTransport:
         while True:
             try:
                 frame = self._parse()
-            except _MessageTooBig as exc:
+            except MessageTooBig as exc:
                 raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
             except websocket.WebSocketProtocolException as exc:
                 raise self._fail(
