@@ -27,8 +27,8 @@ from typing import Final
 import attrs
 
 from ._assembler import Assembler, Waiters
+from ._seam import Transport
 from ._state import Chunk, SessionState
-from ._transport import Transport
 from .errors import ConfigError, ConnectionClosedError, LocalProtocolError, ScribeError
 from .messages import AudioFormat, Event, SessionEnded
 from .protocol import encode_audio_chunk

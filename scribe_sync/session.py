@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._assembler import Assembler
 from ._core import SessionCore, check_text, check_timeout, fresh
 from ._dispatch import Handler, dispatch
 from ._reader import Connector, Reader
@@ -237,8 +238,6 @@ class Session:
             self._handlers = (*self._handlers, (subscription, (event_type, callback)))
             thread = None
             if self._dispatcher is None:
-                from ._assembler import Assembler
-
                 queue = Assembler(core.max_queue)
                 thread = threading.Thread(
                     target=dispatch, args=(queue, self._current_handlers),
