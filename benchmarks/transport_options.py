@@ -8,8 +8,8 @@ client CPU per round trip, the options interleaved sample by sample.
    header is parsed and the size limit enforced before the payload is read; masking XORs
    ``int.from_bytes`` words (C speed).
 3. ``websockets-sansio``: websockets' sans-I/O ``ClientProtocol`` over a plain socket.
-4. ``current``: the transport the session uses today (``scribe_sync._transport``), for
-   reference.
+4. ``current``: the transport the session uses (``scribe_sync._transport``: option 2 behind a
+   selector and a wake-up socketpair, so that its reads have a timeout), for reference.
 
 Run: ``python -m benchmarks.transport_options [--samples 2000]``. Wall times on a shared
 machine are noisy; compare the CPU column and the ratios within one run.

@@ -22,8 +22,9 @@ continuation, a malformed close frame)
 EOF or a reset                                               ``ConnectionClosedError(code=1006)``
 ===========================================================  ==================================
 
-websocket-client has no size limit of its own: :class:`LimitedFrameBuffer` adds one.
-Its ``websocket`` logger prints handshake headers when trace mode is on
+websocket-client opens the connection (TCP, proxy, TLS, the HTTP upgrade) through its public
+API; frames are ours (:mod:`scribe_sync._framing`), with the size limit checked from each
+header. websocket-client's ``websocket`` logger prints handshake headers when trace mode is on
 (``websocket.enableTrace(True)``); importing this module installs a filter on that logger that
 masks credentials (``xi-api-key``/``Authorization`` headers, ``token=`` query values).
 """
@@ -43,8 +44,8 @@ from collections.abc import Mapping
 from typing import Final
 
 import websocket
-from websocket import ABNF
 
+from ._framing import BINARY, CLOSE, PING, PONG, TEXT, FrameReader, Violation, encode
 from ._handshake import (
     Cancel,
     HandshakeWatchdog,
@@ -55,7 +56,6 @@ from ._handshake import (
 )
 from ._redact import RedactingFilter, redact_log_text, redact_url
 from ._seam import Frame, Transport
-from ._wsclient import LimitedFrameBuffer, MessageTooBig
 from .errors import (
     ConnectError,
     ConnectionClosedError,
@@ -90,26 +90,23 @@ _LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
 
 
-class _NeedData(Exception):
-    """Raised inside frame parsing when the buffered bytes end mid-frame (never escapes)."""
-
-
 class WebSocketTransport:
     """A websocket-client connection after its handshake; frames are read here, not there.
 
     websocket-client's ``recv_data()`` answers a ping and then keeps reading inside the same
     call, blocked for the socket timeout (so one heartbeat ping followed by silence starved the
     session of keepalives). So this class waits for readiness itself with :mod:`selectors`
-    (``select.select`` fails on descriptors above 1024), reads what the socket has into a
-    buffer, and hands that buffer to websocket-client's frame parser; a partial frame stays
-    parsed-so-far until more bytes arrive. :meth:`recv` therefore never blocks past its
+    (``select.select`` fails on descriptors above 1024), reads what the socket has, and feeds
+    it to a :class:`~scribe_sync._framing.FrameReader`; a partial frame waits there until more
+    bytes arrive. :meth:`recv` therefore never blocks past its
     timeout, and :meth:`wake` ends a wait at once through a socketpair.
 
     Socket writes are serialised by ``_send_lock`` (pongs come from the reading thread while
     audio comes from others); the session orders its own frames before they get here.
     """
 
-    def __init__(self, ws: websocket.WebSocket, io_timeout: float = 10.0) -> None:
+    def __init__(self, ws: websocket.WebSocket, io_timeout: float = 10.0,
+                 max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self._ws = ws
         self._io_timeout = io_timeout
         # Set once a protocol violation or size limit ended the connection: later calls fail.
@@ -117,10 +114,7 @@ class WebSocketTransport:
         # Keep our own reference: websocket-client sets ws.sock to None when it sees EOF.
         self._sock: socket.socket | None = ws.sock
         self._ssl = isinstance(self._sock, ssl.SSLSocket)
-        self._buffer = bytearray()
-        self._frames = LimitedFrameBuffer(ws, getattr(ws.frame_buffer, "_max_size", None))
-        self._frames.recv = self._take
-        self._cont = ws.cont_frame
+        self._frames = FrameReader(max_message_size)
         # _send_lock guards socket writes, so a pong never lands inside an audio frame.
         self._send_lock = threading.Lock()
         self._close_sent = False
@@ -164,7 +158,6 @@ class WebSocketTransport:
         ws = websocket.WebSocket(
             sslopt=tls.sslopt(), skip_utf8_validation=True, enable_multithread=True
         )
-        ws.frame_buffer = LimitedFrameBuffer(ws, max_message_size)
         if watchdog is not None:
             watchdog.watch(ws)
         options: dict[str, object] = {"header": [f"{k}: {v}" for k, v in headers.items()]}
@@ -193,12 +186,12 @@ class WebSocketTransport:
         # A bound on every blocking socket call, so a peer that stops reading cannot hang a
         # sender forever; receives first wait for readiness with their own timeout.
         ws.settimeout(io_timeout)
-        return cls(ws, io_timeout)
+        return cls(ws, io_timeout, max_message_size)
 
     def send_text(self, text: str | bytes) -> None:
         """Send one text frame (``bytes`` are its UTF-8 payload, sent as they are)."""
-        frame = websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT).format()
-        self._send_raw(frame, "send failed")
+        payload = text.encode("utf-8") if isinstance(text, str) else text
+        self._send_raw(encode(TEXT, payload), "send failed")
 
     def _send_raw(self, data: bytes, what: str) -> None:
         sock = self._sock
@@ -220,15 +213,6 @@ class WebSocketTransport:
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
 
-    def _take(self, size: int) -> bytes:
-        """The frame parser's source: buffered bytes, or _NeedData to resume later."""
-        buffer = self._buffer
-        if not buffer:
-            raise _NeedData
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
-
     def recv(self, timeout: float | None) -> Frame | None:
         if self._failed is not None:
             raise self._failed
@@ -237,15 +221,13 @@ class WebSocketTransport:
         while True:
             try:
                 frame = self._parse()
-            except MessageTooBig as exc:
-                raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
-            except websocket.WebSocketProtocolException as exc:
+            except Violation as exc:
+                if exc.code == MESSAGE_TOO_BIG:
+                    raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
                 raise self._fail(
                     PROTOCOL_ERROR, "protocol error",
                     f"the server broke the WebSocket protocol: {exc}",
                 ) from None
-            except (OSError, websocket.WebSocketException) as exc:
-                raise self._closed_error("connection lost", exc) from exc
             if frame is not None:
                 return frame
             if woken:
@@ -298,27 +280,21 @@ class WebSocketTransport:
                 "connection lost: WebSocketConnectionClosedException: Connection to remote "
                 "host was lost.", code=ABNORMAL_CLOSURE,
             )
-        self._buffer += data
+        self._frames.feed(data)
         return True, woken
 
     def _parse(self) -> Frame | None:
         """The next complete message from the buffer, answering pings on the way."""
-        while self._buffer:
-            try:
-                frame = self._frames.recv_frame()
-            except _NeedData:
+        while True:
+            parsed = self._frames.next()
+            if parsed is None:
                 return None
-            opcode = frame.opcode
-            if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-                self._cont.validate(frame)
-                self._cont.add(frame)
-                if not self._cont.is_fire(frame):
-                    continue
-                opcode, frame = self._cont.extract(frame)
-                kind = "text" if opcode == ABNF.OPCODE_TEXT else "binary"
-                return Frame(kind, bytes(frame.data))
-            if opcode == ABNF.OPCODE_CLOSE:
-                data = bytes(frame.data)  # type: ignore[arg-type]
+            opcode, data = parsed
+            if opcode == TEXT:
+                return Frame("text", data)
+            if opcode == BINARY:
+                return Frame("binary", data)
+            if opcode == CLOSE:
                 if not self._close_sent:  # echo, as websocket-client does
                     with contextlib.suppress(ConnectionClosedError):
                         self.send_close(1000, "")
@@ -326,12 +302,10 @@ class WebSocketTransport:
                     code: int = struct.unpack("!H", data[:2])[0]
                     return Frame("close", code=code, reason=data[2:].decode("utf-8", "replace"))
                 return Frame("close", code=1005)  # no status code present (RFC 6455 §7.1.5)
-            if opcode == ABNF.OPCODE_PING:
+            if opcode == PING:
                 with contextlib.suppress(ConnectionClosedError):
-                    pong = ABNF.create_frame(frame.data, ABNF.OPCODE_PONG).format()
-                    self._send_raw(pong, "pong failed")
+                    self._send_raw(encode(PONG, data), "pong failed")
             # a pong (solicited or not) is ignored
-        return None
 
     def _fail(self, code: int, reason: str, message: str) -> ConnectionClosedError:
         """Send a close frame for a failure we detected; the connection is unusable after it.
@@ -349,7 +323,7 @@ class WebSocketTransport:
     def send_close(self, code: int, reason: str) -> None:
         self._close_sent = True
         payload = struct.pack("!H", code) + reason.encode("utf-8")
-        self._send_raw(ABNF.create_frame(payload, ABNF.OPCODE_CLOSE).format(), "close failed")
+        self._send_raw(encode(CLOSE, payload), "close failed")
 
     def abort(self) -> None:
         sock = self._sock
