@@ -12,7 +12,7 @@ from scribe_sync.errors import ConnectionClosedError
 from scribe_sync.messages import SessionConfig, SessionStarted
 from scribe_sync.protocol import SessionOptions, encode
 
-__all__ = ["ScriptedTransport", "make_session", "wait_for"]
+__all__ = ["ScriptedTransport", "make_session", "session_threads", "wait_for"]
 
 
 class ScriptedTransport:
@@ -132,3 +132,9 @@ def wait_for(session: Any, predicate: Any, timeout: float = 5.0) -> bool:
             changes.cancel(bell)
             return False
         changes.sleep(bell, min(remaining, 0.05))
+
+
+def session_threads(session: Any, role: str) -> list[threading.Thread]:
+    """The session's live threads of ``role`` ("reader", "dispatch", "stream"), by name."""
+    prefix = f"scribe-{role}-{session.session_id[:8]}"
+    return [t for t in threading.enumerate() if t.name == prefix and t.is_alive()]
