@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    Cancel,
+    HandshakeWatchdog,
     ProxySettings,
     TLSSettings,
     Transport,
@@ -200,9 +202,10 @@ class ScribeClient:
                 option="token",
             )
 
-        def open_connection() -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
+        def open_connection(cancel: Cancel | None = None
+                            ) -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
             fresh = token() if callable(token) else token
-            return self._open(session_options, fresh)
+            return self._open(session_options, fresh, cancel)
 
         transport, started, early = open_connection()
         return Session(
@@ -220,22 +223,25 @@ class ScribeClient:
         )
 
     def _open(
-        self, options: SessionOptions, token: str | None
+        self, options: SessionOptions, token: str | None, cancel: Cancel | None = None
     ) -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
-        """One connection: WebSocket upgrade, then read until ``session_started``."""
+        """One connection: WebSocket upgrade, then read until ``session_started``, all within
+        ``open_timeout`` (``cancel``: a reconnect the closing session no longer wants)."""
         headers = auth_headers(self._api_key, token)
         url = build_url(self.base_url, options, token=token)
         deadline = time.monotonic() + self.open_timeout
         logger.debug("connecting to %s", redact_url(url))
-        transport = WebSocketTransport.connect(
-            url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
-            tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
-        )
-        try:
-            started, early = _await_session_started(transport, deadline, self.open_timeout)
-        except BaseException:
-            transport.release()
-            raise
+        with HandshakeWatchdog(self.open_timeout, cancel) as watchdog:
+            transport = WebSocketTransport.connect(
+                url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
+                tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
+                watchdog=watchdog,
+            )
+            try:
+                started, early = _await_session_started(transport, deadline, self.open_timeout)
+            except BaseException:
+                transport.release()
+                raise
         logger.debug("session %s started", started.session_id)
         return transport, started, early
 

@@ -25,6 +25,7 @@
     ├── AudioBufferFullError                   send_audio refused audio: the replay buffer is full
     └── ConnectionClosedError                  the transport failed or closed abnormally
         ├── ConnectError                       the connection never opened
+        ├── IncompleteTranscriptError          the session ended with commits unanswered
         └── ReconnectFailedError               a reconnecting session gave up
 
 Timeouts raise the builtin :class:`TimeoutError`. No exception text ever contains a secret: the
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "ConnectionClosedError",
+    "IncompleteTranscriptError",
     "InputError",
     "InsufficientAudioActivityError",
     "InvalidRequestError",
@@ -232,6 +234,20 @@ class ConnectionClosedError(ScribeError):
 
 class ConnectError(ConnectionClosedError):
     """The connection never opened (refused, unreachable, TLS or upgrade failure)."""
+
+
+class IncompleteTranscriptError(ConnectionClosedError):
+    """The session ended (even with a clean close) while commits were still unanswered: the
+    transcript's tail is missing.
+
+    Attributes:
+        unanswered_seconds: seconds of committed audio no transcript covers.
+    """
+
+    def __init__(self, message: str, *, unanswered_seconds: float, code: int | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, code=code, reason=reason)
+        self.unanswered_seconds = unanswered_seconds
 
 
 class ReconnectFailedError(ConnectionClosedError):

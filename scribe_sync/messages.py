@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from .errors import ScribeError
 
 __all__ = [
     "AudioFormat",
@@ -30,10 +33,13 @@ __all__ = [
     "Event",
     "InputAudioChunk",
     "PartialTranscript",
+    "Reconnected",
+    "Reconnecting",
     "RedactedTranscript",
     "ServerEvent",
     "ServerWarning",
     "SessionConfig",
+    "SessionEnded",
     "SessionStarted",
     "SpeakersMerged",
     "UnknownEvent",
@@ -343,3 +349,37 @@ class UnknownEvent(ServerEvent):
 
     message_type: str
     payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Client-side events (never on the wire)
+
+
+@attrs.frozen
+class SessionEnded(Event):
+    """Client-side event given to callbacks (not iterators) when the session has ended.
+
+    ``error`` is what an iterator raises at the end (``None`` for a normal ending).
+    """
+
+    code: int | None
+    reason: str
+    error: ScribeError | None = None
+
+
+@attrs.frozen
+class Reconnecting(Event):
+    """The connection was lost; attempt ``attempt`` starts after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    error: ScribeError | None = attrs.field(eq=False, default=None)
+
+
+@attrs.frozen
+class Reconnected(Event):
+    """A new connection replaced the lost one; ``replayed_seconds`` of audio were re-sent."""
+
+    attempt: int
+    session_id: str
+    replayed_seconds: float
