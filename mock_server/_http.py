@@ -108,7 +108,7 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
         # aiohttp refuses a message of max_msg_size bytes; the setting admits it (as before).
         max_msg_size=settings.max_message_bytes + 1,
         timeout=2.0,  # the closing handshake's wait for the client's close frame
-        autoping=True,  # the live service does not rely on pings (PROTOCOL.md §1)
+        autoping=True,  # the live service does not rely on pings (docs/protocol.md §1)
     )
     if not ws.can_prepare(request).ok:
         return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})

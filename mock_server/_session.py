@@ -280,7 +280,7 @@ class WebSocketSession:
         token = tokens[-1] if tokens else None
         key: str | None
         if token:
-            # The token wins over any key (PySDK realtime/scribe.py docstring, PROTOCOL.md §1).
+            # The token wins over any key (PySDK realtime/scribe.py docstring, docs/protocol.md §1).
             key = await ctx.admin.consume_token(token)
         else:
             key = api_key if registry.key_ok(api_key) else None

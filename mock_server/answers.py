@@ -1,4 +1,4 @@
-"""The messages that answer one commit, in the live order (PROTOCOL.md §4.3-4.6, §4.10)."""
+"""The messages that answer one commit, in the live order (docs/protocol.md §4.3-4.6, §4.10)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _entities(text: str, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def diarized_words(words: Sequence[TranscribedWord], speaker: str) -> list[dict[str, Any]]:
-    """``diarized_transcript.words``: the SDK 2.78 shape (PROTOCOL.md §4.7), every word by
+    """``diarized_transcript.words``: the SDK 2.78 shape (docs/protocol.md §4.7), every word by
     ``speaker``; spacing items carry ``speaker_id`` null and logprob 0 as in its fixture."""
     items = []
     for item in words_payload(words):

@@ -143,7 +143,7 @@ class Engine:
         except BadFrame as exc:
             if self._journal_frames:
                 out.append(frame_record(data, None, len(data), now))
-            # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
+            # Frame-level input errors do not close the session (docs/protocol.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
         if self._journal_frames:  # (a summary copies the message: not for nothing)
@@ -163,7 +163,7 @@ class Engine:
             and sample_rate != self.params.sample_rate
             and not self._warned_sample_rate
         ):
-            # Undocumented live (PROTOCOL.md Q18). The query's audio_format fixes how audio is
+            # Undocumented live (docs/protocol.md Q18). The query's audio_format fixes how audio is
             # decoded, so the mock keeps the audio, decodes it as that format and says so once
             # with a `warning` (a type SDK 2.78 knows, contents undocumented; text invented).
             # Dropping the chunk would silently lose every chunk of a misconfigured client.
@@ -224,7 +224,7 @@ class Engine:
                     )
                 )
             else:
-                # Observed live: a bare close 1000 with no message first (PROTOCOL.md §6, Q4).
+                # Observed live: a bare close 1000 with no message first (docs/protocol.md §6, Q4).
                 out.append(Close(1000, ""))
         return self._finish(out)
 

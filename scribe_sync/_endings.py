@@ -41,7 +41,7 @@ __all__ = ["ABNORMAL_CLOSURE", "LATE_FINALIZATION_ERRORS", "ending_error", "fina
 
 ABNORMAL_CLOSURE: Final = 1006
 #: After the final commit is answered, these errors mean "nothing more to do", not failure
-#: (the server may answer a trailing commit or idle socket with them; PROTOCOL.md §6). Every
+#: (the server may answer a trailing commit or idle socket with them; docs/protocol.md §6). Every
 #: ending after finish() has every answer is normal, these included.
 LATE_FINALIZATION_ERRORS: Final = frozenset(
     {"commit_throttled", "input_error", "insufficient_audio_activity"}

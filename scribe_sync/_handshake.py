@@ -100,7 +100,7 @@ def tls_problem(exc: BaseException) -> str:
 
 def handshake_error(exc: websocket.WebSocketBadStatusException, url: str) -> Exception:
     status = exc.status_code
-    # Scribe answers bad credentials after the upgrade (PROTOCOL.md §1), but proxies, gateways
+    # Scribe answers bad credentials after the upgrade (docs/protocol.md §1), but proxies, gateways
     # and future servers may refuse the upgrade itself; map the statuses that mean the same.
     table: dict[int, type[ServerError]] = {
         401: AuthError,

@@ -21,7 +21,7 @@ __all__ = ["Cue", "CueOptions", "Segment", "format_timestamp", "segment_cues"]
 class Segment:
     """One committed segment: its text, its words with times (or None), its language.
 
-    Times are on the session clock: seconds since the first audio sent (PROTOCOL.md §4.4).
+    Times are on the session clock: seconds since the first audio sent (docs/protocol.md §4.4).
     """
 
     text: str

@@ -46,19 +46,19 @@ __all__ = [
     "SessionState",
 ]
 
-#: The service refuses a commit with less than 0.3 s of uncommitted audio (PROTOCOL.md §6);
+#: The service refuses a commit with less than 0.3 s of uncommitted audio (docs/protocol.md §6);
 #: integrators pad to 0.35 s to stay clear of rounding on the server.
 MIN_COMMIT_SECONDS: Final = 0.3
 COMMIT_PAD_SECONDS: Final = 0.35
 #: Docs recommend 0.1-1 s per chunk; larger sends are split so no frame risks
-#: chunk_size_exceeded, whose limit is unpublished (PROTOCOL.md Q16).
+#: chunk_size_exceeded, whose limit is unpublished (docs/protocol.md Q16).
 MAX_CHUNK_SECONDS: Final = 1.0
 #: Keepalive audio: 20 ms of silence, as integrators who captured the live service do
-#: (PROTOCOL.md §6 "Idle"). Pings do not count as activity there.
+#: (docs/protocol.md §6 "Idle"). Pings do not count as activity there.
 KEEPALIVE_SECONDS: Final = 0.02
 #: After an unsolicited commit (VAD or auto-commit), audio this recent is kept for replay: the
 #: service commits once silence follows speech, so the last second before the commit arrives is
-#: after the committed speech (PROTOCOL.md §6 measures 0.7-0.9 s from speech end to commit).
+#: after the committed speech (docs/protocol.md §6 measures 0.7-0.9 s from speech end to commit).
 UNSOLICITED_COMMIT_MARGIN_SECONDS: Final = 1.0
 
 
@@ -276,7 +276,7 @@ class SessionState:
                 self._release(through_commit=False)
                 # An unsolicited commit (VAD or auto-commit): the server's buffer restarted at
                 # some point before now, but the commit arrives late (0.7-0.9 s after the
-                # speech ended, PROTOCOL.md §6), so audio sent within the margin may still be
+                # speech ended, docs/protocol.md §6), so audio sent within the margin may still be
                 # uncommitted. Counting it keeps finish() from skipping a tail that exists; an
                 # overestimate costs at most a commit_throttled answer, which finish accepts.
                 margin = int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._rate)

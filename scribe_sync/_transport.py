@@ -80,7 +80,7 @@ ABNORMAL_CLOSURE: Final = 1006
 PROTOCOL_ERROR: Final = 1002
 MESSAGE_TOO_BIG: Final = 1009
 #: Server messages are small JSON: a committed_transcript_with_timestamps of a 90 s segment
-#: (the longest auto-commit, PROTOCOL.md §6) is a few tens of KB. 1 MiB leaves a wide margin
+#: (the longest auto-commit, docs/protocol.md §6) is a few tens of KB. 1 MiB leaves a wide margin
 #: while bounding what a broken or hostile server can make the reader buffer.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
 

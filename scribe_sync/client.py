@@ -3,7 +3,7 @@
 Opening a session is done here, synchronously, before any thread starts: the options are
 validated, the WebSocket is opened, and the first message is read. Only ``session_started``
 means "connected" (the service opens the socket even for a bad credential and then sends
-``auth_error``; PROTOCOL.md §1), so ``connect`` returns a :class:`Session` only after it.
+``auth_error``; docs/protocol.md §1), so ``connect`` returns a :class:`Session` only after it.
 """
 
 from __future__ import annotations

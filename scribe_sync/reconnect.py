@@ -8,7 +8,7 @@ ending                                       retried?
 transport loss (no close frame, 1006)        yes
 close 1001, 1011, 1012, 1013                 yes (going away, server error, restart, try later)
 close 1000/1005 without an error             yes while the session is open: the service closes
-                                             idle sockets that way (PROTOCOL.md §6); not after
+                                             idle sockets that way (docs/protocol.md §6); not after
                                              ``finish()`` has its answers or after ``close()``
 ``session_time_limit_exceeded``              yes
 ``resource_exhausted``, ``queue_overflow``   yes

@@ -277,7 +277,7 @@ class Session:
             commit_every: with the manual strategy, commit after about this many seconds of
                 audio, at the next quiet chunk (or at 1.5 times the interval), because the
                 service auto-commits long segments on its own and many short ones hurt quality
-                (PROTOCOL.md §6). ``None`` commits only at the end.
+                (docs/protocol.md §6). ``None`` commits only at the end.
             finish: call :meth:`finish` at the end of the source (the default), so that
                 iteration ends once the last transcript has arrived.
 

@@ -4,14 +4,14 @@ and WebVTT.
 A :class:`Transcript` is built from the events of a session (:meth:`Transcript.add` or
 :meth:`Transcript.from_events`). Each commit produces one ``committed_transcript`` and, when
 timestamps or language detection were requested, one ``committed_transcript_with_timestamps``
-twin. The twin usually arrives after its plain message but sometimes first (PROTOCOL.md §4.4),
+twin. The twin usually arrives after its plain message but sometimes first (docs/protocol.md §4.4),
 so the two are paired by order, the n-th of each kind forming the n-th segment, and every
 commit is counted once whichever kind arrives first.
 
 Subtitles (SRT, WebVTT) are timed from word timestamps and need a session started with
 ``include_timestamps=True``; without them :class:`MissingTimestampsError` explains that.
 
-Diarization (PROTOCOL.md §4.7, SDK 2.78 only, unverified live): a ``diarized_transcript``
+Diarization (docs/protocol.md §4.7, SDK 2.78 only, unverified live): a ``diarized_transcript``
 attributes the words of the ``segment_index``-th commit (0-based, empty commits counted) to
 speakers, whenever it arrives; ``speakers_merged`` renames a speaker everywhere before it.
 Cues never mix speakers: SRT cues start with ``[speaker_id]``, WebVTT cues with a voice span

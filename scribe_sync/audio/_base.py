@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 DEFAULT_CHUNK_MS = 100
-# PROTOCOL.md §3: the docs recommend 0.1-1 s per chunk; LiveKit sends 50 ms frames and the
+# docs/protocol.md §3: the docs recommend 0.1-1 s per chunk; LiveKit sends 50 ms frames and the
 # service accepts them, so the floor is 20 ms (one typical audio-device period).
 MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 1000
