@@ -1,6 +1,6 @@
 """The mock's own validation of the realtime endpoint's query parameters (docs/protocol.md §2).
 
-Deliberately independent of :class:`scribe_sync.protocol.SessionOptions`: the client validates
+Deliberately independent of :class:`scribe_sync.SessionOptions`: the client validates
 what it sends, the mock validates what it receives, so one misunderstanding cannot hide on both
 sides. Texts quoted in docs/protocol.md are reproduced byte for byte; the others are marked
 ``# invented`` and follow the same style.

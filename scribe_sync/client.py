@@ -175,7 +175,7 @@ class ScribeClient:
                 consumed by its first connection).
             reconnect: ``True`` or a :class:`~scribe_sync.reconnect.ReconnectPolicy` to survive
                 lost connections without losing audio (see the README, "Reconnect").
-            **options: any :class:`~scribe_sync.protocol.SessionOptions` field, e.g.
+            **options: any :class:`~scribe_sync.SessionOptions` field, e.g.
                 ``audio_format="pcm_16000"``, ``commit_strategy="vad"``,
                 ``include_timestamps=True``, ``language_code="en"``.
 
