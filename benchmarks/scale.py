@@ -8,6 +8,17 @@ process samples the server's CPU time and resident memory (psutil); memory per s
 (RSS in the window - RSS before any session) / N. With ``--workers N`` the server is
 ``scribe-mock --workers N`` (CPU and RSS summed over its worker processes), and
 ``--generators`` spreads the sessions over several load generator processes.
+
+The load generator must not share the server's cores: with ``taskset`` available and at least
+two CPUs, the server is pinned to the last CPU (``--server-cpus``) and the generators to the
+others (``--generator-cpus``); ``--no-pin`` turns that off. Every level reports the
+generators' CPU (``loadgen_cpu_share``; a share near the number of generator cores means the
+generator, not the server, was the limit) and the scale-out figure: ``sessions_per_core``,
+the sessions one fully busy server core carries at the measured cost per session
+(sessions / server CPU share), and ``server_cpu_us_per_frame``, the server's CPU time per
+received frame (robust on a busy machine, unlike the latencies).
+
+Quick check with small counts: ``python -m benchmarks.scale --levels 20 --seconds 3``.
 """
 
 from __future__ import annotations
@@ -15,10 +26,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +48,32 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
+def default_pinning() -> tuple[str | None, str | None]:
+    """(server CPUs, generator CPUs) for ``taskset -c``: the last CPU for the server, the
+    others for the load generators; ``(None, None)`` without taskset or with one CPU."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if shutil.which("taskset") is None or len(cpus) < 2:
+        return None, None
+    return str(cpus[-1]), ",".join(str(c) for c in cpus[:-1])
+
+
+def _taskset(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus else []
+
+
 class _Workers:
     """``scribe-mock --workers N`` as the server under test (CPU and RSS of all workers)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, prefix: Sequence[str] = ()) -> None:
         self.workers = workers
+        self.prefix = list(prefix)  # taskset: the workers inherit the parent's affinity
         self.proc: subprocess.Popen[str] | None = None
         self.ws_url = ""
 
     def __enter__(self) -> _Workers:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mock_server", "--port", "0", "--workers", str(self.workers),
+            [*self.prefix, sys.executable, "-m", "mock_server", "--port", "0", "--workers",
+             str(self.workers),
              "--journal-frames", "none", "--idle-timeout-secs", "none", "--timing", "instant"],
             stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
         )
@@ -68,18 +97,24 @@ class _Workers:
             self.proc.stdout.close()
 
 
-def _server(workers: int) -> contextlib.AbstractContextManager[Any]:
+def _server(workers: int, cpus: str | None) -> contextlib.AbstractContextManager[Any]:
     if workers > 1:
-        return _Workers(workers)
-    return ServerProcess.mock()
+        return _Workers(workers, _taskset(cpus))
+    server = ServerProcess.mock()
+    if cpus:
+        server.prefix = tuple(_taskset(cpus))  # this server only (other benchmarks unpinned)
+    return server
 
 
-def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1) -> dict[str, Any]:
-    """N sessions against a mock of ``workers`` processes, from ``generators`` processes."""
+def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1, *,
+              server_cpus: str | None = None, generator_cpus: str | None = None
+              ) -> dict[str, Any]:
+    """N sessions against a mock of ``workers`` processes, from ``generators`` processes,
+    each side pinned to its CPUs when given."""
     import psutil
 
     ramp = max(0.2, n / 200)  # at most 200 new connections per second
-    with _server(workers) as server:
+    with _server(workers, server_cpus) as server:
         procs = (server.processes() if isinstance(server, _Workers)
                  else [psutil.Process(server.pid)])
         time.sleep(0.2)
@@ -96,7 +131,8 @@ def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1) -> 
             share = n // generators + (g < n % generators)
             args = {"url": server.ws_url, "sessions": share, "ramp": ramp, "seconds": seconds,
                     "raw": generators > 1}
-            gens.append(subprocess.Popen(_cmd("benchmarks._loadgen", args),
+            gens.append(subprocess.Popen([*_taskset(generator_cpus),
+                                          *_cmd("benchmarks._loadgen", args)],
                                          stdout=subprocess.PIPE, text=True, env=_env(),
                                          cwd=ROOT))
         try:
@@ -122,12 +158,17 @@ def one_level(n: int, seconds: float, workers: int = 1, generators: int = 1) -> 
         rss = max([*rss_samples, rss_now()])
     cpu = cpu1 - cpu0
     result = _merge(results)
+    cpu_share = cpu / window
     result.update(
         sessions=n,
         workers=workers,
         generators=generators,
+        server_cpus=server_cpus,
+        generator_cpus=generator_cpus,
+        # The scale-out figure: sessions a fully busy server core carries at this cost.
+        sessions_per_core=n / cpu_share if cpu_share > 0 else None,
         connected_at_start=sum(s["connected"] for s in steady),
-        server_cpu_share=cpu / window,  # 1.0 = one core busy
+        server_cpu_share=cpu_share,  # 1.0 = one core busy
         server_rss_before=rss0,
         server_rss=rss,
         rss_per_session=(rss - rss0) / n,
@@ -171,15 +212,24 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(mode: str = "quick", levels: list[int] | None = None, *, seconds: float | None = None,
-        workers: int = 1, generators: int = 1) -> dict[str, Any]:
+        workers: int = 1, generators: int = 1, pin: bool = True,
+        server_cpus: str | None = None, generator_cpus: str | None = None) -> dict[str, Any]:
+    """Every level of ``mode`` (or ``levels``); pinned as :func:`default_pinning` says unless
+    ``pin`` is false or CPUs are given."""
     params = dict(MODES[mode])
     if levels is not None:
         params["levels"] = levels
     if seconds is not None:
         params["seconds"] = seconds
-    params.update(workers=workers, generators=generators)
+    if pin:
+        default_server, default_generator = default_pinning()
+        server_cpus = server_cpus or default_server
+        generator_cpus = generator_cpus or default_generator
+    params.update(workers=workers, generators=generators, server_cpus=server_cpus,
+                  generator_cpus=generator_cpus)
     return {"params": params,
-            "levels": [one_level(n, params["seconds"], workers, generators)
+            "levels": [one_level(n, params["seconds"], workers, generators,
+                                 server_cpus=server_cpus, generator_cpus=generator_cpus)
                        for n in params["levels"]]}
 
 
@@ -192,14 +242,17 @@ def main() -> None:
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
     parser.add_argument("--server-root", type=Path,
                         help="run the (single-process) mock from this checkout instead")
-    parser.add_argument("--server-cpus", help="pin the single-process mock: taskset -c CPUS")
+    parser.add_argument("--server-cpus",
+                        help="pin the server: taskset -c CPUS (default: the last CPU)")
+    parser.add_argument("--generator-cpus",
+                        help="pin the load generators: taskset -c CPUS (default: the others)")
+    parser.add_argument("--no-pin", action="store_true", help="pin nothing")
     args = parser.parse_args()
     if args.server_root is not None:
         ServerProcess.root = args.server_root.resolve()
-    if args.server_cpus:
-        ServerProcess.prefix = ("taskset", "-c", args.server_cpus)
     result = run("full" if args.full else "quick", args.levels, seconds=args.seconds,
-                 workers=args.workers, generators=args.generators)
+                 workers=args.workers, generators=args.generators, pin=not args.no_pin,
+                 server_cpus=args.server_cpus, generator_cpus=args.generator_cpus)
     print(json.dumps({"machine": machine(), "scale": result}, indent=2))
 
 

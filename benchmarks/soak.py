@@ -30,7 +30,7 @@ from scribe_sync import ReconnectPolicy, ScribeClient, ScribeError
 __all__ = ["SoakConfig", "SoakReport", "main", "run_soak"]
 
 CHUNK = 3200  # 100 ms of pcm_16000
-#: Faults the soak draws from (PROTOCOL.md §5/§6 endings a client meets in the wild).
+#: Faults the soak draws from (docs/protocol.md §5/§6 endings a client meets in the wild).
 ACTIONS = ("drop", "close", "garbage", "error", "stall")
 ERROR_TYPES = ("transcriber_error", "resource_exhausted", "queue_overflow",
                "session_time_limit_exceeded", "error")

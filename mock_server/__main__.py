@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return _serve(argv, args, stop)
-    except (StartupError, MockConfigError, OSError) as exc:
+    except (StartupError, MockConfigError, OSError, _workers.WorkerStartError) as exc:
         # OSError: the port is taken, the host unknown or not ours (start-up binds it).
         print(f"scribe-mock: error: {_one_line(exc, args)}", file=sys.stderr, flush=True)
         return 2

@@ -108,7 +108,7 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
         # aiohttp refuses a message of max_msg_size bytes; the setting admits it (as before).
         max_msg_size=settings.max_message_bytes + 1,
         timeout=2.0,  # the closing handshake's wait for the client's close frame
-        autoping=True,  # the live service does not rely on pings (PROTOCOL.md §1)
+        autoping=True,  # the live service does not rely on pings (docs/protocol.md §1)
     )
     if not ws.can_prepare(request).ok:
         return json_response(426, {"detail": "Upgrade Required"}, extra={"Upgrade": "websocket"})
@@ -116,7 +116,13 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
     status = None if ctx.refusal is None else ctx.refusal(query)
     if status is not None:
         return web.Response(status=status)  # a replayed refusal of the handshake
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        # The client went away during the handshake (a flood of these, at a descriptor limit,
+        # must not log a traceback each): aiohttp finds this response unwritable and drops
+        # the connection quietly.
+        return web.Response(status=400)
     log = ctx.journal.open(
         path=request.path,
         query=redact_query(query),

@@ -249,9 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_timing,
         default="live",
         metavar="instant|live|FILE.json",
-        help="live: the service's delays (commit -> transcript ~300 ms, VAD decision ~0.5 s); "
-        "instant: answer at once; FILE.json: the delays scribe-sync bench --record-timing "
-        "measured (default: live)",
+        help="live: the service's delays (commit -> transcript ~300 ms, VAD commit 0.73-0.9 s "
+        "after speech); instant: answer at once; FILE.json: the delays scribe-sync bench "
+        "--record-timing measured (default: live)",
     )
     parser.add_argument("--timing-seed", type=int, default=0, help="seed of the live delays")
     parser.add_argument(

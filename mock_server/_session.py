@@ -186,11 +186,16 @@ class WebSocketSession:
     def _engine(self, call: Callable[..., Sequence[Action]], *args: Any) -> list[_Action]:
         """Call the engine, write the journal records it returned under the journal's lock
         (a snapshot never sees half an update), and return the wire actions."""
-        actions = call(*args)
-        records = [a for a in actions if isinstance(a, Record)]
+        records: list[Record] = []
+        wire: list[_Action] = []
+        for action in call(*args):  # one pass: this runs for every frame
+            if isinstance(action, Record):
+                records.append(action)
+            else:
+                wire.append(action)
         if records:
             self.journal.write(self.log, records)
-        return [a for a in actions if not isinstance(a, Record)]
+        return wire
 
     async def _read_close(self) -> None:
         """After a failed send, read what the client sent before it went: usually its close
@@ -275,7 +280,7 @@ class WebSocketSession:
         token = tokens[-1] if tokens else None
         key: str | None
         if token:
-            # The token wins over any key (PySDK realtime/scribe.py docstring, PROTOCOL.md §1).
+            # The token wins over any key (PySDK realtime/scribe.py docstring, docs/protocol.md §1).
             key = await ctx.admin.consume_token(token)
         else:
             key = api_key if registry.key_ok(api_key) else None
@@ -335,7 +340,6 @@ class WebSocketSession:
             self.read_deadline = self.loop.time() + read_timeout
         self._arm()
         ws = self.ws
-        journal = self.journal
         try:
             while not self.done:
                 message = await ws.receive()
@@ -347,8 +351,11 @@ class WebSocketSession:
                     actions = self._engine(engine.receive, message.data, now)
                     if actions:
                         await self.execute(actions)
-                    self._arm()
-                    journal.notify()
+                    if self.timer is None:
+                        # (A set timer fires no later than any new deadline: a frame only
+                        # moves the idle and read deadlines later, and a timer that fires
+                        # early re-arms itself; so most frames skip the computation.)
+                        self._arm()
                     continue
                 if kind is WSMsgType.CLOSE:
                     self.peer_close = _peer_close(message)

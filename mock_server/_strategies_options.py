@@ -74,7 +74,7 @@ class InvalidOptions:
     option: str
 
 
-# option -> values outside what PROTOCOL.md §2 allows for it.
+# option -> values outside what docs/protocol.md §2 allows for it.
 _INVALID: Final[dict[str, st.SearchStrategy[Any]]] = {
     "model_id": st.sampled_from(["", "no spaces allowed", "-leading-dash", 42]),
     "audio_format": st.sampled_from(["pcm_11025", "mp3", "PCM16"]),

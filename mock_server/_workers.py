@@ -42,12 +42,16 @@ from .admin import Admin, LocalAdmin
 from .scenarios import load_scenario
 from .server import MockServer
 
-__all__ = ["WORKER_ENV", "Cluster", "run_parent", "run_worker"]
+__all__ = ["WORKER_ENV", "Cluster", "WorkerStartError", "run_parent", "run_worker"]
 
 #: Set in a worker's environment: ``{"index": i, "secret": "..."}`` (JSON).
 WORKER_ENV: Final = "SCRIBE_MOCK_WORKER"
 _SECRET_HEADER: Final = "X-Scribe-Mock-Worker"
 _TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
+
+
+class WorkerStartError(RuntimeError):
+    """A worker process exited before it was ready (the command reports it in one line)."""
 
 
 class Cluster:
@@ -244,7 +248,7 @@ def _line(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
-        raise RuntimeError(f"scribe-mock worker {proc.pid} exited during start-up")
+        raise WorkerStartError(f"worker {proc.pid} exited during start-up")
     return line
 
 

@@ -34,7 +34,7 @@ __all__ = [
     "error_actions",
 ]
 
-#: Every server error type of PROTOCOL.md §5.
+#: Every server error type of docs/protocol.md §5.
 ERROR_TYPES: Final = (
     "quota_exceeded",
     "rate_limited",
@@ -52,7 +52,7 @@ ERROR_TYPES: Final = (
     "commit_throttled",
 )
 
-#: Texts sent when a scenario names an error without a message. Live texts where PROTOCOL.md
+#: Texts sent when a scenario names an error without a message. Live texts where docs/protocol.md
 #: quotes one (auth_error, quota_exceeded, input_error); the rest are invented.
 DEFAULT_ERROR_TEXTS: Final = {
     "quota_exceeded": "You have exceeded your quota.",
@@ -76,7 +76,7 @@ DEFAULT_ERROR_TEXTS: Final = {
 
 
 def close_for_error(error_type: str) -> tuple[int, str]:
-    """The close frame that follows a fatal error (PROTOCOL.md §5).
+    """The close frame that follows a fatal error (docs/protocol.md §5).
 
     Observed: auth_error -> 1000 with an empty reason; invalid_request -> 1008
     "invalid_request"; commit_throttled -> 1000 "commit_throttled". Others follow the last
@@ -96,7 +96,7 @@ class Send:
 
     ``delay`` (seconds, from the moment the actions were returned) asks the driver to send it
     no earlier than that; frames still go out in order, so a delayed frame holds back the ones
-    after it (the live service answers in order, PROTOCOL.md §4.10).
+    after it (the live service answers in order, docs/protocol.md §4.10).
     """
 
     payload: dict[str, Any] | str | bytes

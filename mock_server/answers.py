@@ -1,14 +1,16 @@
-"""The messages that answer one commit, in the live order (PROTOCOL.md §4.3-4.6, §4.10)."""
+"""The messages that answer one commit, in the live order (docs/protocol.md §4.3-4.6, §4.10)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Final
 
+from .languages import detected_language
 from .params import SessionParams
+from .script import Utterance, speaker_id
 from .transcriber import TranscribedWord, find_entities, redact, words_payload
 
-__all__ = ["commit_answer"]
+__all__ = ["commit_answer", "segment_answer"]
 
 _ENTITY_CATEGORIES: Final = frozenset({"all", "pii", "phi", "pci", "other", "offensive_language"})
 
@@ -21,7 +23,7 @@ def _entities(text: str, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def diarized_words(words: Sequence[TranscribedWord], speaker: str) -> list[dict[str, Any]]:
-    """``diarized_transcript.words``: the SDK 2.78 shape (PROTOCOL.md §4.7), every word by
+    """``diarized_transcript.words``: the SDK 2.78 shape (docs/protocol.md §4.7), every word by
     ``speaker``; spacing items carry ``speaker_id`` null and logprob 0 as in its fixture."""
     items = []
     for item in words_payload(words):
@@ -95,3 +97,37 @@ def commit_answer(
         # The live server often re-sends the committed text as a partial (§4.2, CAP-A).
         answer.append({"message_type": "partial_transcript", "text": text})
     return answer
+
+
+def segment_answer(
+    params: SessionParams,
+    words: Sequence[TranscribedWord],
+    utterance: Utterance | None,
+    *,
+    segment: int,
+    echo_partial: bool,
+    language_format: str,
+) -> list[dict[str, Any]]:
+    """The answer to the ``segment``-th commit (1-based) of a session: its language (the
+    utterance's, or detected, :mod:`mock_server.languages`) and speaker (the utterance's, or
+    ``speaker_0``), then :func:`commit_answer`."""
+    language = params.language_code
+    if params.include_language_detection:
+        language = detected_language(
+            segment,
+            utterance_language=None if utterance is None else utterance.language,
+            language_code=params.language_code,
+            secondary_languages=params.secondary_languages,
+            language_format=language_format,
+        )
+    speaker = "speaker_0"
+    if utterance is not None and utterance.speaker is not None:
+        speaker = speaker_id(utterance.speaker)
+    return commit_answer(
+        params,
+        words,
+        language=language,
+        echo_partial=echo_partial,
+        segment_index=segment - 1,
+        speaker=speaker,
+    )

@@ -30,17 +30,17 @@ from .actions import (
     SessionStarted,
     error_actions,
 )
-from .answers import commit_answer
+from .answers import segment_answer
+from .audiocheck import heard_as
 from .faults import Fault, FaultEffects
 from .frames import LATE_PREVIOUS_TEXT, BadFrame, frame_record, parse_chunk, sample_rate_warning
-from .languages import detected_language
 from .params import SessionParams
 from .scenarios import Scenario
-from .script import ScriptedRecognizer, speaker_id
+from .script import ScriptedRecognizer
 from .settings import Settings
 from .timing import Latencies
 from .transcriber import Transcriber
-from .vad import VoiceActivityDetector
+from .vad import Frame, VoiceActivityDetector
 
 __all__ = ["Action", "Close", "Drop", "Engine", "Send", "error_actions"]
 
@@ -86,6 +86,8 @@ class Engine:
         )
         self._latency = Latencies(settings.timing_profile, f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
+        self._strict_audio = settings.audio_check == "strict"
+        self._journal_frames = settings.journal_frames is not False
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
         self._segment_speech = False
@@ -139,11 +141,13 @@ class Engine:
         try:
             obj, audio = parse_chunk(data)
         except BadFrame as exc:
-            out.append(frame_record(data, None, len(data), now))
-            # Frame-level input errors do not close the session (PROTOCOL.md §5, CAP-I).
+            if self._journal_frames:
+                out.append(frame_record(data, None, len(data), now))
+            # Frame-level input errors do not close the session (docs/protocol.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
-        out.append(frame_record(obj, audio, len(data), now))
+        if self._journal_frames:  # (a summary copies the message: not for nothing)
+            out.append(frame_record(obj, audio, len(data), now))
         self._last_input_wall = now
 
         previous_text = obj.get("previous_text")
@@ -159,7 +163,7 @@ class Engine:
             and sample_rate != self.params.sample_rate
             and not self._warned_sample_rate
         ):
-            # Undocumented live (PROTOCOL.md Q18). The query's audio_format fixes how audio is
+            # Undocumented live (docs/protocol.md Q18). The query's audio_format fixes how audio is
             # decoded, so the mock keeps the audio, decodes it as that format and says so once
             # with a `warning` (a type SDK 2.78 knows, contents undocumented; text invented).
             # Dropping the chunk would silently lose every chunk of a misconfigured client.
@@ -191,12 +195,11 @@ class Engine:
         """The monotonic time at which :meth:`tick` has something to do, if any."""
         if self.closed or self.stalled:
             return None
-        times = []
-        if self.settings.idle_timeout_secs is not None:
-            times.append(self._last_input_wall + self.settings.idle_timeout_secs)
-        if self.settings.max_session_secs is not None:
-            times.append(self._started_wall + self.settings.max_session_secs)
-        return min(times) if times else None
+        idle, limit = self.settings.idle_timeout_secs, self.settings.max_session_secs
+        times = [] if idle is None else [self._last_input_wall + idle]
+        if limit is not None:
+            times.append(self._started_wall + limit)
+        return min(times, default=None)
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: enforce the session length and idle limits."""
@@ -221,7 +224,7 @@ class Engine:
                     )
                 )
             else:
-                # Observed live: a bare close 1000 with no message first (PROTOCOL.md §6, Q4).
+                # Observed live: a bare close 1000 with no message first (docs/protocol.md §6, Q4).
                 out.append(Close(1000, ""))
         return self._finish(out)
 
@@ -235,6 +238,8 @@ class Engine:
 
     def _feed_audio(self, audio: bytes, now: float, out: list[Action]) -> None:
         duration = len(audio) / self._bytes_per_sec
+        if self._strict_audio:  # audio_check="strict"
+            audio = heard_as(audio, self.params.sample_rate, self.params.bytes_per_sample)
         gap = self.settings.warmup_reset_secs
         if self._last_audio_wall is not None and now - self._last_audio_wall > gap:
             self._warm_secs = 0.0  # after a pause the warm-up applies again (§6)
@@ -248,25 +253,31 @@ class Engine:
         if silence_needed is None:
             silence_needed = self.params.vad_silence_threshold_secs
         auto = self.settings.auto_commit_secs
+        recognizer = self._recognizer
+        heard: list[Frame] = []  # frames not yet given to the recognizer (one call per chunk)
         for frame in self._vad.feed(audio):
-            self._recognizer.feed((frame,))
+            heard.append(frame)
             if frame.speech:
                 self._segment_speech = True
                 self._silence_since = None
             elif self._silence_since is None:
                 self._silence_since = frame.start
-            if (
+            by_vad = (
                 vad_commit
                 and self._segment_speech
                 and self._silence_since is not None
                 and frame.end - self._silence_since >= silence_needed - 1e-9
-            ):
-                self._commit(frame.end, out, vad=True)
-            elif auto is not None and frame.end - self._committed_upto >= auto - 1e-9:
-                # The server's auto-commit (§6), usually in the middle of speech.
-                self._commit(frame.end, out, cut=self._vad.in_speech)
+            )
+            if by_vad or (auto is not None and frame.end - self._committed_upto >= auto - 1e-9):
+                recognizer.feed(heard)
+                heard = []
+                # The VAD's commit, or the server's auto-commit (§6), usually during speech.
+                cut = not by_vad and self._vad.in_speech
+                self._commit(frame.end, out, vad=by_vad, cut=cut)
             if self.closed:
                 return
+        if heard:
+            recognizer.feed(heard)
 
         revealed = self._recognizer.partial()
         if (
@@ -310,26 +321,13 @@ class Engine:
         self._committed_upto = at
         self.commits += 1
         out.append(Committed())
-        params = self.params
-        language = params.language_code
-        if params.include_language_detection:
-            language = detected_language(
-                self.commits,
-                utterance_language=None if utterance is None else utterance.language,
-                language_code=params.language_code,
-                secondary_languages=params.secondary_languages,
-                language_format=self.settings.language_format,
-            )
-        speaker = "speaker_0"
-        if utterance is not None and utterance.speaker is not None:
-            speaker = speaker_id(utterance.speaker)
-        answer = commit_answer(
-            params,
+        answer = segment_answer(
+            self.params,
             words,
-            language=language,
+            utterance,
+            segment=self.commits,
             echo_partial=self.settings.echo_partial,
-            segment_index=self.commits - 1,
-            speaker=speaker,
+            language_format=self.settings.language_format,
         )
         effects = FaultEffects(answer=answer)
         armed, self._armed = self._armed, []
@@ -349,8 +347,8 @@ class Engine:
         delay: float = 0.0,
     ) -> None:
         """Apply the scripted faults due at this trigger point (each fires once)."""
-        if self.closed:
-            return
+        if self.closed or (effects is None and not self._faults):
+            return  # nothing can fire (the common case, checked for every chunk)
         effects = effects or FaultEffects()
         for fault in list(self._faults):
             if effects.ended:

@@ -1,4 +1,4 @@
-"""Strict parsing of client frames, with the live ``input_error`` texts (PROTOCOL.md §3)."""
+"""Strict parsing of client frames, with the live ``input_error`` texts (docs/protocol.md §3)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = [
     "sample_rate_warning",
 ]
 
-# Live input_error texts (PROTOCOL.md §3, CAP-I, CAP-H).
+# Live input_error texts (docs/protocol.md §3, CAP-I, CAP-H).
 INVALID_MESSAGE: Final = "Message must be a valid protocol message"
 LATE_PREVIOUS_TEXT: Final = "previous_text can only be set on the first audio chunk"
 

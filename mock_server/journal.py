@@ -216,6 +216,7 @@ class Journal:
         self._sessions: list[SessionLog] = []
         self._next_index = 1
         self._with_frames: collections.deque[SessionLog] = collections.deque()  # finished
+        self._waiting = 0  # threads in wait_for: changes notify only when someone waits
 
     def open(self, **fields: Any) -> SessionLog:
         """Start the journal of a new connection."""
@@ -236,6 +237,8 @@ class Journal:
                 log.frames.append(frame)
             else:
                 log.frames_dropped += 1
+            if self._waiting:
+                self._cond.notify_all()
 
     def write(self, log: SessionLog, records: Sequence[Record]) -> None:
         """Apply the engine's journal records to ``log`` under the lock, within the frame
@@ -259,6 +262,8 @@ class Journal:
                 else:
                     raise TypeError(f"not a journal record: {record!r}")
             self.trim(log)
+            if self._waiting:
+                self._cond.notify_all()
 
     def trim(self, log: SessionLog) -> None:
         """Apply the per-session cap to frames appended directly to ``log.frames``.
@@ -320,11 +325,15 @@ class Journal:
         """
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
-                records = [log.snapshot() for log in self._sessions]
-                if predicate(records):
-                    return records
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("the mock's journal did not reach the expected state")
-                self._cond.wait(min(remaining, 0.5))
+            self._waiting += 1
+            try:
+                while True:
+                    records = [log.snapshot() for log in self._sessions]
+                    if predicate(records):
+                        return records
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("the mock's journal did not reach the expected state")
+                    self._cond.wait(min(remaining, 0.5))
+            finally:
+                self._waiting -= 1

@@ -1,7 +1,7 @@
 """Language detection in the mock: which ``language_code`` a commit reports, and in which form.
 
 With ``include_language_detection`` the live service reports the detected language on
-``committed_transcript_with_timestamps`` (PROTOCOL.md §4.5). The mock reports, per commit:
+``committed_transcript_with_timestamps`` (docs/protocol.md §4.5). The mock reports, per commit:
 
 1. the language of the scripted utterance, when it names one (``S1|fr: ...``);
 2. otherwise the session's candidates in turn, one commit after another: ``language_code``

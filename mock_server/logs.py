@@ -43,7 +43,9 @@ class RateLimitFilter(logging.Filter):
         self._seen: dict[tuple[str, str], list[float]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = (record.name, str(record.msg))
+        # The kind: the template, and for "%s"-style records the first argument too.
+        first = record.args[0] if isinstance(record.args, tuple) and record.args else ""
+        kind = (record.name, f"{record.msg}|{first}")
         now = self._clock()
         with self._lock:
             entry = self._seen.get(kind)
@@ -73,9 +75,14 @@ def rate_limited_exception_handler(loop: asyncio.AbstractEventLoop,
     """An event loop exception handler that logs through a rate-limited logger (asyncio logs
     every failed ``accept()``, e.g. once the descriptor limit is reached)."""
     exception = context.get("exception")
-    message = context.get("message", "unhandled exception in the event loop")
-    _LOOP_LOGGER.error(
-        str(message),
-        exc_info=(type(exception), exception, exception.__traceback__)
-        if isinstance(exception, BaseException) else None,
-    )
+    message = str(context.get("message", "unhandled exception in the event loop"))
+    if not isinstance(exception, BaseException):
+        _LOOP_LOGGER.error("%s", message)
+        return
+    # One line (EMFILE at accept() repeats every second while the limit holds, and its retry
+    # fails once more when the server closes); the traceback only at DEBUG.
+    _LOOP_LOGGER.error("%s: %s: %s", message, type(exception).__name__, exception)
+    if _LOOP_LOGGER.isEnabledFor(logging.DEBUG):
+        _LOOP_LOGGER.debug(
+            "%s", message, exc_info=(type(exception), exception, exception.__traceback__)
+        )

@@ -1,8 +1,8 @@
-"""The mock's own validation of the realtime endpoint's query parameters (PROTOCOL.md §2).
+"""The mock's own validation of the realtime endpoint's query parameters (docs/protocol.md §2).
 
-Deliberately independent of :class:`scribe_sync.protocol.SessionOptions`: the client validates
+Deliberately independent of :class:`scribe_sync.SessionOptions`: the client validates
 what it sends, the mock validates what it receives, so one misunderstanding cannot hide on both
-sides. Texts quoted in PROTOCOL.md are reproduced byte for byte; the others are marked
+sides. Texts quoted in docs/protocol.md are reproduced byte for byte; the others are marked
 ``# invented`` and follow the same style.
 """
 
@@ -25,7 +25,7 @@ __all__ = [
     "parse_params",
 ]
 
-#: Model ids the live service accepted in August 2026 (PROTOCOL.md §2, CAP-D).
+#: Model ids the live service accepted in August 2026 (docs/protocol.md §2, CAP-D).
 DEFAULT_MODELS: Final = (
     "scribe_v2_realtime",
     "scribe_v2_realtime_turbo",
@@ -44,7 +44,7 @@ AUDIO_FORMATS: Final[dict[str, tuple[int, int]]] = {
 }
 
 # ISO 639-3 -> 639-1 for the languages most often requested; the live echo normalises
-# "eng" to "en" (PROTOCOL.md §2, CAP-E). Unknown 3-letter codes are echoed unchanged.
+# "eng" to "en" (docs/protocol.md §2, CAP-E). Unknown 3-letter codes are echoed unchanged.
 ISO3_TO_ISO1: Final = {
     "eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "ita": "it",
     "por": "pt", "nld": "nl", "dut": "nl", "pol": "pl", "rus": "ru", "ukr": "uk", "jpn": "ja",
@@ -210,7 +210,7 @@ def parse_params(
 ) -> SessionParams:
     """Validate a realtime query the way the live service does.
 
-    Unknown parameters are ignored silently (PROTOCOL.md §2: ``sample_rate``, ``encoding`` and
+    Unknown parameters are ignored silently (docs/protocol.md §2: ``sample_rate``, ``encoding`` and
     ``vad_commit_strategy`` were sent by integrators without errors).
 
     Raises:
@@ -256,12 +256,12 @@ def parse_params(
     no_verbatim = _bool(query, "no_verbatim", False)
     filter_background_audio = _bool(query, "filter_background_audio", False)
     enable_logging = _bool(query, "enable_logging", True)
-    # The flag's name comes from SDK 2.78 docstrings only (PROTOCOL.md §4.7, Q15): unverified.
+    # The flag's name comes from SDK 2.78 docstrings only (docs/protocol.md §4.7, Q15): unverified.
     diarize = _bool(query, "diarize", False)
 
     keyterms = tuple(query.get("keyterms", []))
     if len(keyterms) > 50:
-        # SDK test fixture text (PROTOCOL.md §2), not confirmed live.
+        # SDK test fixture text (docs/protocol.md §2), not confirmed live.
         raise InvalidParams(
             f"Number of keyterms cannot exceed 50. You provided {len(keyterms)} keyterms."
         )

@@ -2,7 +2,7 @@
 
 :class:`Registry` is thread-safe: one lock (``_lock``) guards every field, because the event
 loop (sessions, admin API) and the test thread (:meth:`MockServer.install_scenario
-<mock_server.server.MockServer.install_scenario>`, :meth:`~Registry.mint_token`) both use it.
+<mock_server.MockServer.install_scenario>`, :meth:`~Registry.mint_token`) both use it.
 No method calls out while holding the lock.
 """
 

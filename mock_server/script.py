@@ -20,8 +20,12 @@ How a script is spoken (the rules of :class:`ScriptedRecognizer`):
   reached, and the rest of the utterance carries over: the next speech continues it, as the
   live service splits a sentence at a commit, instead of starting the next utterance;
 - a commit over silence returns ``""`` and consumes nothing;
-- a connection whose first chunk carries ``previous_text`` (a reconnecting client's context)
-  resumes after the utterances that text ends with (:meth:`ScriptedRecognizer.resume`);
+- every connection starts the script from the beginning, unless its first chunk carries
+  ``previous_text`` (a reconnecting client's context): then it resumes after the utterances
+  that text ends with (:meth:`ScriptedRecognizer.resume`). This is deliberate: the live
+  service keeps nothing between connections, so the mock does not either (a script position
+  shared per key would make concurrent sessions, or two tests using one key, depend on each
+  other's order); ``previous_text`` is the client's only way to say where it was;
 - once every utterance was delivered, speech produces no words: commits return ``""``.
 """
 

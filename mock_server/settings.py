@@ -82,7 +82,7 @@ class Settings:
             default lexicon rule.
         models: accepted ``model_id`` values (the live list of August 2026).
         word_ms: milliseconds of detected speech per transcribed word.
-        warmup_secs: audio needed before the first partial (≈2 s live, PROTOCOL.md §6).
+        warmup_secs: audio needed before the first partial (≈2 s live, docs/protocol.md §6).
         warmup_reset_secs: a pause in the audio this long restarts the warm-up.
         partial_interval_secs: audio between two partials (at most one per interval).
         bench_stream_count: benchmarks only: after ``session_started``, send this many

@@ -66,7 +66,7 @@ __all__ = [
     "utterances",
 ]
 
-#: Server errors that say "try again" (PROTOCOL.md §5): a reconnecting client retries them.
+#: Server errors that say "try again" (docs/protocol.md §5): a reconnecting client retries them.
 TRANSIENT_ERROR_TYPES: Final = (
     "transcriber_error",
     "resource_exhausted",
@@ -77,7 +77,7 @@ TRANSIENT_ERROR_TYPES: Final = (
     "rate_limited",
 )
 #: Close codes that end a connection without ending the session's purpose: 1000 (the idle
-#: close of an open session, PROTOCOL.md §6; not before session_started), going away, server
+#: close of an open session, docs/protocol.md §6; not before session_started), going away, server
 #: error, restart, try later.
 RECOVERABLE_CLOSE_CODES: Final = (1000, 1001, 1011, 1012, 1013)
 #: Close codes a client must not retry (a protocol disagreement), for non-recoverable schedules.

@@ -24,6 +24,21 @@ def speech(seconds: float, rate: int = RATE, seed: int = 0, level: float = 0.3) 
     return (smooth * level * 32767).astype("<i2").tobytes()
 
 
+def narrowband(seconds: float, rate: int = 8000, seed: int = 0, level: float = 0.3) -> bytes:
+    """Noise in the telephone band, 300-3400 Hz, standing in for 8 kHz speech (16-bit PCM).
+
+    Unlike :func:`speech`, its bandwidth is fixed in hertz, so audio made at one rate and
+    declared as another looks wrong (``audio_check="strict"``)."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1.0 / rate)
+    spectrum[(freqs < 300) | (freqs > 3400)] = 0
+    signal = np.fft.irfft(spectrum, n)
+    signal /= max(1e-9, float(np.max(np.abs(signal))))
+    return (signal * level * 32767).astype("<i2").tobytes()
+
+
 def tone(seconds: float, rate: int = RATE, freq: float = 440.0, level: float = 0.3) -> bytes:
     """A sine tone (16-bit PCM)."""
     t = np.arange(round(seconds * rate)) / rate

@@ -2,7 +2,7 @@
 
 - ``instant``: every answer is sent as soon as it is decided (the embedded ``MockServer`` and
   the pytest fixture default to it: tests stay fast).
-- ``live``: the delays the live service shows (PROTOCOL.md §6), drawn from a seeded random
+- ``live``: the delays the live service shows (docs/protocol.md §6), drawn from a seeded random
   stream per session so that a run is reproducible:
 
   - commit -> ``committed_transcript``: a triangular distribution over 250-380 ms with its

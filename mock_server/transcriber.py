@@ -103,7 +103,7 @@ class Transcriber:
 
 def words_payload(words: Sequence[TranscribedWord]) -> list[dict[str, Any]]:
     """``words[]`` in the DOC-REF form: words with logprob and one-char ``characters``, spacing
-    items between them without (PROTOCOL.md §4.4, Q6)."""
+    items between them without (docs/protocol.md §4.4, Q6)."""
     items: list[dict[str, Any]] = []
     previous: TranscribedWord | None = None
     for word in words:

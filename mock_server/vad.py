@@ -80,6 +80,7 @@ class VoiceActivityDetector:
     _frame_samples: int = attrs.field(init=False)
     _frame_bytes: int = attrs.field(init=False)
     _rms_threshold: float = attrs.field(init=False)
+    _energy_threshold: float = attrs.field(init=False)  # a frame's sum of squares at it
     _carry: bytes = attrs.field(init=False, default=b"")
     _frames_done: int = attrs.field(init=False, default=0)
     _in_speech: bool = attrs.field(init=False, default=False)
@@ -91,6 +92,7 @@ class VoiceActivityDetector:
         # probability >= threshold  <=>  rms >= this level; comparing squares avoids a log.
         db = _FLOOR_DB + self.threshold * (_CEILING_DB - _FLOOR_DB)
         self._rms_threshold = 32768.0 * 10 ** (db / 20.0)
+        self._energy_threshold = self._rms_threshold**2 * self._frame_samples
 
     @property
     def in_speech(self) -> bool:
@@ -111,41 +113,52 @@ class VoiceActivityDetector:
         else:
             samples = np.frombuffer(block, dtype="<i2").astype(np.float32)
         frames = samples.reshape(-1, self._frame_samples)
-        energy = np.mean(frames * frames, axis=1)
-        voiced = energy >= self._rms_threshold * self._rms_threshold
+        # Sum of squares per frame in one call (np.mean's wrapper costs more than the maths:
+        # this runs for every chunk of every session), compared with the threshold's.
+        energy = np.einsum("ij,ij->i", frames, frames)
+        voiced = energy >= self._energy_threshold
         step = self._frame_bytes
         frame_secs = self._frame_samples / self.sample_rate
         min_speech = self.min_speech_ms / 1000.0
         min_silence = self.min_silence_ms / 1000.0
         base = self._frames_done
-        self._frames_done += len(voiced)
-        for i, is_voiced in enumerate(voiced.tolist()):
+        flags: list[bool] = voiced.tolist()
+        self._frames_done += len(flags)
+        pending = self._pending
+        if not pending and (all(flags) if self._in_speech else not any(flags)):
+            # The common case, a chunk wholly inside speech or silence: no state changes.
+            speech = self._in_speech
+            for i in range(len(flags)):
+                start = (base + i) * frame_secs
+                yield Frame(start, start + frame_secs, speech, block[i * step : (i + 1) * step])
+            return
+        for i, is_voiced in enumerate(flags):
             start = (base + i) * frame_secs
             frame_data = block[i * step : (i + 1) * step]
             if self._in_speech:
                 if is_voiced:
                     # Gap shorter than min_silence: the gap frames belong to the speech.
-                    for held in self._pending:
-                        yield attrs.evolve(held, speech=True)
-                    self._pending.clear()
+                    for held in pending:
+                        yield Frame(held.start, held.end, True, held.data)
+                    pending.clear()
                     yield Frame(start, start + frame_secs, True, frame_data)
                 else:
-                    self._pending.append(Frame(start, start + frame_secs, False, frame_data))
-                    if len(self._pending) * frame_secs >= min_silence - 1e-9:
+                    pending.append(Frame(start, start + frame_secs, False, frame_data))
+                    if len(pending) * frame_secs >= min_silence - 1e-9:
                         self._in_speech = False
-                        yield from self._pending
-                        self._pending.clear()
+                        yield from pending
+                        pending.clear()
             elif is_voiced:
-                self._pending.append(Frame(start, start + frame_secs, True, frame_data))
-                if len(self._pending) * frame_secs >= min_speech - 1e-9:
+                pending.append(Frame(start, start + frame_secs, True, frame_data))
+                if len(pending) * frame_secs >= min_speech - 1e-9:
                     self._in_speech = True
-                    yield from self._pending
-                    self._pending.clear()
+                    yield from pending
+                    pending.clear()
             else:
                 # A voiced run shorter than min_speech is noise, not speech.
-                for held in self._pending:
-                    yield attrs.evolve(held, speech=False)
-                self._pending.clear()
+                for held in pending:
+                    yield Frame(held.start, held.end, False, held.data)
+                pending.clear()
                 yield Frame(start, start + frame_secs, False, frame_data)
 
     def flush(self) -> Iterator[Frame]:

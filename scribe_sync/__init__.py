@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         ConfigError,
         ConnectError,
         ConnectionClosedError,
+        IncompleteTranscriptError,
         InputError,
         InsufficientAudioActivityError,
         InvalidRequestError,
@@ -67,18 +68,21 @@ if TYPE_CHECKING:
         Event,
         InputAudioChunk,
         PartialTranscript,
+        Reconnected,
+        Reconnecting,
         RedactedTranscript,
         ServerEvent,
         ServerWarning,
         SessionConfig,
+        SessionEnded,
         SessionStarted,
         SpeakersMerged,
         UnknownEvent,
         Word,
     )
     from .protocol import SessionOptions
-    from .reconnect import Reconnected, Reconnecting, ReconnectPolicy
-    from .session import Session, SessionEnded, SessionStats, StreamHandle, Subscription
+    from .reconnect import ReconnectPolicy
+    from .session import Session, SessionStats, StreamHandle, Subscription
     from .transcript import Transcript
 
 __all__ = [
@@ -102,6 +106,7 @@ __all__ = [
     "Entity",
     "ErrorEvent",
     "Event",
+    "IncompleteTranscriptError",
     "InputAudioChunk",
     "InputError",
     "InsufficientAudioActivityError",
@@ -162,6 +167,7 @@ _LAZY: dict[str, str] = {
     "CommitThrottledError": "errors",
     "ConfigError": "errors",
     "ConnectionClosedError": "errors",
+    "IncompleteTranscriptError": "errors",
     "InputError": "errors",
     "InsufficientAudioActivityError": "errors",
     "InvalidRequestError": "errors",
@@ -200,11 +206,11 @@ _LAZY: dict[str, str] = {
     "UnknownEvent": "messages",
     "Word": "messages",
     "SessionOptions": "protocol",
-    "Reconnected": "reconnect",
-    "Reconnecting": "reconnect",
+    "Reconnected": "messages",
+    "Reconnecting": "messages",
     "ReconnectPolicy": "reconnect",
     "Session": "session",
-    "SessionEnded": "session",
+    "SessionEnded": "messages",
     "SessionStats": "session",
     "StreamHandle": "session",
     "Subscription": "session",

@@ -5,30 +5,7 @@ accounting that ``finish`` waits on, applies every incoming event, says what eac
 means, and keeps the audio a reconnect must replay. :mod:`scribe_sync.session` only drives it
 from threads, under one lock, and moves the frames it returns.
 
-What an ending means (the first row that applies decides; :meth:`SessionState.ending_error`):
-
-=====================================================  ==========================================
-how the connection ended                                the session ends with
-=====================================================  ==========================================
-a local failure closed it (a source that failed)       that failure
-``close()`` began before the ending                    nothing: a normal ending
-we closed it for a WebSocket protocol violation or     that ``ConnectionClosedError`` (code 1002
-an oversized message                                   or 1009): our decision, not the server's
-the last message was an ``ErrorEvent`` of a type in    nothing: ``finish()`` has every answer and
-``LATE_FINALIZATION_ERRORS``, after ``finish()`` had   the server answered a trailing commit or
-every answer                                           an idle socket (PROTOCOL.md §6)
-the last message was an ``ErrorEvent``                 its ``ServerError`` subclass, whatever
-                                                       followed: a close frame (its code and
-                                                       reason are kept) or a transport failure
-                                                       (kept as ``__cause__``)
-the transport failed (no close frame, a send that      that ``ConnectionClosedError`` (code 1006)
-timed out, a stalled commit)
-a close frame with code 1000 or 1005                   nothing: a normal ending
-any other close frame                                  ``ConnectionClosedError(code, reason)``
-=====================================================  ==========================================
-
-Whether an ending is retried is :meth:`ReconnectPolicy.retryable`'s table: a server error
-decides by its type, so ``quota_exceeded`` followed by a reset is never retried.
+What each ending means is :mod:`scribe_sync._endings`'s table.
 """
 
 from __future__ import annotations
@@ -38,24 +15,22 @@ import functools
 import random
 from typing import Final
 
-import attrs
-
+from ._answers import AnswerFilter
+from ._endings import ABNORMAL_CLOSURE, LATE_FINALIZATION_ERRORS, ending_error, final_error
+from ._replay import CONTEXT_CHARS, Chunk, context, release, replay
 from .errors import (
     AudioBufferFullError,
     ConnectionClosedError,
     LocalProtocolError,
     ReconnectFailedError,
     ScribeError,
-    ServerError,
 )
 from .messages import (
     AudioFormat,
     CommittedTranscript,
     CommittedTranscriptWithTimestamps,
-    DiarizedTranscript,
     ErrorEvent,
     ServerEvent,
-    Word,
 )
 from .reconnect import ReconnectPolicy
 
@@ -71,44 +46,26 @@ __all__ = [
     "SessionState",
 ]
 
-#: The service refuses a commit with less than 0.3 s of uncommitted audio (PROTOCOL.md §6);
+#: The service refuses a commit with less than 0.3 s of uncommitted audio (docs/protocol.md §6);
 #: integrators pad to 0.35 s to stay clear of rounding on the server.
 MIN_COMMIT_SECONDS: Final = 0.3
 COMMIT_PAD_SECONDS: Final = 0.35
 #: Docs recommend 0.1-1 s per chunk; larger sends are split so no frame risks
-#: chunk_size_exceeded, whose limit is unpublished (PROTOCOL.md Q16).
+#: chunk_size_exceeded, whose limit is unpublished (docs/protocol.md Q16).
 MAX_CHUNK_SECONDS: Final = 1.0
 #: Keepalive audio: 20 ms of silence, as integrators who captured the live service do
-#: (PROTOCOL.md §6 "Idle"). Pings do not count as activity there.
+#: (docs/protocol.md §6 "Idle"). Pings do not count as activity there.
 KEEPALIVE_SECONDS: Final = 0.02
-#: After the final commit is answered, these errors mean "nothing more to do", not failure
-#: (the server may answer a trailing commit or idle socket with them; PROTOCOL.md §6).
-LATE_FINALIZATION_ERRORS: Final = frozenset(
-    {"commit_throttled", "input_error", "insufficient_audio_activity"}
-)
-_NORMAL_CLOSE_CODES: Final = frozenset({1000, 1005})
 #: After an unsolicited commit (VAD or auto-commit), audio this recent is kept for replay: the
 #: service commits once silence follows speech, so the last second before the commit arrives is
-#: after the committed speech (PROTOCOL.md §6 measures 0.7-0.9 s from speech end to commit).
+#: after the committed speech (docs/protocol.md §6 measures 0.7-0.9 s from speech end to commit).
 UNSOLICITED_COMMIT_MARGIN_SECONDS: Final = 1.0
-#: previous_text sent with replayed audio: the end of the committed text (docs: best under 50).
-CONTEXT_CHARS: Final = 50
-ABNORMAL_CLOSURE: Final = 1006
 
 
 @functools.cache
 def _silence(ulaw: bool, size: int) -> bytes:
     """One second of silence, shared by every session of that format (32 KB at 16 kHz)."""
     return (b"\xff" if ulaw else b"\x00") * size  # mu-law 0xFF encodes 0
-
-
-@attrs.frozen
-class Chunk:
-    """One ``input_audio_chunk`` to send, in order. ``audio`` is a view: it is not copied."""
-
-    audio: bytes | memoryview
-    commit: bool = False
-    previous_text: str | None = None
 
 
 class SessionState:
@@ -147,22 +104,13 @@ class SessionState:
         # Commit accounting.
         self.pending_plain = 0  # commits whose committed_transcript has not arrived
         self.pending_twin = 0  # ... whose timestamped twin has not arrived
+        self._pending_bytes: collections.deque[int] = collections.deque()  # per unanswered commit
         self.waiting_since: float | None = None  # when the oldest unanswered commit was sent
         self.finishing = False
         self.segments: list[str] = []
-        # A committed transcript sent twice (a server bug the mock models as duplicate_commit):
-        # with timestamps on, a plain answer whose text repeats the previous one is held until
-        # its twin shows whether it is a repeat, whose first word starts before the previous
-        # answer's last word ends (a new segment starts at or after it on the session clock).
-        self._held: CommittedTranscript | None = None
-        self._last_text: str | None = None  # the previous plain answer's text
-        self._last_end: float | None = None  # its twin's last word end, on the session clock
-        self._twin_due = False  # a plain answer came and its twin has not yet
-        self.repeats_dropped = 0
-        # segment_index of diarized transcripts counts one connection's commits: the answers
-        # of earlier connections come first on the session's count.
-        self.answers = 0
-        self._segment_base = 0
+        # Shifts, rebases and repeats (scribe_sync._answers).
+        self._answers = AnswerFilter(twin_expected=twin_expected)
+        self.answers = 0  # committed transcripts counted, across connections
         self.last_error: ErrorEvent | None = None
         self.events_received = 0
         self.malformed_frames = 0
@@ -185,8 +133,6 @@ class SessionState:
         self.streak_since = 0.0
         self._rng = random.Random(None if policy is None else policy.seed)
 
-    # ------------------------------------------------------------------------------------------
-    # Sending
 
     def audio(self, data: bytes | bytearray | memoryview, previous_text: str | None,
               now: float) -> list[Chunk]:
@@ -248,6 +194,8 @@ class SessionState:
         chunks.append(Chunk(b"", commit=True))
         if self.pending_plain == 0:
             self.waiting_since = now
+        padded = max(self.uncommitted_bytes, int(COMMIT_PAD_SECONDS * self._rate))
+        self._pending_bytes.append(padded)
         self.pending_plain += 1
         self.pending_twin += self.twin_expected
         self.commits_sent += 1
@@ -282,8 +230,6 @@ class SessionState:
         self.last_send = now
         return chunks if self.connected else []
 
-    # ------------------------------------------------------------------------------------------
-    # Receiving
 
     def receive(self, event: ServerEvent, now: float) -> tuple[ServerEvent, ...]:
         """Apply one incoming event; returns what to deliver, in order, with word times on the
@@ -291,25 +237,14 @@ class SessionState:
         a held plain answer or a repeated answer; a held answer with its twin."""
         self.events_received += 1
         self.streak = 0  # this connection works
-        if self.offset_bytes:
-            event = self._shift_words(event)
-        if isinstance(event, DiarizedTranscript) and self._segment_base:
-            event = attrs.evolve(event, segment_index=event.segment_index + self._segment_base)
-        held = self._held
-        if held is not None:
-            self._held = None
-            if isinstance(event, CommittedTranscriptWithTimestamps):
-                first = next((w.start for w in event.words or () if w.start is not None), None)
-                if (first is not None and self._last_end is not None
-                        and first < self._last_end):
-                    self.repeats_dropped += 1  # the same answer again: neither is delivered
-                    return ()
-            return self._apply(held, now) + self._apply(event, now)
-        if (isinstance(event, CommittedTranscript) and self.twin_expected and event.text
-                and event.text == self._last_text and not self._twin_due):
-            self._held = event
-            return ()
-        return self._apply(event, now)
+        delivered: tuple[ServerEvent, ...] = ()
+        for item in self._answers.filter(event):
+            delivered += self._apply(item, now)
+        return delivered
+
+    @property
+    def repeats_dropped(self) -> int:
+        return self._answers.repeats_dropped
 
     def _apply(self, event: ServerEvent, now: float) -> tuple[ServerEvent, ...]:
         """The accounting of :meth:`receive` for one event."""
@@ -320,6 +255,8 @@ class SessionState:
                 # stays uncommitted on the server, so only the mark is forgotten.
                 self.pending_plain = max(0, self.pending_plain - 1)
                 self.pending_twin = max(0, self.pending_twin - self.twin_expected)
+                if self._pending_bytes:
+                    self._pending_bytes.popleft()
                 self.waiting_since = now if self.pending_plain else None
                 if None in self.retained:
                     self.retained.remove(None)
@@ -327,36 +264,36 @@ class SessionState:
         self.last_error = None
         if isinstance(event, CommittedTranscript):
             self.answers += 1
-            self._last_text = event.text
-            self._twin_due = self.twin_expected
             if event.text:
                 self.segments.append(event.text.strip())
             if self.pending_plain:
                 self.pending_plain -= 1
+                if self._pending_bytes:
+                    self._pending_bytes.popleft()
                 self.waiting_since = now if self.pending_plain else None
                 self._release(through_commit=True)
             else:
                 self._release(through_commit=False)
                 # An unsolicited commit (VAD or auto-commit): the server's buffer restarted at
                 # some point before now, but the commit arrives late (0.7-0.9 s after the
-                # speech ended, PROTOCOL.md §6), so audio sent within the margin may still be
+                # speech ended, docs/protocol.md §6), so audio sent within the margin may still be
                 # uncommitted. Counting it keeps finish() from skipping a tail that exists; an
                 # overestimate costs at most a commit_throttled answer, which finish accepts.
                 margin = int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._rate)
                 self.uncommitted_bytes = min(self.uncommitted_bytes, margin)
-        elif isinstance(event, CommittedTranscriptWithTimestamps):
-            ends = [w.end for w in event.words or () if w.end is not None]
-            if ends:
-                self._last_end = max(ends)
-            self._twin_due = False
-            if self.pending_twin:
-                self.pending_twin -= 1
+        elif isinstance(event, CommittedTranscriptWithTimestamps) and self.pending_twin:
+            self.pending_twin -= 1
         return (event,)
 
     @property
     def answered(self) -> bool:
         """Every commit sent has all its answers."""
         return self.pending_plain <= 0 and self.pending_twin <= 0
+
+    @property
+    def unanswered_seconds(self) -> float:
+        """Seconds of committed audio whose committed transcript has not arrived."""
+        return sum(self._pending_bytes) / self._rate
 
     @property
     def transcript(self) -> str:
@@ -374,82 +311,27 @@ class SessionState:
             self.waiting_since = now
 
     def _release(self, *, through_commit: bool) -> None:
-        """Forget audio a committed transcript now covers.
+        """Forget audio a committed transcript now covers (:func:`scribe_sync._replay.release`)."""
+        margin = int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._rate)
+        cut = release(self.retained, through_commit=through_commit, margin=margin,
+                      sample=self._bps)
+        self.retained_bytes -= cut
+        self.covered_bytes += cut
 
-        The answer to one of our commits covers everything up to its mark. An unsolicited
-        commit covers an unknown prefix: everything older than the last
-        ``UNSOLICITED_COMMIT_MARGIN_SECONDS`` before the first unanswered mark is released.
-        """
-        retained = self.retained
-        if through_commit:
-            while retained:
-                item = retained.popleft()
-                if item is None:
-                    return
-                self.retained_bytes -= len(item)
-                self.covered_bytes += len(item)
-            return
-        prefix = 0
-        for item in retained:
-            if item is None:
-                break
-            prefix += len(item)
-        release = prefix - int(UNSOLICITED_COMMIT_MARGIN_SECONDS * self._rate)
-        while release > 0 and retained and retained[0] is not None:
-            head = retained[0]
-            assert head is not None
-            if len(head) <= release:
-                retained.popleft()
-                cut = len(head)
-            else:
-                cut = release - release % self._bps
-                retained[0] = head[cut:]
-            self.retained_bytes -= cut
-            self.covered_bytes += cut
-            release -= cut
-            if cut == 0:
-                break
-
-    def _shift_words(self, event: ServerEvent) -> ServerEvent:
-        """Put a reconnected connection's word times on the session's one clock."""
-        offset = self.offset_bytes / self._rate
-        if isinstance(event, (CommittedTranscriptWithTimestamps, DiarizedTranscript)) and (
-            event.words
-        ):
-            return attrs.evolve(event, words=tuple(_shift(w, offset) for w in event.words))
-        return event
-
-    # ------------------------------------------------------------------------------------------
-    # Endings
 
     def ending_error(self, code: int | None, reason: str, failure: ScribeError | None, *,
                      closing: bool, local: ScribeError | None = None) -> ScribeError | None:
-        """What an ending means for the caller (the table in the module docstring)."""
-        if local is not None:
-            return local
-        if closing:
-            return None
-        if isinstance(failure, ConnectionClosedError) and failure.code not in (ABNORMAL_CLOSURE,
-                                                                            None):
-            return failure
-        last = self.last_error
-        if last is not None:
-            if self.finishing and self.answered and last.error_type in LATE_FINALIZATION_ERRORS:
-                return None
-            error = ServerError.from_event(last, close_code=None if failure else code,
-                                           close_reason=None if failure else reason)
-            error.__cause__ = failure
-            return error
-        if failure is not None:
-            return failure
-        if code in _NORMAL_CLOSE_CODES:
-            return None
-        return ConnectionClosedError(
-            f"the server closed the connection with code {code}"
-            + (f" ({reason})" if reason else ""),
-            code=code,
-            reason=reason,
-        )
+        """What an ending means for the caller (:func:`scribe_sync._endings.ending_error`)."""
+        return ending_error(code, reason, failure, closing=closing, local=local,
+                            last_error=self.last_error,
+                            finished=self.finishing and self.answered)
+
+    def final_error(self, error: ScribeError | None, code: int | None, reason: str, *,
+                    closing: bool) -> ScribeError | None:
+        """The error a session ends with once no reconnect follows
+        (:func:`scribe_sync._endings.final_error`)."""
+        return final_error(error, code, reason, closing=closing, unanswered=self.pending_plain,
+                           unanswered_seconds=self.unanswered_seconds)
 
     def wants_reconnect(self, error: ScribeError | None, code: int | None, *,
                         closing: bool) -> bool:
@@ -487,31 +369,15 @@ class SessionState:
 
     def resume(self, now: float) -> tuple[list[Chunk], int]:
         """A new connection is in place: the chunks to replay on it, and the bytes replayed."""
-        items = list(self.retained)
-        marks = items.count(None)
-        self.pending_plain = marks
-        self.pending_twin = marks * self.twin_expected
-        self.waiting_since = now if marks else None
         self.offset_bytes = self.covered_bytes
         self.last_error = None
-        self._segment_base = self.answers
-        self._held = None  # its twin will not come on this connection; the replay answers it
-        context = self.context()
-        chunks: list[Chunk] = []
-        replayed = uncommitted = 0
-        for item in items:
-            if item is None:
-                chunks.append(Chunk(b"", commit=True))
-                uncommitted = 0
-                continue
-            view = memoryview(item)
-            for start in range(0, len(item), self._max_chunk):
-                chunks.append(Chunk(view[start : start + self._max_chunk], previous_text=context))
-                context = None
-            replayed += len(item)
-            uncommitted += len(item)
-        if context is not None:  # nothing to replay: give the context with no audio
-            chunks.append(Chunk(b"", previous_text=context))
+        self._answers.resume(self.covered_bytes / self._rate, self.answers)
+        chunks, replayed, uncommitted, sizes = replay(self.retained, self.context(),
+                                                      self._max_chunk)
+        self.pending_plain = len(sizes)
+        self._pending_bytes = collections.deque(sizes)
+        self.pending_twin = len(sizes) * self.twin_expected
+        self.waiting_since = now if sizes else None
         self.uncommitted_bytes = uncommitted
         self.last_send = now
         self.connected = True
@@ -519,28 +385,12 @@ class SessionState:
         return chunks, replayed
 
     def context(self) -> str | None:
-        """previous_text for the first replayed chunk: the end of the committed text."""
-        if not self.segments:
-            # Still in the first segment: the caller's own context, if it gave one.
-            return self.first_previous_text if self.covered_bytes == 0 else None
-        text = " ".join(self.segments)[-CONTEXT_CHARS:]
-        if " " in text and len(text) == CONTEXT_CHARS:
-            text = text.split(" ", 1)[1]  # start at a word boundary
-        return text or None
+        """previous_text for the first replayed chunk (:func:`scribe_sync._replay.context`)."""
+        first = not self.covered_bytes
+        return context(self.segments, self.first_previous_text, first_segment=first)
 
     def seconds(self, size: int) -> float:
         return size / self._rate
-
-
-def _shift(word: Word, offset: float) -> Word:
-    def moved(t: float | None) -> float | None:
-        return None if t is None else round(t + offset, 6)
-
-    characters = word.characters
-    if characters is not None:
-        characters = tuple(attrs.evolve(c, start=moved(c.start), end=moved(c.end))
-                           for c in characters)
-    return attrs.evolve(word, start=moved(word.start), end=moved(word.end), characters=characters)
 
 
 def transport_failure(message: str) -> ConnectionClosedError:

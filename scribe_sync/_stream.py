@@ -10,14 +10,26 @@ import array
 import logging
 import sys
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 from .errors import ConfigError, ConnectionClosedError, ScribeError
 from .messages import AudioFormat, CommitStrategy
+from .protocol import SessionOptions
 
-if TYPE_CHECKING:
-    from .session import Session
+
+class _Target(Protocol):
+    """What the sender needs of a session: its public methods only."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def options(self) -> SessionOptions: ...
+    @property
+    def closed(self) -> bool: ...
+    def send_audio(self, data: bytes) -> None: ...
+    def commit(self) -> bool: ...
+    def finish(self) -> None: ...
 
 __all__ = ["StreamHandle", "start_stream"]
 
@@ -53,9 +65,13 @@ class StreamHandle:
         return not self._thread.is_alive()
 
 
-def start_stream(session: Session, source: Iterable[bytes], *, speed: float | str | None,
-                 commit_every: float | None, finish: bool) -> StreamHandle:
-    """Validate the arguments and start the sender thread (see ``Session.stream``)."""
+def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | str | None,
+                 commit_every: float | None, finish: bool,
+                 fail: Callable[[ScribeError], None]) -> StreamHandle:
+    """Validate the arguments and start the sender thread (see ``Session.stream``).
+
+    ``fail(error)`` closes the session with a local failure that its iterators then raise.
+    """
     from .audio import paced
 
     fmt = session.options.audio_format
@@ -79,7 +95,7 @@ def start_stream(session: Session, source: Iterable[bytes], *, speed: float | st
     holder: list[StreamHandle] = []
     thread = threading.Thread(
         target=lambda: _run(session, holder[0], source, chunks, stop,
-                            commit_every if manual else None, finish),
+                            commit_every if manual else None, finish, fail),
         name=f"scribe-stream-{session.session_id[:8]}",
         daemon=True,
     )
@@ -89,9 +105,9 @@ def start_stream(session: Session, source: Iterable[bytes], *, speed: float | st
     return handle
 
 
-def _run(session: Session, handle: StreamHandle, source: Iterable[bytes],
+def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
          chunks: Iterator[bytes], stop: threading.Event, commit_every: float | None,
-         finish: bool) -> None:
+         finish: bool, fail: Callable[[ScribeError], None]) -> None:
     fmt = session.options.audio_format
     rate = fmt.bytes_per_second
     since_commit = 0
@@ -115,16 +131,16 @@ def _run(session: Session, handle: StreamHandle, source: Iterable[bytes],
     except ScribeError as exc:
         # After a close (by the user, a callback or the server) sending fails by design;
         # the session's own ending is what iterators report. Otherwise, end it with this.
-        if not session.closed and not session._closing:
+        if not session.closed and not stop.is_set():
             handle.error = exc
-            session._fail(exc)
+            fail(exc)
     except TimeoutError as exc:  # finish() gave up waiting; the session is closed
         handle.error = exc
         logger.warning("%s: %s", session.session_id, exc)
     except Exception as exc:
         handle.error = exc
         logger.exception("%s: streaming failed", session.session_id)
-        session._fail(ConnectionClosedError(f"streaming failed: {exc!r}"))
+        fail(ConnectionClosedError(f"streaming failed: {exc!r}"))
     finally:
         close = getattr(source, "close", None)
         if callable(close):

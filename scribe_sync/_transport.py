@@ -22,8 +22,9 @@ continuation, a malformed close frame)
 EOF or a reset                                               ``ConnectionClosedError(code=1006)``
 ===========================================================  ==================================
 
-websocket-client has no size limit of its own: :class:`_LimitedFrameBuffer` adds one.
-Its ``websocket`` logger prints handshake headers when trace mode is on
+websocket-client opens the connection (TCP, proxy, TLS, the HTTP upgrade) through its public
+API; frames are ours (:mod:`scribe_sync._framing`), with the size limit checked from each
+header. websocket-client's ``websocket`` logger prints handshake headers when trace mode is on
 (``websocket.enableTrace(True)``); importing this module installs a filter on that logger that
 masks credentials (``xi-api-key``/``Authorization`` headers, ``token=`` query values).
 """
@@ -40,27 +41,31 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import Final
 
-import attrs
 import websocket
-from websocket import ABNF
-from websocket._abnf import frame_buffer
 
+from ._framing import BINARY, CLOSE, PING, PONG, TEXT, FrameReader, Violation, encode
+from ._handshake import (
+    Cancel,
+    HandshakeWatchdog,
+    ProxySettings,
+    TLSSettings,
+    handshake_error,
+    tls_problem,
+)
 from ._redact import RedactingFilter, redact_log_text, redact_url
+from ._seam import Frame, Transport
 from .errors import (
-    AuthError,
-    ConfigError,
     ConnectError,
     ConnectionClosedError,
-    QuotaExceededError,
-    RateLimitedError,
-    ServerError,
 )
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "Cancel",
     "Frame",
+    "HandshakeWatchdog",
     "ProxySettings",
     "TLSSettings",
     "Transport",
@@ -75,185 +80,14 @@ ABNORMAL_CLOSURE: Final = 1006
 PROTOCOL_ERROR: Final = 1002
 MESSAGE_TOO_BIG: Final = 1009
 #: Server messages are small JSON: a committed_transcript_with_timestamps of a 90 s segment
-#: (the longest auto-commit, PROTOCOL.md §6) is a few tens of KB. 1 MiB leaves a wide margin
+#: (the longest auto-commit, docs/protocol.md §6) is a few tens of KB. 1 MiB leaves a wide margin
 #: while bounding what a broken or hostile server can make the reader buffer.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
-#: RFC 6455 §5.5: control frames carry at most 125 bytes.
-_MAX_CONTROL_PAYLOAD: Final = 125
 
 # websocket-client's trace mode dumps handshakes: a filter on its logger itself runs for every
 # record it creates, before any handler (its trace handler included) sees it.
 _LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
-
-
-class _MessageTooBig(websocket.WebSocketException):
-    """A frame or fragmented message is larger than the transport's limit."""
-
-
-class _LimitedFrameBuffer(frame_buffer):
-    """websocket-client's frame reader, refusing frames from their header alone.
-
-    The declared payload length is checked as soon as it is read, so an oversized frame is
-    refused before any of its payload is buffered (a header claiming 2**63 bytes costs nothing).
-    ``pending`` tells how much of a fragmented message is already buffered.
-    """
-
-    def __init__(self, ws: websocket.WebSocket, max_size: int | None) -> None:
-        super().__init__(ws._recv, skip_utf8_validation=True)
-        self._ws = ws
-        self._max_size = max_size
-
-    def recv_length(self) -> None:
-        super().recv_length()
-        assert self.header is not None and self.length is not None
-        opcode = self.header[4]
-        length = self.length
-        if opcode & 0x8:  # a control frame
-            if length > _MAX_CONTROL_PAYLOAD:
-                raise websocket.WebSocketProtocolException(
-                    f"control frame of {length} bytes (at most {_MAX_CONTROL_PAYLOAD} allowed)"
-                )
-            return
-        if self._max_size is None:
-            return
-        pending = self._ws.cont_frame.cont_data
-        total = length + (len(pending[1]) if pending else 0)
-        if total > self._max_size:
-            raise _MessageTooBig(
-                f"the server sent a message of at least {total} bytes, more than "
-                f"max_message_size={self._max_size}"
-            )
-
-
-@attrs.frozen
-class Frame:
-    """One received frame: ``kind`` is ``"text"``, ``"binary"`` or ``"close"``."""
-
-    kind: str
-    data: bytes = b""
-    code: int | None = None
-    reason: str = ""
-
-
-@attrs.frozen
-class TLSSettings:
-    """How to verify the server. Verification is on unless ``verify=False`` is asked for."""
-
-    verify: bool = True
-    ca_file: str | None = None
-    context: ssl.SSLContext | None = None
-
-    def sslopt(self) -> dict[str, object]:
-        if self.context is not None:
-            return {"context": self.context}
-        if not self.verify:
-            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-        options: dict[str, object] = {"cert_reqs": ssl.CERT_REQUIRED}
-        if self.ca_file is not None:
-            options["ca_certs"] = self.ca_file
-        return options
-
-
-@attrs.frozen
-class ProxySettings:
-    """An HTTP(S) or SOCKS proxy given as a URL such as ``http://user:pass@proxy:3128``.
-
-    ``repr`` hides the password.
-    """
-
-    url: str = attrs.field(repr=False)
-
-    @property
-    def display(self) -> str:
-        parsed = urllib.parse.urlsplit(self.url)
-        return f"{parsed.scheme}://{parsed.hostname}:{parsed.port}"
-
-    def options(self) -> dict[str, object]:
-        parsed = urllib.parse.urlsplit(self.url)
-        kinds = {"http": "http", "https": "http", "socks5": "socks5", "socks5h": "socks5h",
-                 "socks4": "socks4", "socks4a": "socks4a"}
-        if parsed.scheme not in kinds or not parsed.hostname:
-            raise ConfigError(
-                f"invalid proxy {self.display!r}: expected http://, socks5:// or socks4:// "
-                "with a host",
-                option="proxy",
-            )
-        options: dict[str, object] = {
-            "http_proxy_host": parsed.hostname,
-            "http_proxy_port": parsed.port or (1080 if parsed.scheme.startswith("socks") else 8080),
-            "proxy_type": kinds[parsed.scheme],
-        }
-        if parsed.username:
-            options["http_proxy_auth"] = (
-                urllib.parse.unquote(parsed.username),
-                urllib.parse.unquote(parsed.password or ""),
-            )
-        return options
-
-
-class Transport(Protocol):
-    """What a session needs from a connection. Tests substitute scripted transports."""
-
-    def send_text(self, text: str | bytes) -> None:
-        """Send one text frame; bounded by the I/O timeout. Raises ConnectionClosedError."""
-        ...
-
-    def recv(self, timeout: float | None) -> Frame | None:
-        """The next frame, or ``None`` when nothing arrived within ``timeout`` seconds or
-        :meth:`wake` was called. Never blocks past ``timeout``."""
-        ...
-
-    def wait(self, timeout: float | None) -> None:
-        """Block until a frame may have arrived, :meth:`wake` is called, or ``timeout``
-        passes. Reads nothing, so an interrupt here loses nothing."""
-        ...
-
-    def wake(self) -> None:
-        """Make a :meth:`recv` in progress (or the next one) return ``None`` at once."""
-        ...
-
-    def send_close(self, code: int, reason: str) -> None: ...
-
-    def abort(self) -> None:
-        """Shut the socket down at once; wakes threads blocked in send or recv."""
-        ...
-
-    def release(self) -> None:
-        """Abort, and free every descriptor; the session calls it once nothing uses it."""
-        ...
-
-
-def tls_problem(exc: BaseException) -> str:
-    """A readable cause for a TLS failure, pointing at the settings that fix a verify error."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"certificate verification failed: {exc.verify_message or exc.reason} (to trust a "
-            "private CA pass ca_file= or ssl_context=; verify=False turns verification off)"
-        )
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc)
-
-
-def _handshake_error(exc: websocket.WebSocketBadStatusException, url: str) -> Exception:
-    status = exc.status_code
-    # Scribe answers bad credentials after the upgrade (PROTOCOL.md §1), but proxies, gateways
-    # and future servers may refuse the upgrade itself; map the statuses that mean the same.
-    table: dict[int, type[ServerError]] = {
-        401: AuthError,
-        403: AuthError,
-        402: QuotaExceededError,
-        429: RateLimitedError,
-    }
-    message = f"the server refused the WebSocket upgrade with HTTP {status}"
-    cls = table.get(status)
-    if cls is not None:
-        return cls(message)
-    return ConnectError(f"{message} ({redact_url(url)})", code=None, reason=str(status))
-
-
-class _NeedData(Exception):
-    """Raised inside frame parsing when the buffered bytes end mid-frame (never escapes)."""
 
 
 class WebSocketTransport:
@@ -262,16 +96,17 @@ class WebSocketTransport:
     websocket-client's ``recv_data()`` answers a ping and then keeps reading inside the same
     call, blocked for the socket timeout (so one heartbeat ping followed by silence starved the
     session of keepalives). So this class waits for readiness itself with :mod:`selectors`
-    (``select.select`` fails on descriptors above 1024), reads what the socket has into a
-    buffer, and hands that buffer to websocket-client's frame parser; a partial frame stays
-    parsed-so-far until more bytes arrive. :meth:`recv` therefore never blocks past its
+    (``select.select`` fails on descriptors above 1024), reads what the socket has, and feeds
+    it to a :class:`~scribe_sync._framing.FrameReader`; a partial frame waits there until more
+    bytes arrive. :meth:`recv` therefore never blocks past its
     timeout, and :meth:`wake` ends a wait at once through a socketpair.
 
     Socket writes are serialised by ``_send_lock`` (pongs come from the reading thread while
     audio comes from others); the session orders its own frames before they get here.
     """
 
-    def __init__(self, ws: websocket.WebSocket, io_timeout: float = 10.0) -> None:
+    def __init__(self, ws: websocket.WebSocket, io_timeout: float = 10.0,
+                 max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self._ws = ws
         self._io_timeout = io_timeout
         # Set once a protocol violation or size limit ended the connection: later calls fail.
@@ -279,10 +114,7 @@ class WebSocketTransport:
         # Keep our own reference: websocket-client sets ws.sock to None when it sees EOF.
         self._sock: socket.socket | None = ws.sock
         self._ssl = isinstance(self._sock, ssl.SSLSocket)
-        self._buffer = bytearray()
-        self._frames = _LimitedFrameBuffer(ws, getattr(ws.frame_buffer, "_max_size", None))
-        self._frames.recv = self._take
-        self._cont = ws.cont_frame
+        self._frames = FrameReader(max_message_size)
         # _send_lock guards socket writes, so a pong never lands inside an audio frame.
         self._send_lock = threading.Lock()
         self._close_sent = False
@@ -305,11 +137,13 @@ class WebSocketTransport:
         tls: TLSSettings,
         proxy: ProxySettings | None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        watchdog: HandshakeWatchdog | None = None,
     ) -> WebSocketTransport:
         """Open the connection (TCP, TLS, HTTP upgrade) within ``timeout`` seconds.
 
         Incoming messages above ``max_message_size`` bytes (``None``: no limit) end the
-        connection with close code 1009.
+        connection with close code 1009. ``watchdog`` (the caller's, running) bounds the whole
+        handshake; without one, each socket operation is bounded by ``timeout``.
 
         Raises:
             TimeoutError: the handshake did not complete in time.
@@ -324,7 +158,8 @@ class WebSocketTransport:
         ws = websocket.WebSocket(
             sslopt=tls.sslopt(), skip_utf8_validation=True, enable_multithread=True
         )
-        ws.frame_buffer = _LimitedFrameBuffer(ws, max_message_size)
+        if watchdog is not None:
+            watchdog.watch(ws)
         options: dict[str, object] = {"header": [f"{k}: {v}" for k, v in headers.items()]}
         if proxy is not None:
             options.update(proxy.options())
@@ -332,7 +167,7 @@ class WebSocketTransport:
         try:
             ws.connect(url, timeout=timeout, **options)
         except websocket.WebSocketBadStatusException as exc:
-            raise _handshake_error(exc, url) from None
+            raise handshake_error(exc, url) from None
         except (websocket.WebSocketTimeoutException, TimeoutError):
             ws.shutdown()
             raise TimeoutError(f"timed out opening {safe_url} after {timeout:g} s") from None
@@ -351,12 +186,12 @@ class WebSocketTransport:
         # A bound on every blocking socket call, so a peer that stops reading cannot hang a
         # sender forever; receives first wait for readiness with their own timeout.
         ws.settimeout(io_timeout)
-        return cls(ws, io_timeout)
+        return cls(ws, io_timeout, max_message_size)
 
     def send_text(self, text: str | bytes) -> None:
         """Send one text frame (``bytes`` are its UTF-8 payload, sent as they are)."""
-        frame = websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT).format()
-        self._send_raw(frame, "send failed")
+        payload = text.encode("utf-8") if isinstance(text, str) else text
+        self._send_raw(encode(TEXT, payload), "send failed")
 
     def _send_raw(self, data: bytes, what: str) -> None:
         sock = self._sock
@@ -373,30 +208,10 @@ class WebSocketTransport:
         finally:
             self._send_lock.release()
 
-    def wait(self, timeout: float | None) -> None:
-        """Until the socket is readable, a wake-up, or ``timeout``; nothing is read (the
-        session's main thread waits here, then reads with interrupts deferred)."""
-        sock = self._sock
-        if sock is None or self._failed is not None:
-            return
-        if self._ssl and sock.pending():  # type: ignore[attr-defined]
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self._selector.select(timeout)
-
     def wake(self) -> None:
         """End a :meth:`recv` waiting in another thread now (it returns ``None``)."""
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
-
-    def _take(self, size: int) -> bytes:
-        """The frame parser's source: buffered bytes, or _NeedData to resume later."""
-        buffer = self._buffer
-        if not buffer:
-            raise _NeedData
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
 
     def recv(self, timeout: float | None) -> Frame | None:
         if self._failed is not None:
@@ -406,15 +221,13 @@ class WebSocketTransport:
         while True:
             try:
                 frame = self._parse()
-            except _MessageTooBig as exc:
-                raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
-            except websocket.WebSocketProtocolException as exc:
+            except Violation as exc:
+                if exc.code == MESSAGE_TOO_BIG:
+                    raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
                 raise self._fail(
                     PROTOCOL_ERROR, "protocol error",
                     f"the server broke the WebSocket protocol: {exc}",
                 ) from None
-            except (OSError, websocket.WebSocketException) as exc:
-                raise self._closed_error("connection lost", exc) from exc
             if frame is not None:
                 return frame
             if woken:
@@ -467,27 +280,21 @@ class WebSocketTransport:
                 "connection lost: WebSocketConnectionClosedException: Connection to remote "
                 "host was lost.", code=ABNORMAL_CLOSURE,
             )
-        self._buffer += data
+        self._frames.feed(data)
         return True, woken
 
     def _parse(self) -> Frame | None:
         """The next complete message from the buffer, answering pings on the way."""
-        while self._buffer:
-            try:
-                frame = self._frames.recv_frame()
-            except _NeedData:
+        while True:
+            parsed = self._frames.next()
+            if parsed is None:
                 return None
-            opcode = frame.opcode
-            if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-                self._cont.validate(frame)
-                self._cont.add(frame)
-                if not self._cont.is_fire(frame):
-                    continue
-                opcode, frame = self._cont.extract(frame)
-                kind = "text" if opcode == ABNF.OPCODE_TEXT else "binary"
-                return Frame(kind, bytes(frame.data))
-            if opcode == ABNF.OPCODE_CLOSE:
-                data = bytes(frame.data)  # type: ignore[arg-type]
+            opcode, data = parsed
+            if opcode == TEXT:
+                return Frame("text", data)
+            if opcode == BINARY:
+                return Frame("binary", data)
+            if opcode == CLOSE:
                 if not self._close_sent:  # echo, as websocket-client does
                     with contextlib.suppress(ConnectionClosedError):
                         self.send_close(1000, "")
@@ -495,12 +302,10 @@ class WebSocketTransport:
                     code: int = struct.unpack("!H", data[:2])[0]
                     return Frame("close", code=code, reason=data[2:].decode("utf-8", "replace"))
                 return Frame("close", code=1005)  # no status code present (RFC 6455 §7.1.5)
-            if opcode == ABNF.OPCODE_PING:
+            if opcode == PING:
                 with contextlib.suppress(ConnectionClosedError):
-                    pong = ABNF.create_frame(frame.data, ABNF.OPCODE_PONG).format()
-                    self._send_raw(pong, "pong failed")
+                    self._send_raw(encode(PONG, data), "pong failed")
             # a pong (solicited or not) is ignored
-        return None
 
     def _fail(self, code: int, reason: str, message: str) -> ConnectionClosedError:
         """Send a close frame for a failure we detected; the connection is unusable after it.
@@ -518,7 +323,7 @@ class WebSocketTransport:
     def send_close(self, code: int, reason: str) -> None:
         self._close_sent = True
         payload = struct.pack("!H", code) + reason.encode("utf-8")
-        self._send_raw(ABNF.create_frame(payload, ABNF.OPCODE_CLOSE).format(), "close failed")
+        self._send_raw(encode(CLOSE, payload), "close failed")
 
     def abort(self) -> None:
         sock = self._sock

@@ -3,7 +3,7 @@
 Opening a session is done here, synchronously, before any thread starts: the options are
 validated, the WebSocket is opened, and the first message is read. Only ``session_started``
 means "connected" (the service opens the socket even for a bad credential and then sends
-``auth_error``; PROTOCOL.md §1), so ``connect`` returns a :class:`Session` only after it.
+``auth_error``; docs/protocol.md §1), so ``connect`` returns a :class:`Session` only after it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    Cancel,
+    HandshakeWatchdog,
     ProxySettings,
     TLSSettings,
     Transport,
@@ -173,7 +175,7 @@ class ScribeClient:
                 consumed by its first connection).
             reconnect: ``True`` or a :class:`~scribe_sync.reconnect.ReconnectPolicy` to survive
                 lost connections without losing audio (see the README, "Reconnect").
-            **options: any :class:`~scribe_sync.protocol.SessionOptions` field, e.g.
+            **options: any :class:`~scribe_sync.SessionOptions` field, e.g.
                 ``audio_format="pcm_16000"``, ``commit_strategy="vad"``,
                 ``include_timestamps=True``, ``language_code="en"``.
 
@@ -200,9 +202,10 @@ class ScribeClient:
                 option="token",
             )
 
-        def open_connection() -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
+        def open_connection(cancel: Cancel | None = None
+                            ) -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
             fresh = token() if callable(token) else token
-            return self._open(session_options, fresh)
+            return self._open(session_options, fresh, cancel)
 
         transport, started, early = open_connection()
         return Session(
@@ -220,22 +223,25 @@ class ScribeClient:
         )
 
     def _open(
-        self, options: SessionOptions, token: str | None
+        self, options: SessionOptions, token: str | None, cancel: Cancel | None = None
     ) -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
-        """One connection: WebSocket upgrade, then read until ``session_started``."""
+        """One connection: WebSocket upgrade, then read until ``session_started``, all within
+        ``open_timeout`` (``cancel``: a reconnect the closing session no longer wants)."""
         headers = auth_headers(self._api_key, token)
         url = build_url(self.base_url, options, token=token)
         deadline = time.monotonic() + self.open_timeout
         logger.debug("connecting to %s", redact_url(url))
-        transport = WebSocketTransport.connect(
-            url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
-            tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
-        )
-        try:
-            started, early = _await_session_started(transport, deadline, self.open_timeout)
-        except BaseException:
-            transport.release()
-            raise
+        with HandshakeWatchdog(self.open_timeout, cancel) as watchdog:
+            transport = WebSocketTransport.connect(
+                url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
+                tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
+                watchdog=watchdog,
+            )
+            try:
+                started, early = _await_session_started(transport, deadline, self.open_timeout)
+            except BaseException:
+                transport.release()
+                raise
         logger.debug("session %s started", started.session_id)
         return transport, started, early
 

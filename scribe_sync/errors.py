@@ -25,6 +25,7 @@
     ├── AudioBufferFullError                   send_audio refused audio: the replay buffer is full
     └── ConnectionClosedError                  the transport failed or closed abnormally
         ├── ConnectError                       the connection never opened
+        ├── IncompleteTranscriptError          the session ended with commits unanswered
         └── ReconnectFailedError               a reconnecting session gave up
 
 Timeouts raise the builtin :class:`TimeoutError`. No exception text ever contains a secret: the
@@ -33,10 +34,7 @@ messages here are built from server text, close codes and option names only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .messages import ErrorEvent
+from typing import Protocol
 
 __all__ = [
     "AudioBufferFullError",
@@ -47,6 +45,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "ConnectionClosedError",
+    "IncompleteTranscriptError",
     "InputError",
     "InsufficientAudioActivityError",
     "InvalidRequestError",
@@ -65,6 +64,18 @@ __all__ = [
     "UnacceptedTermsError",
     "server_error_class",
 ]
+
+
+class _ErrorLike(Protocol):
+    """What :meth:`ServerError.from_event` reads of a server error message
+    (:class:`scribe_sync.messages.ErrorEvent`). A protocol rather than an import, so that the
+    errors stay below the messages: ``messages`` names ``ScribeError`` in its session events."""
+
+    @property
+    def error_type(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 class ScribeError(Exception):
@@ -127,7 +138,7 @@ class ServerError(ScribeError):
 
     @classmethod
     def from_event(
-        cls, event: ErrorEvent, *, close_code: int | None = None, close_reason: str | None = None
+        cls, event: _ErrorLike, *, close_code: int | None = None, close_reason: str | None = None
     ) -> ServerError:
         """The exception for a server ``ErrorEvent``: the one place that builds it.
 
@@ -234,6 +245,20 @@ class ConnectError(ConnectionClosedError):
     """The connection never opened (refused, unreachable, TLS or upgrade failure)."""
 
 
+class IncompleteTranscriptError(ConnectionClosedError):
+    """The session ended (even with a clean close) while commits were still unanswered: the
+    transcript's tail is missing.
+
+    Attributes:
+        unanswered_seconds: seconds of committed audio no transcript covers.
+    """
+
+    def __init__(self, message: str, *, unanswered_seconds: float, code: int | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, code=code, reason=reason)
+        self.unanswered_seconds = unanswered_seconds
+
+
 class ReconnectFailedError(ConnectionClosedError):
     """A reconnecting session gave up; ``__cause__`` is the last failure.
 
@@ -278,7 +303,7 @@ class AudioBufferFullError(ScribeError):
 
 
 # The literal table from wire error type to exception class. ``unaccepted_terms_error`` is the
-# name the docs use; the server sends ``unaccepted_terms`` (PROTOCOL.md Q11): both map here.
+# name the docs use; the server sends ``unaccepted_terms`` (docs/protocol.md Q11): both map here.
 _SERVER_ERRORS: dict[str, type[ServerError]] = {
     "error": ServerError,
     "auth_error": AuthError,

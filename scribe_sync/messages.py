@@ -1,7 +1,7 @@
 """Every Scribe v2 Realtime wire message, both directions, as frozen value classes.
 
 No JSON and no I/O here: :mod:`scribe_sync.protocol` turns these into text frames and back.
-Field names follow the wire (PROTOCOL.md §3-§5) except where the wire has two spellings for one
+Field names follow the wire (docs/protocol.md §3-§5) except where the wire has two spellings for one
 thing (``SessionConfig``), in which case the model holds one normalised value and the codec
 accepts both.
 
@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from .errors import ScribeError
 
 __all__ = [
     "AudioFormat",
@@ -30,10 +33,13 @@ __all__ = [
     "Event",
     "InputAudioChunk",
     "PartialTranscript",
+    "Reconnected",
+    "Reconnecting",
     "RedactedTranscript",
     "ServerEvent",
     "ServerWarning",
     "SessionConfig",
+    "SessionEnded",
     "SessionStarted",
     "SpeakersMerged",
     "UnknownEvent",
@@ -42,7 +48,7 @@ __all__ = [
 
 
 class AudioFormat(str, enum.Enum):
-    """The ``audio_format`` query parameter: raw mono audio, no container (PROTOCOL.md §2).
+    """The ``audio_format`` query parameter: raw mono audio, no container (docs/protocol.md §2).
 
     PCM formats are 16-bit signed little-endian; ``ULAW_8000`` is 8-bit G.711 mu-law.
     """
@@ -86,7 +92,7 @@ class AudioFormat(str, enum.Enum):
 class CommitStrategy(str, enum.Enum):
     """The ``commit_strategy`` query parameter.
 
-    ``TURN_PREDICTION`` appears only in the 2.78 SDK's generated enum (PROTOCOL.md Q14); it is
+    ``TURN_PREDICTION`` appears only in the 2.78 SDK's generated enum (docs/protocol.md Q14); it is
     decoded when a server echoes it but is not accepted as a session option.
     """
 
@@ -121,7 +127,7 @@ class ServerEvent(Event):
 class InputAudioChunk:
     """The one client message: a chunk of audio, optionally committing the segment.
 
-    A commit is the same message with empty audio and ``commit=True`` (PROTOCOL.md §3).
+    A commit is the same message with empty audio and ``commit=True`` (docs/protocol.md §3).
     ``previous_text`` is only valid on the first chunk of a connection.
     """
 
@@ -149,8 +155,8 @@ def _optional_tuple_of_str(value: Any) -> tuple[str, ...] | None:
 class SessionConfig:
     """The ``config`` object of ``session_started``, normalised.
 
-    The live server and the SDK's generated type disagree on spellings (PROTOCOL.md Q1): the live
-    service sends ``vad_commit_strategy`` (bool) and ``disable_logging``; the SDK type has
+    The live server and the SDK's generated type disagree on spellings (docs/protocol.md Q1):
+    the live service sends ``vad_commit_strategy`` (bool) and ``disable_logging``; the SDK type has
     ``commit_strategy`` (enum) and ``enable_logging``. Both decode to ``commit_strategy`` and
     ``enable_logging`` here. Keys this class does not know are kept in ``extra``.
     """
@@ -210,7 +216,7 @@ class CommittedTranscript(ServerEvent):
 @attrs.frozen
 class Character:
     """One character of a word. The wire has both a bare string and ``{text, start, end}``
-    (PROTOCOL.md Q6); a bare string decodes to a ``Character`` without times."""
+    (docs/protocol.md Q6); a bare string decodes to a ``Character`` without times."""
 
     text: str
     start: float | None = None
@@ -235,7 +241,7 @@ class Word:
 class CommittedTranscriptWithTimestamps(ServerEvent):
     """The timestamped twin of a ``committed_transcript``.
 
-    ``words`` is ``None`` when only language detection was requested (PROTOCOL.md §4.4).
+    ``words`` is ``None`` when only language detection was requested (docs/protocol.md §4.4).
     """
 
     message_type: ClassVar[str] = "committed_transcript_with_timestamps"
@@ -325,7 +331,7 @@ class ErrorEvent(ServerEvent):
 
     ``error_type`` is the wire ``message_type`` (``auth_error``, ``commit_throttled``, ...).
     Whether the error ends the session is decided by what the server does next (a close or
-    not), not by the type alone (PROTOCOL.md Q9).
+    not), not by the type alone (docs/protocol.md Q9).
     """
 
     error_type: str
@@ -343,3 +349,37 @@ class UnknownEvent(ServerEvent):
 
     message_type: str
     payload: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Client-side events (never on the wire)
+
+
+@attrs.frozen
+class SessionEnded(Event):
+    """Client-side event given to callbacks (not iterators) when the session has ended.
+
+    ``error`` is what an iterator raises at the end (``None`` for a normal ending).
+    """
+
+    code: int | None
+    reason: str
+    error: ScribeError | None = None
+
+
+@attrs.frozen
+class Reconnecting(Event):
+    """The connection was lost; attempt ``attempt`` starts after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    error: ScribeError | None = attrs.field(eq=False, default=None)
+
+
+@attrs.frozen
+class Reconnected(Event):
+    """A new connection replaced the lost one; ``replayed_seconds`` of audio were re-sent."""
+
+    attempt: int
+    session_id: str
+    replayed_seconds: float

@@ -8,7 +8,7 @@ ending                                       retried?
 transport loss (no close frame, 1006)        yes
 close 1001, 1011, 1012, 1013                 yes (going away, server error, restart, try later)
 close 1000/1005 without an error             yes while the session is open: the service closes
-                                             idle sockets that way (PROTOCOL.md §6); not after
+                                             idle sockets that way (docs/protocol.md §6); not after
                                              ``finish()`` has its answers or after ``close()``
 ``session_time_limit_exceeded``              yes
 ``resource_exhausted``, ``queue_overflow``   yes
@@ -38,10 +38,9 @@ from .errors import (
     ConfigError,
     ConnectionClosedError,
     ReconnectFailedError,
-    ScribeError,
     ServerError,
 )
-from .messages import Event
+from .messages import Reconnected, Reconnecting  # re-exported: their old home
 
 __all__ = [
     "RETRYABLE_CLOSE_CODES",
@@ -123,21 +122,3 @@ class ReconnectPolicy:
         if error is None:  # a clean close of an open session: the idle close
             return code in (1000, 1005, None) or code in RETRYABLE_CLOSE_CODES
         return False
-
-
-@attrs.frozen
-class Reconnecting(Event):
-    """The connection was lost; attempt ``attempt`` starts after ``delay`` seconds."""
-
-    attempt: int
-    delay: float
-    error: ScribeError | None = attrs.field(eq=False, default=None)
-
-
-@attrs.frozen
-class Reconnected(Event):
-    """A new connection replaced the lost one; ``replayed_seconds`` of audio were re-sent."""
-
-    attempt: int
-    session_id: str
-    replayed_seconds: float

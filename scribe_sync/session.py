@@ -1,29 +1,22 @@
-"""A blocking realtime session: threads, locks and waiting around :class:`SessionState`.
+"""A blocking realtime session: the public methods over the session's threads.
 
-Every protocol rule lives in :mod:`scribe_sync._state`; this module moves frames and wakes
-threads. Who does what:
+Who does what (docs/architecture.md draws it):
 
-- Reading is a role, not a thread (leader/follower): whoever waits for the next event reads
-  the socket. ``for event in session`` reads on the caller's own thread, with no hand-off.
-  The background thread ``scribe-reader-<id>`` reads only while nobody waits in :meth:`recv`
-  (for a short while after the last call) or while callbacks are registered; it also sends
-  the idle keepalive, checks for stalled commits and runs reconnects. On the main thread,
-  where a ``KeyboardInterrupt`` can land at any bytecode, each read is a guarded step
-  (:mod:`scribe_sync._signals`): wait for the socket where an interrupt loses nothing, then
-  read, parse and queue one frame with SIGINT deferred until it is queued.
-- Writing is a role too: a thread that queues frames writes them itself unless another thread
-  is writing, which then writes them too. No lock that ``stats``, ``commit`` or ``finish``
-  need is held during a socket write.
-- ``scribe-dispatch-<id>`` exists once a callback is registered and runs callbacks in order.
-- Waiting never uses ``Condition.wait``: its lock restore can be broken by a second
-  ``KeyboardInterrupt`` on the main thread. A waiter blocks on a private lock of its own.
+- ``scribe-reader-<id>`` (:mod:`scribe_sync._reader`) is the only thread that reads the
+  socket. It applies each frame to the rules object (:mod:`scribe_sync._state`), feeds the
+  transcript, and queues the events; it also sends the idle keepalive, drops stalled
+  connections, reconnects and enforces the close deadline. It never runs user code.
+- :meth:`Session.recv` and the iterator take events from a bounded queue
+  (:mod:`scribe_sync._assembler`); a ``KeyboardInterrupt`` there interrupts only that wait.
+- ``scribe-dispatch-<id>`` (:mod:`scribe_sync._dispatch`) exists once a callback is
+  registered and runs callbacks in order.
+- Any thread may send: chunks are accounted for under the state lock, then encoded and written
+  under one send mutex (:mod:`scribe_sync._core`).
 
 Any thread may call :meth:`Session.send_audio`, :meth:`Session.commit`,
 :meth:`Session.finish` and :meth:`Session.close`; one thread at a time may receive.
-
-This module holds the public methods; the state, waiting and the two roles are in
-:mod:`scribe_sync._driver`, the two threads in :mod:`scribe_sync._background`, streaming a source
-in :mod:`scribe_sync._stream`.
+``stats``, ``transcript``, ``segments`` and ``closed`` never wait on a lock, so a signal
+handler may read them, and ``close()`` from a signal handler is bounded by its deadline.
 """
 
 from __future__ import annotations
@@ -34,19 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-import attrs
-
-from . import _background
-from ._driver import (
-    CLOSE_REASON,
-    IDLE_TICK,
-    OUTBOX_LIMIT,
-    Connector,  # noqa: F401  (importable from here, as before)
-    Driver,
-    SessionEnded,
-    check_timeout,
-    fresh,
-)
+from ._assembler import Assembler
+from ._core import SessionCore, check_text, check_timeout, fresh
+from ._dispatch import Handler, dispatch
+from ._reader import Connector, Reader
+from ._shutdown import await_answers, close_session
 from ._state import (  # the constants stay importable from here, as before
     COMMIT_PAD_SECONDS,  # noqa: F401
     CONTEXT_CHARS,  # noqa: F401
@@ -54,37 +39,23 @@ from ._state import (  # the constants stay importable from here, as before
     MAX_CHUNK_SECONDS,  # noqa: F401
     MIN_COMMIT_SECONDS,  # noqa: F401
     UNSOLICITED_COMMIT_MARGIN_SECONDS,  # noqa: F401
+    SessionState,
 )
+from ._stats import SessionStats, snapshot
 from ._stream import StreamHandle, start_stream
-from ._transport import ABNORMAL_CLOSURE
-from .errors import ConnectionClosedError, LocalProtocolError, ScribeError
-from .messages import Event
+from ._transport import Transport
+from .errors import (
+    LocalProtocolError,
+    ScribeError,
+)
+from .messages import Event, ServerEvent, SessionConfig, SessionEnded, SessionStarted
+from .protocol import SessionOptions
+from .reconnect import ReconnectPolicy
+from .transcript import Transcript
 
 __all__ = ["Session", "SessionEnded", "SessionStats", "StreamHandle", "Subscription"]
 
 E = TypeVar("E", bound=Event)
-
-
-@attrs.frozen
-class SessionStats:
-    """A snapshot of a session's counters. Audio counts are the caller's audio only; the
-    padding before short commits and the keepalive silence are counted apart."""
-
-    audio_bytes_sent: int
-    audio_seconds_sent: float
-    uncommitted_seconds: float
-    commits_sent: int
-    keepalives_sent: int
-    events_received: int
-    partials_dropped: int
-    malformed_frames: int
-    reconnects: int
-    buffered_seconds: float
-    padding_seconds_sent: float = 0.0
-    keepalive_seconds_sent: float = 0.0
-    #: Committed transcripts the server sent twice (same text, same word times), dropped.
-    repeated_answers_dropped: int = 0
-
 
 
 class Subscription:
@@ -99,9 +70,7 @@ class Subscription:
 
     def cancel(self) -> None:
         """Stop receiving events. Idempotent; events already being dispatched may still arrive."""
-        with self._session._lock:
-            if self in self._session._subscriptions:
-                self._session._subscriptions.remove(self)
+        self._session._unsubscribe(self)
 
     __call__ = cancel
 
@@ -109,14 +78,64 @@ class Subscription:
         return f"<Subscription {self._event_type.__name__} -> {self._callback!r}>"
 
 
-
-class Session(Driver):
+class Session:
     """An open realtime transcription session. Create one with ``ScribeClient.connect``.
 
     Use it as a context manager: leaving the block normally calls :meth:`finish` (commit what is
     uncommitted, wait for the final transcripts, close); leaving it with an exception calls
     :meth:`close` at once.
     """
+
+    def __init__(
+        self,
+        transport: Transport,
+        started: SessionStarted,
+        options: SessionOptions,
+        *,
+        early_events: tuple[ServerEvent, ...] = (),
+        close_timeout: float = 5.0,
+        finish_timeout: float = 30.0,
+        keepalive_interval: float | None = 5.0,
+        max_queue: int | None = 4096,
+        reconnect: ReconnectPolicy | None = None,
+        connector: Connector | None = None,
+        open_timeout: float = 10.0,
+    ) -> None:
+        if reconnect is not None and connector is None:
+            raise ValueError("reconnect needs a connector")
+        self.session_id: str = started.session_id
+        self.config: SessionConfig = started.config
+        self.options: SessionOptions = options
+        self._format = options.audio_format
+        self._close_timeout = close_timeout
+        self._finish_timeout = finish_timeout
+        now = time.monotonic()
+        state = SessionState(options.audio_format, twin_expected=options.expects_timestamped_twin,
+                             policy=reconnect, now=now)
+        state.events_received = len(early_events)
+        self._core = core = SessionCore(state, transport, options.audio_format, max_queue)
+        core.label = self.session_id
+        for event in early_events:
+            core.record(event)
+            core.deliver(event)
+        self._handlers: tuple[tuple[Subscription, Handler], ...] = ()
+        self._subscribe_lock = threading.Lock()  # guards _handlers and _dispatcher
+        self._dispatcher: threading.Thread | None = None
+        self._receiver: int | None = None  # the thread in recv()
+        self._recv_claim = threading.Lock()  # held by the thread in recv()
+        self._iterating = False
+        self._streams: list[StreamHandle] = []
+        reader = Reader(core, keepalive_interval=keepalive_interval, policy=reconnect,
+                        connector=connector, on_new_session=self._new_session)
+        self._reader = threading.Thread(target=reader.run,
+                                        name=f"scribe-reader-{self.session_id[:8]}", daemon=True)
+        self._reader.start()
+
+    def _new_session(self, started: SessionStarted) -> None:
+        self.session_id, self.config = started.session_id, started.config
+        self._core.label = started.session_id
+
+    # -- sending ------------------------------------------------------------------------------
 
     def send_audio(self, data: bytes | bytearray | memoryview, *, previous_text: str | None = None
                    ) -> None:
@@ -138,30 +157,9 @@ class Session(Driver):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"audio must be bytes, not {type(data).__name__}")
         if previous_text is not None:
-            _check_text("previous_text", previous_text)
-        with self._lock:
-            self._check_open("send audio")
-            self._queue(self._state.audio(data, previous_text, time.monotonic()))
-        self._flush()
-        while True:  # a slow peer: wait for the writer; report an ending that came meanwhile
-            with self._lock:
-                if self._ended:
-                    self._check_open("send audio")
-                if self._closing:
-                    raise LocalProtocolError("the session was closed while sending audio")
-                # After a failed write the reader decides at once what the ending is (with
-                # reconnect on, the audio is kept for the replay and this call succeeds).
-                if self._outbox_bytes <= OUTBOX_LIMIT and (
-                        self._send_failure is None or self._lost is not None):
-                    return
-                waiter = self._waiter()
-                self._outbox_waiting += 1
-            try:
-                self._doze(waiter, IDLE_TICK)
-            finally:
-                with self._lock:
-                    self._outbox_waiting -= 1
-            self._flush()
+            check_text("previous_text", previous_text)
+        self._core.send(lambda state, now: state.audio(data, previous_text, now),
+                        time.monotonic())
 
     def commit(self) -> bool:
         """Commit the uncommitted audio: its ``committed_transcript`` will follow.
@@ -173,13 +171,18 @@ class Session(Driver):
         Returns:
             ``True`` when a commit was sent.
         """
-        with self._lock:
-            self._check_open("commit")
-            before = self._state.commits_sent
-            self._queue(self._state.commit(time.monotonic()))
-            sent = self._state.commits_sent > before
-        self._flush()
-        return sent
+        sent: list[bool] = []
+
+        def make(state: SessionState, now: float) -> list[Any]:
+            before = state.commits_sent
+            chunks = state.commit(now)
+            sent.append(state.commits_sent > before)
+            return chunks
+
+        self._core.send(make, time.monotonic(), "commit")
+        return bool(sent and sent[0])
+
+    # -- receiving ----------------------------------------------------------------------------
 
     def recv(self, timeout: float | None = None) -> Event | None:
         """The next event, in arrival order; ``None`` once the session has ended normally.
@@ -192,7 +195,28 @@ class Session(Driver):
             ConnectionClosedError: the connection failed.
             LocalProtocolError: another thread is already receiving.
         """
-        return self._receive(timeout)
+        check_timeout("timeout", timeout)
+        me = threading.get_ident()
+        # By thread: an interrupt between the claim and the finally below must not leave the
+        # session refusing its own thread for ever.
+        if not self._recv_claim.acquire(blocking=False) and self._receiver != me:
+            raise LocalProtocolError("another thread is already receiving from this session")
+        try:
+            self._receiver = me
+            if not self._iterating:
+                self._iterating = True
+                self._core.events.keep_latest = False
+            event = self._core.events.take(timeout)
+            if event is not None:
+                return event
+            ending = self._core.ending
+            if ending is not None and ending.error is not None:
+                raise fresh(ending.error)
+            return None
+        finally:
+            self._receiver = None
+            if self._recv_claim.locked():
+                self._recv_claim.release()
 
     def __iter__(self) -> Iterator[Event]:
         """Iterate over events until the session ends; see :meth:`recv` for what is raised."""
@@ -209,22 +233,35 @@ class Session(Driver):
         if not (isinstance(event_type, type) and issubclass(event_type, Event)):
             raise TypeError("event_type must be an Event class, e.g. CommittedTranscript")
         subscription = Subscription(self, event_type, callback)
-        with self._lock:
-            self._subscriptions.append(subscription)
-            start = self._dispatcher is None
-            if start:
-                self._dispatcher = threading.Thread(
-                    target=_background.dispatch, args=(self,),
+        core = self._core
+        with self._subscribe_lock:
+            self._handlers = (*self._handlers, (subscription, (event_type, callback)))
+            thread = None
+            if self._dispatcher is None:
+                queue = Assembler(core.max_queue)
+                thread = threading.Thread(
+                    target=dispatch, args=(queue, self._current_handlers),
                     name=f"scribe-dispatch-{self.session_id[:8]}", daemon=True)
-                if self._ended:
-                    self._dispatch_queue.append(
-                        SessionEnded(self.close_code, self.close_reason, self._end_error))
-            self._notify()
-        if start:
-            assert self._dispatcher is not None
-            self._dispatcher.start()
-        self._transport.wake()  # the background thread reads from now on
+                self._dispatcher = thread
+                if not self._iterating:
+                    # No iterator yet: the iterator queue keeps only the latest events for one
+                    # that may come later, and never holds the reader back.
+                    core.events.keep_latest = True
+                core.dispatch = queue
+                ending = core.ending
+                if ending is not None:  # ended before: the callbacks still hear how
+                    queue.put(SessionEnded(ending.code, ending.reason, ending.error))
+                    queue.close()
+        if thread is not None:
+            thread.start()
         return subscription
+
+    def _current_handlers(self) -> tuple[Handler, ...]:
+        return tuple(handler for _, handler in self._handlers)
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._subscribe_lock:
+            self._handlers = tuple(h for h in self._handlers if h[0] is not subscription)
 
     def stream(self, source: Iterable[bytes], *, speed: float | str | None = "auto",
                commit_every: float | None = 20.0, finish: bool = True) -> StreamHandle:
@@ -240,7 +277,7 @@ class Session(Driver):
             commit_every: with the manual strategy, commit after about this many seconds of
                 audio, at the next quiet chunk (or at 1.5 times the interval), because the
                 service auto-commits long segments on its own and many short ones hurt quality
-                (PROTOCOL.md §6). ``None`` commits only at the end.
+                (docs/protocol.md §6). ``None`` commits only at the end.
             finish: call :meth:`finish` at the end of the source (the default), so that
                 iteration ends once the last transcript has arrived.
 
@@ -251,16 +288,18 @@ class Session(Driver):
             ConfigError: the source's format is not the session's.
         """
         handle = start_stream(self, source, speed=speed, commit_every=commit_every,
-                              finish=finish)
+                              finish=finish, fail=self._fail)
         self._streams.append(handle)
         return handle
 
     def _fail(self, error: ScribeError) -> None:
         """Close the session because of a local failure that iterators should see."""
-        with self._lock:
-            if self._local_error is None and not (self._closing or self._ended):
-                self._local_error = error
+        core = self._core
+        if core.local_error is None and not (core.closing or core.ending is not None):
+            core.local_error = error
         self.close()
+
+    # -- ending -------------------------------------------------------------------------------
 
     def finish(self, timeout: float | None = None) -> None:
         """Commit what is uncommitted, wait for every commit's transcripts, then close.
@@ -276,94 +315,29 @@ class Session(Driver):
         Raises:
             TimeoutError: the transcripts did not all arrive in time (the session is closed).
             ValueError: ``timeout`` is negative or not finite.
+            IncompleteTranscriptError: the server ended the session before answering every
+                commit (the session is closed).
             ServerError, ConnectionClosedError: the session had ended with that error.
         """
         check_timeout("timeout", timeout)
         timeout = self._finish_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        with self._lock:
-            if not (self._closing or self._ended):
-                self._queue(self._state.commit(time.monotonic()))
-            self._state.finishing = True
-            self._notify()
-        self._flush()
-        self._transport.wake()  # the reader re-checks: nothing pauses while finishing
-        while True:
-            with self._lock:
-                state = self._state
-                done = self._ended or state.answered
-                remaining = deadline - time.monotonic()
-                if done or remaining <= 0:
-                    unanswered = state.pending_plain
-                    answered = state.answered
-                    # Once every commit is answered the transcript is complete: how the
-                    # connection ends afterwards no longer concerns finish().
-                    error = self._end_error if self._ended and not answered else None
-                    # Another thread's close() ended the wait: closing discards what is
-                    # unanswered, by request, so that is not finish()'s to report.
-                    closed_by_caller = self._closing
-                    break
-                waiter = self._waiter()
-            self._doze(waiter, remaining)
+        outcome = await_answers(self._core, deadline)
         self.close()
-        if error is not None:
-            raise fresh(error)
-        if closed_by_caller:
-            return
-        if done and unanswered > 0:
-            raise ConnectionClosedError(
-                f"the server ended the session before answering {unanswered} commit(s); "
-                "the transcript tail is missing",
-                code=self.close_code,
-                reason=self.close_reason,
-            )
-        if not done:
-            raise TimeoutError(f"the final transcripts did not arrive within {timeout:g} s")
+        outcome.check(timeout)
 
     def close(self) -> None:
-        """Close the session now. Idempotent, bounded by the close timeout, safe from a callback.
+        """Close the session now. Idempotent, bounded by the close timeout, safe from a callback
+        or a signal handler.
 
-        Uncommitted audio is not transcribed; use :meth:`finish` to keep it. Afterwards every
+        Uncommitted audio is not transcribed; use :meth:`finish` to keep it. The close timeout
+        runs from the first call: a call interrupted (Ctrl+C) and retried keeps that deadline,
+        and once it has passed the reader cuts the socket and ends by itself. Afterwards every
         thread the session started has ended (except the calling callback's own dispatcher,
-        which ends as soon as the callback returns, and a reconnect attempt still connecting,
-        which ends within its open timeout and discards its new connection).
+        which ends as soon as the callback returns).
         """
-        deadline = time.monotonic() + self._close_timeout
-        with self._lock:
-            first = not self._closing
-            self._closing = True
-            send_close = first and not self._ended and self._lost is None
-            self._outbox.clear()  # closing discards what is not yet written
-            self._outbox_bytes = 0
-            transport = self._transport
-            self._notify()
-        if send_close and self._write_role.acquire(timeout=self._close_timeout):
-            try:
-                transport.send_close(1000, CLOSE_REASON)
-            except ScribeError:
-                pass  # the socket is already gone; the reader will notice
-            finally:
-                self._write_role.release()
-        transport.wake()
-        current = threading.current_thread()
-        for handle in self._streams:
-            handle.stop()
-            handle.join(max(0.0, deadline - time.monotonic()))
-        self._wait_ended(deadline)
-        with self._lock:
-            ended = self._ended
-            transport = self._transport
-        if not ended:
-            # The server did not answer the close handshake in time: cut the socket.
-            transport.abort()
-            self._wait_ended(time.monotonic() + 0.5)
-            with self._lock:
-                self._end_locked(ABNORMAL_CLOSURE, "", None)
-        if current is not self._reader:
-            self._reader.join(max(0.1, deadline - time.monotonic()))
-        dispatcher = self._dispatcher
-        if dispatcher is not None and dispatcher is not current:
-            dispatcher.join(max(0.1, deadline - time.monotonic()))
+        close_session(self._core, self._close_timeout, self._reader, self._streams,
+                      self._dispatcher)
 
     def __enter__(self) -> Session:
         return self
@@ -375,52 +349,42 @@ class Session(Driver):
         else:
             self.close()
 
+    # -- reading the state (never waits: safe from a signal handler) ---------------------------
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the session ended with (``None`` while open)."""
+        ending = self._core.ending
+        return None if ending is None else ending.code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason the session ended with (``""`` while open)."""
+        ending = self._core.ending
+        return "" if ending is None else ending.reason
+
     @property
     def transcript(self) -> str:
         """The committed text so far: each commit once, in order, joined with spaces."""
-        with self._lock:
-            return self._state.transcript
+        return self._core.published.text
+
+    @property
+    def segments(self) -> Transcript:
+        """A copy of the committed segments so far (every answer the session accepted, with
+        word times on one clock across reconnects): write files from this."""
+        return self._core.published.copy()
 
     @property
     def closed(self) -> bool:
         """True once the session has ended."""
-        with self._lock:
-            return self._ended
+        return self._core.ending is not None
 
     @property
     def stats(self) -> SessionStats:
         """Counters: audio sent, uncommitted audio, events received, ..."""
-        with self._lock:
-            s = self._state
-            return SessionStats(
-                audio_bytes_sent=s.audio_bytes,
-                audio_seconds_sent=s.seconds(s.audio_bytes),
-                uncommitted_seconds=s.seconds(s.uncommitted_bytes),
-                commits_sent=s.commits_sent,
-                keepalives_sent=s.keepalives_sent,
-                events_received=s.events_received,
-                partials_dropped=self._partials_dropped,
-                malformed_frames=s.malformed_frames,
-                reconnects=s.reconnects,
-                buffered_seconds=s.seconds(s.retained_bytes),
-                padding_seconds_sent=s.seconds(s.padding_bytes),
-                keepalive_seconds_sent=s.seconds(s.keepalive_bytes),
-                repeated_answers_dropped=s.repeats_dropped,
-            )
+        return snapshot(self._core)
 
     def __repr__(self) -> str:
-        state = "ended" if self._ended else "closing" if self._closing else "open"
+        core = self._core
+        state = "ended" if core.ending else "closing" if core.closing else "open"
         return f"<Session {self.session_id} {state} {self._format.value}>"
-
-
-def _check_text(option: str, value: object) -> None:
-    """Text sent on the wire must be a str that UTF-8 can encode (no lone surrogates)."""
-    from .errors import ConfigError
-
-    if not isinstance(value, str):
-        raise ConfigError(f"{option} must be a str, not {type(value).__name__}", option=option)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(f"{option} is not valid Unicode text (it holds a lone surrogate)",
-                          option=option) from None

@@ -4,14 +4,14 @@ and WebVTT.
 A :class:`Transcript` is built from the events of a session (:meth:`Transcript.add` or
 :meth:`Transcript.from_events`). Each commit produces one ``committed_transcript`` and, when
 timestamps or language detection were requested, one ``committed_transcript_with_timestamps``
-twin. The twin usually arrives after its plain message but sometimes first (PROTOCOL.md §4.4),
+twin. The twin usually arrives after its plain message but sometimes first (docs/protocol.md §4.4),
 so the two are paired by order, the n-th of each kind forming the n-th segment, and every
 commit is counted once whichever kind arrives first.
 
 Subtitles (SRT, WebVTT) are timed from word timestamps and need a session started with
 ``include_timestamps=True``; without them :class:`MissingTimestampsError` explains that.
 
-Diarization (PROTOCOL.md §4.7, SDK 2.78 only, unverified live): a ``diarized_transcript``
+Diarization (docs/protocol.md §4.7, SDK 2.78 only, unverified live): a ``diarized_transcript``
 attributes the words of the ``segment_index``-th commit (0-based, empty commits counted) to
 speakers, whenever it arrives; ``speakers_merged`` renames a speaker everywhere before it.
 Cues never mix speakers: SRT cues start with ``[speaker_id]``, WebVTT cues with a voice span
@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import attrs
 
+from scribe_sync._segments import Cue, CueOptions, Segment, format_timestamp, segment_cues
 from scribe_sync.errors import ConfigError, ScribeError
 from scribe_sync.messages import (
     CommittedTranscript,
@@ -52,173 +53,6 @@ class MissingTimestampsError(ScribeError, ValueError):
 
     Start the session with ``include_timestamps=True`` to get them.
     """
-
-
-@attrs.frozen
-class Segment:
-    """One committed segment: its text, its words with times (or None), its language.
-
-    Times are on the session clock: seconds since the first audio sent (PROTOCOL.md §4.4).
-    """
-
-    text: str
-    words: tuple[Word, ...] | None = None
-    language_code: str | None = None
-
-    @property
-    def timed_words(self) -> tuple[Word, ...]:
-        """The words and audio events that carry times; spacing items excluded."""
-        if not self.words:
-            return ()
-        return tuple(
-            w
-            for w in self.words
-            if w.type != "spacing" and w.start is not None and w.end is not None
-        )
-
-    @property
-    def speakers(self) -> tuple[str, ...]:
-        """The speakers of the timed words, in order of first appearance (diarization)."""
-        seen: dict[str, None] = {}
-        for word in self.timed_words:
-            if word.speaker_id is not None:
-                seen.setdefault(word.speaker_id)
-        return tuple(seen)
-
-    @property
-    def start(self) -> float | None:
-        """When the first word starts, or None without timestamps."""
-        timed = self.timed_words
-        return timed[0].start if timed else None
-
-    @property
-    def end(self) -> float | None:
-        """When the last word ends, or None without timestamps."""
-        timed = self.timed_words
-        return max(w.end for w in timed if w.end is not None) if timed else None
-
-
-def _positive(option: str) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ConfigError(f"{option} must be a positive number, got {value!r}", option=option)
-
-    return check
-
-
-@attrs.frozen
-class CueOptions:
-    """How subtitles are cut into cues.
-
-    Attributes:
-        max_duration: a cue never lasts longer than this many seconds (unless a single word
-            does).
-        max_chars_per_line: lines are wrapped at spaces to at most this many characters (a
-            single longer word gets a line of its own).
-        max_lines: a cue holds at most this many lines; the next word starts a new cue.
-        speaker_labels: label cues with their speaker when words carry one (diarization).
-    """
-
-    max_duration: float = attrs.field(default=6.0, validator=_positive("max_duration"))
-    max_chars_per_line: int = attrs.field(default=42, validator=_positive("max_chars_per_line"))
-    max_lines: int = attrs.field(default=2, validator=_positive("max_lines"))
-    speaker_labels: bool = True
-
-
-@attrs.frozen
-class Cue:
-    """One subtitle cue: a time span, its lines of text, and its speaker (diarization)."""
-
-    start: float
-    end: float
-    lines: tuple[str, ...]
-    speaker: str | None = None
-
-    @property
-    def text(self) -> str:
-        """The lines joined with newlines."""
-        return "\n".join(self.lines)
-
-
-def format_timestamp(seconds: float, *, separator: str = ",") -> str:
-    """``HH:MM:SS,mmm`` (SRT; pass ``separator="."`` for WebVTT), rounded to the millisecond."""
-    total_ms = max(0, round(seconds * 1000))
-    hours, rest = divmod(total_ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, ms = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
-
-
-@attrs.frozen
-class _Token:
-    """A timed word with the text of the spacing items before it."""
-
-    separator: str
-    text: str
-    start: float
-    end: float
-    speaker: str | None = None
-
-
-def _tokens(words: Iterable[Word]) -> list[_Token]:
-    # Spacing items only shape the text (normally " ", nothing for languages written without
-    # spaces); their times are ignored, so a cue starts with its first word and ends with its
-    # last. Untimed or blank items are folded into the separator too.
-    tokens: list[_Token] = []
-    gap = ""
-    for item in words:
-        start, end = item.start, item.end
-        if item.type == "spacing" or start is None or end is None or not item.text.strip():
-            gap += item.text
-        else:
-            tokens.append(
-                _Token(gap, item.text.strip(), start, max(end, start), item.speaker_id)
-            )
-            gap = ""
-    return tokens
-
-
-def _wrap(tokens: list[_Token], width: int) -> list[str]:
-    """Greedy line filling; lines break only where the separator is whitespace."""
-    lines: list[str] = []
-    line = ""
-    for token in tokens:
-        breakable = bool(token.separator) and not token.separator.strip()
-        if not line:
-            line = token.text
-        elif breakable and len(line) + 1 + len(token.text) > width:
-            lines.append(line)
-            line = token.text
-        else:
-            line += (" " if breakable else token.separator) + token.text
-    if line:
-        lines.append(line)
-    return lines
-
-
-def _cue(tokens: list[_Token], options: CueOptions) -> Cue:
-    lines = _wrap(tokens, options.max_chars_per_line)
-    speaker = tokens[0].speaker if options.speaker_labels else None
-    return Cue(
-        start=tokens[0].start, end=max(t.end for t in tokens), lines=tuple(lines), speaker=speaker
-    )
-
-
-def _segment_cues(segment: Segment, options: CueOptions) -> list[Cue]:
-    cues: list[Cue] = []
-    current: list[_Token] = []
-    for token in _tokens(segment.words or ()):
-        if current:
-            too_long = token.end - current[0].start > options.max_duration
-            lines = _wrap([*current, token], options.max_chars_per_line)
-            turn = options.speaker_labels and token.speaker != current[-1].speaker
-            if too_long or turn or len(lines) > options.max_lines:
-                cues.append(_cue(current, options))
-                current = []
-        current.append(token)
-    if current:
-        cues.append(_cue(current, options))
-    return cues
 
 
 def _word_dict(word: Word) -> dict[str, Any]:
@@ -329,6 +163,14 @@ class Transcript:
             if segment.words is not None:
                 self._all[index] = attrs.evolve(segment, words=rename(segment.words))
 
+    def copy(self) -> Transcript:
+        """An independent copy (the session publishes one after each committed answer)."""
+        other = Transcript()
+        other._all = list(self._all)
+        other._plain, other._twins = self._plain, self._twins
+        other._diarized = dict(self._diarized)
+        return other
+
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> Transcript:
         """A transcript of every committed segment in ``events``."""
@@ -421,7 +263,7 @@ class Transcript:
                     f"subtitles need word timestamps, but segment {number} ({segment.text!r:.40}) "
                     "has none; start the session with include_timestamps=True"
                 )
-        return [cue for segment in self.segments for cue in _segment_cues(segment, options)]
+        return [cue for segment in self.segments for cue in segment_cues(segment, options)]
 
     def to_srt(self, options: CueOptions | None = None, **kwargs: Any) -> str:
         """SubRip subtitles (``00:00:01,234 --> 00:00:02,000``). See :meth:`cues`."""

@@ -12,7 +12,7 @@ from scribe_sync.errors import ConnectionClosedError
 from scribe_sync.messages import SessionConfig, SessionStarted
 from scribe_sync.protocol import SessionOptions, encode
 
-__all__ = ["ScriptedTransport", "make_session", "wait_for"]
+__all__ = ["ScriptedTransport", "make_session", "session_threads", "wait_for"]
 
 
 class ScriptedTransport:
@@ -27,7 +27,9 @@ class ScriptedTransport:
         self.close_sent: tuple[int, str] | None = None
         self.aborted = threading.Event()
         self.frame_sent = threading.Condition()
-        self._inbox: queue.Queue[Frame | BaseException | None] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so close() from a signal handler that interrupted
+        # another put() (a wake-up, an abort) cannot deadlock on the double itself.
+        self._inbox: queue.SimpleQueue[Frame | BaseException | None] = queue.SimpleQueue()
         self.send_gate: threading.Event | None = None  # when set to an Event, sends wait on it
 
     # -- test side
@@ -79,11 +81,6 @@ class ScriptedTransport:
             raise item
         return item  # None: a wake-up
 
-    def wait(self, timeout: float | None) -> None:
-        with self._inbox.not_empty:  # until something is queued (a frame or a wake-up)
-            if not self._inbox.queue:
-                self._inbox.not_empty.wait(timeout)
-
     def wake(self) -> None:
         self._inbox.put(None)
 
@@ -119,17 +116,25 @@ def make_session(
 
 
 def wait_for(session: Any, predicate: Any, timeout: float = 5.0) -> bool:
-    """Wait until ``predicate()`` (evaluated under the session's lock) holds; woken by every
-    change the session makes, so this is a handshake, not a poll."""
+    """Wait until ``predicate()`` holds; woken by every event the session delivers and by its
+    ending (the session's change notifications), so this is a handshake, not a poll."""
     import time
 
+    changes = session._core.changes  # the one test seam: the session's wake-up list
     deadline = time.monotonic() + timeout
     while True:
-        with session._lock:
-            if predicate():
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            waiter = session._waiter()
-        session._doze(waiter, remaining)
+        bell = changes.register()
+        if predicate():
+            changes.cancel(bell)
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            changes.cancel(bell)
+            return False
+        changes.sleep(bell, min(remaining, 0.05))
+
+
+def session_threads(session: Any, role: str) -> list[threading.Thread]:
+    """The session's live threads of ``role`` ("reader", "dispatch", "stream"), by name."""
+    prefix = f"scribe-{role}-{session.session_id[:8]}"
+    return [t for t in threading.enumerate() if t.name == prefix and t.is_alive()]

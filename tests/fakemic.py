@@ -1,4 +1,5 @@
-"""The fake microphone of ../shared/recipes/fake-microphone.md, for tests.
+"""A fake microphone for tests: an ALSA ``file`` plugin over the null device, which captures
+the bytes of a raw PCM file (the recipe works without a sound card).
 
 ALSA reads ``$HOME/.asoundrc`` once per process, so a test points a child process's ``HOME`` at
 the folder :func:`fake_mic_home` makes. PyAudio then captures, through real PortAudio and ALSA,

@@ -1,5 +1,5 @@
 """Diarization across a reconnect: ``segment_index`` counts the commits of one *connection*
-(PROTOCOL.md §4.7), so after a reconnect the new connection's first diarized transcript says
+(docs/protocol.md §4.7), so after a reconnect the new connection's first diarized transcript says
 ``segment_index: 0`` about what is the session's third segment. The session rebases it by the
 answers of earlier connections (``scribe_sync._state``), so ``Transcript`` gives every segment
 its speakers (before, the later segments got none).

@@ -3,7 +3,7 @@ while a healthy session on the same server keeps working and transcribes exactly
 
 Each fuzzed frame is followed by a probe (an unknown ``message_type``, which the mock always
 answers with ``input_error``), so the answers of every frame can be told apart without sleeping.
-The oracle for "must be refused" is the client-frame shape of PROTOCOL.md §3, written out here
+The oracle for "must be refused" is the client-frame shape of docs/protocol.md §3, written out here
 independently of the mock's parser.
 """
 
@@ -31,7 +31,7 @@ from tests import strategies as sst
 KEY = "fuzz-key-0123"
 LIMIT = 64 * 1024  # the mock's max_message_bytes here, so oversize frames stay cheap
 TRANSCRIPT = "one two three four five six seven eight nine ten"
-#: What the mock may send while answering a client frame (PROTOCOL.md §4, §5).
+#: What the mock may send while answering a client frame (docs/protocol.md §4, §5).
 ANSWER_TYPES = frozenset({
     "input_error", "partial_transcript", "committed_transcript",
     "committed_transcript_with_timestamps", "commit_throttled", "chunk_size_exceeded",

@@ -343,3 +343,18 @@ def test_a_delayed_error_and_its_close_keep_their_order() -> None:
         assert [m.get("message_type", "text_frame" in m) for m in received] == [
             True, "transcriber_error"]
         assert (peer.close_code, peer.close_reason) == (1000, "transcriber_error")
+
+
+def test_random_faults_do_not_draw_duplicate_commit_unless_asked() -> None:
+    """By default RandomFaults draws only faults every stream can see; duplicate_commit (inert
+    without word timestamps) is drawn only when named."""
+    import random
+
+    from mock_server.faults import DuplicateCommit, RandomFaults
+
+    default = RandomFaults(rate=1.0)
+    assert "duplicate_commit" not in default.actions
+    rng = random.Random(0)
+    assert not any(isinstance(default.draw(rng), DuplicateCommit) for _ in range(500))
+    chosen = RandomFaults(rate=1.0, actions=["duplicate_commit"])
+    assert isinstance(chosen.draw(rng), DuplicateCommit)

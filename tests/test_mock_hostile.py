@@ -10,12 +10,16 @@ import gc
 import logging
 import os
 import select
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +27,7 @@ from mock_server import MockServer
 from mock_server.logs import RateLimitFilter, rate_limited_exception_handler
 
 WAIT = 30.0  # generous bound on waiting for the mock to act; never a timing assertion
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _closed_by_peer(sock: socket.socket) -> bool:
@@ -174,6 +179,8 @@ def test_loop_errors_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
         loop.close()
     lines = [r for r in caplog.records if r.name == "mock_server.loop"]
     assert 1 <= len(lines) <= 10
+    assert all(r.exc_info is None for r in lines)  # one line each, no traceback
+    assert "Too many open files" in lines[0].getMessage()
 
 
 def test_the_rate_limit_reports_what_it_suppressed() -> None:
@@ -200,3 +207,45 @@ def test_a_session_in_progress_outlives_the_handshake_timeout() -> None:
         done.wait(1.0)
         peer.send(chunk(silence(0.5), commit=True))
         assert peer.recv_until("committed_transcript")["text"] == ""
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_at_the_descriptor_limit_the_log_stays_short() -> None:
+    """scribe-mock at a 60-descriptor limit, flooded with handshakes for 3 s: accept()
+    errors are logged as a few single lines, never as a stream of tracebacks."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        ["prlimit", "--nofile=60:60", sys.executable, "-m", "mock_server", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    port = int(proc.stdout.readline().rsplit(":", 1)[1])
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()),
+                              name="test-stderr")
+    reader.start()
+    made: list[socket.socket] = []
+    try:
+        flood_until = time.monotonic() + 3.0
+        while time.monotonic() < flood_until:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+                sock.sendall(_upgrade_request())
+                made.append(sock)
+            except OSError:
+                pass
+            if len(made) > 200:  # the client's own descriptors stay bounded
+                for sock in made[:100]:
+                    sock.close()
+                del made[:100]
+    finally:
+        for sock in made:
+            sock.close()
+        proc.terminate()
+        proc.wait(WAIT)
+        reader.join(WAIT)
+        proc.stdout.close()
+        proc.stderr.close()
+    errors = [line for line in lines if "shutting down" not in line]
+    assert len(errors) <= 20, "".join(errors[:30])
+    assert not any(line.startswith("Traceback") for line in lines)

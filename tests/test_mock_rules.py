@@ -1,4 +1,4 @@
-"""Session rules of the mock (PROTOCOL.md §2-§6) through real WebSocket connections."""
+"""Session rules of the mock (docs/protocol.md §2-§6) through real WebSocket connections."""
 
 from __future__ import annotations
 

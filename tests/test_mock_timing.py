@@ -1,4 +1,4 @@
-"""Timing profiles: the live profile's scheduled delays (PROTOCOL.md §6), and the driver
+"""Timing profiles: the live profile's scheduled delays (docs/protocol.md §6), and the driver
 honouring them in order. Delays are asserted as the engine schedules them, not measured."""
 
 from __future__ import annotations

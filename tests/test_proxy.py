@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from mock_server import MockServer
-from mock_server.testing import speech
+from mock_server.testing import silence, speech
 from scribe_sync import ConnectionClosedError, ScribeClient
 
 # websocket-client never proxies localhost or 127.0.0.1 unless told otherwise, so the mock
@@ -132,7 +132,8 @@ def test_session_through_an_http_connect_proxy(
     try:
         client = ScribeClient("k", base_url=mock_on_other_loopback.base_url, proxy=proxy.url)
         with client.connect() as session:
-            session.send_audio(speech(1.0))
+            # Ended by silence: a commit during the speech would cut the utterance.
+            session.send_audio(speech(1.0) + silence(0.5))
         assert session.transcript == "through the proxy"
         assert proxy.tunnels == [f"{MOCK_HOST}:{mock_on_other_loopback.port}"]
         assert "p@ss" not in repr(client)

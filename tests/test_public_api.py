@@ -182,7 +182,7 @@ def test_wire_error_type_maps_to_its_exception(error_type: str, cls: type) -> No
 
 
 def test_error_table_covers_every_error_type() -> None:
-    """The codec's error types are exactly the documented wire error types (PROTOCOL.md §5)."""
+    """The codec's error types are exactly the documented wire error types (docs/protocol.md §5)."""
     assert set(WIRE_ERRORS) == errors.SERVER_ERROR_TYPES
 
 

@@ -140,7 +140,7 @@ def test_previous_text_carries_the_committed_context_into_the_new_connection() -
             # drop (chunk 20, inside the second segment), else there is no context to carry.
             try:
                 send(session, first)
-                assert wait_for(session, lambda: session._state.transcript, timeout=20)
+                assert wait_for(session, lambda: session.transcript, timeout=20)
                 send(session, rest)
                 session.finish()
             except ScribeError:
@@ -238,7 +238,7 @@ def test_full_buffer_refuses_audio_instead_of_dropping_it() -> None:
             session.send_audio(silence(0.2))
         assert session.stats.audio_bytes_sent == len(silence(0.9))
         session.commit()  # the answer covers the buffer ...
-        assert wait_for(session, lambda: session._state.retained_bytes == 0)
+        assert wait_for(session, lambda: session.stats.buffered_seconds == 0)
         assert session.stats.buffered_seconds == 0
         session.send_audio(silence(0.2))  # ... and there is room again
         session.close()

@@ -122,7 +122,7 @@ def test_no_secret_in_logs_output_reprs_errors_or_journal(
         # A full session with the key, then with a token.
         with client.connect(include_timestamps=True) as session:
             session.send_audio(speech(1.0))
-            texts += [repr(session), repr(session.stats), repr(session._transport),
+            texts += [repr(session), repr(session.stats), repr(session._core.transport),
                       repr(session.options)]
         token = client.create_token()
         tokens.append(token)

@@ -38,6 +38,7 @@ from mock_server import MockServer
 from mock_server import strategies as ms
 from mock_server.testing import silence
 from scribe_sync import CommittedTranscript, LocalProtocolError, ScribeClient, SessionOptions
+from tests.doubles import session_threads
 
 CLOSE_TIMEOUT = 2.0
 FINISH_TIMEOUT = 5.0
@@ -152,11 +153,10 @@ class SessionMachine(RuleBasedStateMachine):
             for event in self.session:  # drain what the recv rules did not take
                 if isinstance(event, CommittedTranscript):
                     self.iterated_commits.append(event.text)
-        dispatcher = self.session._dispatcher
-        assert dispatcher is not None
-        dispatcher.join(CLOSE_TIMEOUT + SLACK)
-        assert not dispatcher.is_alive()
-        assert not self.session._reader.is_alive()
+        for thread in session_threads(self.session, "dispatch"):
+            thread.join(CLOSE_TIMEOUT + SLACK)
+        assert not session_threads(self.session, "dispatch")
+        assert not session_threads(self.session, "reader")
 
         for caller in self.callers:
             for label, took, bound, error in caller.results:

@@ -21,7 +21,7 @@ from scribe_sync import (
     SessionEnded,
     UnknownEvent,
 )
-from tests.doubles import ScriptedTransport, make_session, wait_for
+from tests.doubles import ScriptedTransport, make_session, session_threads, wait_for
 
 AUTH_TEXT = "You must be authenticated to use this endpoint."
 
@@ -218,9 +218,9 @@ def test_close_from_a_callback_does_not_deadlock() -> None:
     session.on(CommittedTranscript, closer)
     t.push(CommittedTranscript("bye"))
     assert closed.wait(5)
-    assert session._dispatcher is not None
-    session._dispatcher.join(5)
-    assert not session._dispatcher.is_alive()
+    for thread in session_threads(session, "dispatch"):  # ends once its callback returned
+        thread.join(5)
+    assert not session_threads(session, "dispatch")
     assert t.close_sent == (1000, "User ended session")
 
 
@@ -233,9 +233,9 @@ def test_subscription_cancel_stops_delivery() -> None:
     session.on(SessionEnded, lambda e: ended.set())
     t.push(PartialTranscript("1"))
     assert session.recv(timeout=5) == PartialTranscript("1")
+    # Wait until the dispatcher has handled event 1 before cancelling and sending event 2.
+    assert wait_for(session, lambda: seen == [PartialTranscript("1")])
     sub.cancel()
-    # Wait until the dispatcher has handled event 1 before sending event 2.
-    assert wait_for(session, lambda: not session._dispatch_queue)
     t.push(PartialTranscript("2"))
     t.push_close(1000)
     assert ended.wait(5)
@@ -386,7 +386,7 @@ def test_full_queue_drops_oldest_partials_but_never_committed() -> None:
         t.push(PartialTranscript(f"p{i}"))
     t.push(CommittedTranscript("c2"))
     t.push_close(1000)
-    assert wait_for(session, lambda: session._ended)
+    assert wait_for(session, lambda: session.closed)
     events = list(session)
     assert [e.text for e in events if isinstance(e, CommittedTranscript)] == ["c1", "c2"]
     assert len(events) <= 4 and session.stats.partials_dropped >= 3
@@ -408,7 +408,7 @@ def test_close_is_idempotent_and_bounded_without_a_close_echo() -> None:
     session.close()
     session.close()
     assert t.aborted.is_set()
-    assert not session._reader.is_alive()
+    assert not session_threads(session, "reader")
 
 
 def test_session_ended_is_delivered_with_the_error() -> None:

@@ -47,7 +47,7 @@ def two_segments() -> Transcript:
             PartialTranscript("Hello"),
             CommittedTranscript(FIRST),
             CommittedTranscriptWithTimestamps(FIRST, "en", timed(FIRST, 0.5)),
-            # The twin of the second commit arrives first (PROTOCOL.md §4.4).
+            # The twin of the second commit arrives first (docs/protocol.md §4.4).
             CommittedTranscriptWithTimestamps(SECOND, "en", timed(SECOND, 3.0)),
             CommittedTranscript(SECOND),
         ]

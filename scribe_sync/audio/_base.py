@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -19,12 +20,15 @@ __all__ = [
     "AudioSource",
     "AudioSourceError",
     "NotDecodableError",
+    "check_binary_file",
+    "check_format",
+    "check_live",
     "chunk_samples",
     "missing_extra",
 ]
 
 DEFAULT_CHUNK_MS = 100
-# PROTOCOL.md §3: the docs recommend 0.1-1 s per chunk; LiveKit sends 50 ms frames and the
+# docs/protocol.md §3: the docs recommend 0.1-1 s per chunk; LiveKit sends 50 ms frames and the
 # service accepts them, so the floor is 20 ms (one typical audio-device period).
 MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 1000
@@ -71,14 +75,33 @@ def missing_extra(exc: ImportError, needed_for: str, *, extra: str | None = None
     )
 
 
-def _check_format(fmt: AudioFormat | str) -> AudioFormat:
+def check_format(fmt: AudioFormat | str, *, option: str = "audio_format") -> AudioFormat:
+    """``fmt`` as an :class:`AudioFormat`; a ConfigError naming ``option`` and the formats."""
     try:
         return AudioFormat(fmt)
     except ValueError:
         allowed = ", ".join(f.value for f in AudioFormat)
         raise ConfigError(
-            f"unknown audio format {fmt!r}; expected one of {allowed}", option="audio_format"
+            f"unknown audio format {fmt!r}; expected one of {allowed}", option=option
         ) from None
+
+
+def check_live(live: object, *, allow_none: bool) -> None:
+    """A ConfigError unless ``live`` is True or False (or None, where that means "guess"):
+    the string "no" is truthy and would silently turn pacing off."""
+    if not (isinstance(live, bool) or (allow_none and live is None)):
+        allowed = "True, False or None" if allow_none else "True or False"
+        raise ConfigError(f"live must be {allowed}, got {live!r}", option="live")
+
+
+def check_binary_file(fileobj: object, *, option: str) -> None:
+    """A ConfigError naming ``option`` unless ``fileobj`` is a readable binary file object (a
+    text-mode file would hand str to code that expects bytes, deep inside a read)."""
+    if isinstance(fileobj, io.TextIOBase) or not callable(getattr(fileobj, "read", None)):
+        raise ConfigError(
+            f"{option} must be a binary file object (opened with 'rb', or sys.stdin.buffer), "
+            f"got {type(fileobj).__name__}", option=option,
+        )
 
 
 def _check_chunk_ms(chunk_ms: int) -> int:
@@ -135,7 +158,7 @@ class AudioSource:
         chunk_ms: int = DEFAULT_CHUNK_MS,
         name: str = "<audio>",
     ) -> None:
-        self.format = _check_format(format)
+        self.format = check_format(format)
         self.chunk_ms = _check_chunk_ms(chunk_ms)
         self.name = name
         self.chunk_bytes = (
@@ -165,6 +188,17 @@ class AudioSource:
         chunk = bytes(self._pending[: self.chunk_bytes])
         del self._pending[: self.chunk_bytes]
         return chunk
+
+    def prefetch(self) -> None:
+        """Read the first chunk now (it is kept for iteration), so that a source that cannot be
+        read at all, such as a URL that answers 404, fails here, before a session is opened
+        for it, rather than at the first chunk.
+
+        Raises:
+            AudioSourceError: the source cannot be read (it is then closed).
+        """
+        if not self._closed:
+            self._fill()
 
     def _fill(self) -> None:
         """Read until a whole chunk is pending (or the end). Also lets a source be checked at

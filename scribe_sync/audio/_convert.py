@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
-from ._base import missing_extra
+from ._base import check_format, missing_extra
 
 __all__ = [
     "Resampler",
@@ -71,28 +72,30 @@ def ulaw_decode(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8]) ->
 def to_int16(samples: npt.ArrayLike) -> Int16Array:
     """Convert samples of any numeric type to 16-bit signed integers.
 
-    Floats are full scale at +-1.0 (rounded, clipped); wider integers keep their top 16 bits;
+    Floats are full scale at +-1.0 (rounded, clipped; NaN is silence, infinities full scale);
+    wider integers keep their top 16 bits;
     unsigned 8-bit (WAV's 8-bit convention) is re-centred on zero.
     """
     a = np.asarray(samples)
     if a.dtype == np.int16:
         return a
     if a.dtype.kind == "f":
-        scaled = np.rint(a.astype(np.float64) * 32768.0)
-        clipped: Int16Array = np.clip(scaled, -32768, 32767).astype(np.int16)
+        # Clip before scaling so that 1e308 cannot overflow, and make NaN silence: casting NaN
+        # to an integer is undefined (0 on one CPU, -32768 on another) and warns.
+        finite = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+        scaled = np.rint(np.clip(finite, -1.0, 1.0) * 32768.0)
+        clipped: Int16Array = np.minimum(scaled, 32767).astype(np.int16)
         return clipped
     if a.dtype.kind == "u" and a.dtype.itemsize == 1:
         recentred: Int16Array = ((a.astype(np.int16) - 128) << 8).astype(np.int16)
         return recentred
     if a.dtype.kind in "iu":
         bits = a.dtype.itemsize * 8
-        wide = a.astype(np.int64)
+        # Shift in the array's own type first: uint64 does not fit in int64 (OverflowError).
+        top = a >> (bits - 16) if bits > 16 else a.astype(np.int64) << (16 - bits)
+        wide = top.astype(np.int64)
         if a.dtype.kind == "u":
-            wide -= 1 << (bits - 1)
-        if bits > 16:
-            wide >>= bits - 16
-        else:
-            wide <<= 16 - bits
+            wide -= 1 << 15
         narrowed: Int16Array = wide.astype(np.int16)
         return narrowed
     raise TypeError(f"cannot convert samples of type {a.dtype} to 16-bit audio")
@@ -101,35 +104,58 @@ def to_int16(samples: npt.ArrayLike) -> Int16Array:
 def to_mono(frames: npt.NDArray[Any]) -> Float32Array:
     """Mix ``(frames, channels)`` audio down to one channel (the mean), as float32.
 
-    1-D input is already mono. Integer input is first scaled to float full scale.
+    1-D input is already mono. Integer input is first scaled to float full scale; NaN becomes
+    0.0 and infinities +-1.0.
     """
     a = np.asarray(frames)
     if a.dtype.kind != "f":
         a = to_int16(a).astype(np.float32) / 32768.0
+    elif not np.isfinite(a).all():
+        # A float file may hold NaN or infinities; a resampler would smear one over its whole
+        # filter length, so they become silence and full scale here, before any filtering.
+        a = np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=-1.0)
     if a.ndim == 1:
         return a.astype(np.float32, copy=False)
     if a.ndim != 2:
         raise ValueError(f"expected (frames, channels) audio, got shape {a.shape}")
+    if a.shape[1] == 0:
+        raise ValueError("expected (frames, channels) audio, got no channels")
     if a.shape[1] == 1:
         return a[:, 0].astype(np.float32)
     mixed: Float32Array = a.mean(axis=1, dtype=np.float64).astype(np.float32)
     return mixed
 
 
-def encode_audio(samples: npt.ArrayLike, fmt: AudioFormat) -> bytes:
+def encode_audio(samples: npt.ArrayLike, fmt: AudioFormat | str) -> bytes:
     """Encode mono samples (float or integer) as ``fmt``: 16-bit little-endian PCM or mu-law."""
+    fmt = check_format(fmt)
     pcm = to_int16(samples)
     if fmt.is_ulaw:
         return ulaw_encode(pcm)
     return pcm.astype("<i2", copy=False).tobytes()
 
 
-def decode_audio(data: bytes, fmt: AudioFormat) -> Int16Array:
-    """Decode raw ``fmt`` audio (16-bit little-endian PCM or mu-law) to 16-bit samples."""
+def decode_audio(data: bytes, fmt: AudioFormat | str) -> Int16Array:
+    """Decode raw ``fmt`` audio (16-bit little-endian PCM or mu-law) to 16-bit samples. A
+    trailing odd byte of PCM (half a sample) is ignored."""
+    fmt = check_format(fmt)
     if fmt.is_ulaw:
         return ulaw_decode(data)
     usable = len(data) - len(data) % 2
     return np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+
+
+_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")  # soxr's names, quick to very high
+_MAX_RATE = 2**31 - 1  # the largest rate a WAV or FLAC header can state that libsndfile opens
+
+
+def _check_rate(rate: int, option: str) -> int:
+    # soxr spins for ever on a NaN rate and takes fractions: both are refused here.
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not (
+            1 <= rate <= _MAX_RATE):
+        raise ConfigError(f"{option} must be a whole number of Hz from 1 to {_MAX_RATE}, got "
+                          f"{rate!r}", option=option)
+    return int(rate)
 
 
 class Resampler:
@@ -138,11 +164,18 @@ class Resampler:
     One instance per stream: soxr keeps filter state between chunks, so chunk boundaries leave
     no clicks or gaps, unlike resampling every chunk independently. When the rates are equal
     the samples pass through untouched.
+
+    Raises:
+        ConfigError: a rate is not a whole number of Hz from 1 to 2**31 - 1, or ``quality``
+            is not one of soxr's (QQ, LQ, MQ, HQ, VHQ).
     """
 
     def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:
-        self.in_rate = in_rate
-        self.out_rate = out_rate
+        self.in_rate = _check_rate(in_rate, "in_rate")
+        self.out_rate = _check_rate(out_rate, "out_rate")
+        if quality not in _QUALITIES:
+            raise ConfigError(f"quality must be one of {', '.join(_QUALITIES)}, got {quality!r}",
+                              option="quality")
         self._stream: Any = None
         if in_rate != out_rate:
             try:

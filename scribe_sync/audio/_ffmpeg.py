@@ -9,6 +9,7 @@ interpreter exits.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import shutil
 import subprocess
@@ -18,9 +19,16 @@ import weakref
 from collections.abc import Sequence
 from typing import IO
 
+from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
-from ._base import DEFAULT_CHUNK_MS, AudioDependencyError, AudioSource, AudioSourceError
+from ._base import (
+    DEFAULT_CHUNK_MS,
+    AudioDependencyError,
+    AudioSource,
+    AudioSourceError,
+    check_live,
+)
 
 __all__ = ["FfmpegSource", "find_ffmpeg"]
 
@@ -52,6 +60,9 @@ _LIVE_SCHEMES = frozenset(
 _CAPTURE_FORMATS = frozenset(
     {"alsa", "pulse", "jack", "oss", "sndio", "avfoundation", "dshow", "v4l2", "openal", "x11grab"}
 )
+# Protocols whose reads honour ffmpeg's -rw_timeout (other inputs reject the option).
+_TIMEOUT_SCHEMES = frozenset({"http", "https", "ftp", "tcp", "tls"})
+DEFAULT_TIMEOUT = 30.0
 # How long to wait for ffmpeg to exit on its own once it has closed its output.
 _EXIT_TIMEOUT = 10.0
 # The tail of ffmpeg's stderr quoted in errors.
@@ -105,6 +116,42 @@ def _is_live(location: str, input_options: Sequence[str]) -> bool:
     return False
 
 
+def _check_input_options(input_options: Sequence[str]) -> list[str]:
+    # A string is a sequence too: "-re" would reach ffmpeg as the three arguments "-", "r", "e".
+    if isinstance(input_options, (str, bytes)) or not all(
+        isinstance(option, str) for option in input_options
+    ):
+        raise ConfigError(
+            f"input_options must be a list of strings such as ['-f', 'alsa'], got "
+            f"{input_options!r}", option="input_options",
+        )
+    return list(input_options)
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+        math.isfinite(timeout) and 0 < timeout <= 86400
+    ):
+        raise ConfigError(
+            f"timeout must be a number of seconds above 0 and at most 86400, or None, got "
+            f"{timeout!r}", option="timeout",
+        )
+    return float(timeout)
+
+
+def _timeout_options(location: str, input_options: Sequence[str], timeout: float | None,
+                     ) -> list[str]:
+    """``-rw_timeout`` for a network URL, unless the caller set a timeout of their own."""
+    scheme = urllib.parse.urlsplit(location).scheme.lower()
+    if timeout is None or scheme not in _TIMEOUT_SCHEMES:
+        return []
+    if any(option in ("-rw_timeout", "-timeout") for option in input_options):
+        return []
+    return ["-rw_timeout", str(round(timeout * 1_000_000))]  # microseconds
+
+
 def _kill(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
     """Kill and reap ffmpeg, close its pipes. Runs once: from close() or the finaliser."""
     try:
@@ -131,9 +178,14 @@ class FfmpegSource(AudioSource):
         input_options: extra ffmpeg options placed before ``-i`` (for example
             ``["-f", "alsa"]`` or ``["-ss", "30"]``).
         ffmpeg: the ffmpeg executable; default :func:`find_ffmpeg`.
+        timeout: for an http(s), ftp, tcp or tls URL, the seconds without any data after which
+            ffmpeg gives up (a server that accepts and then says nothing); ``None`` waits for
+            ever. Ignored when ``input_options`` sets ``-rw_timeout`` or ``-timeout``.
 
     Raises:
         AudioDependencyError: ffmpeg is not available.
+        ConfigError: ``format``, ``chunk_ms``, ``live``, ``input_options`` or ``timeout`` is
+            invalid.
         AudioSourceError: ffmpeg could not start, or failed while reading (the message quotes
             ffmpeg's own error, with credentials in the URL redacted).
     """
@@ -147,9 +199,13 @@ class FfmpegSource(AudioSource):
         live: bool | None = None,
         input_options: Sequence[str] = (),
         ffmpeg: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         location = os.fspath(location)
         super().__init__(format=format, chunk_ms=chunk_ms, name=_redact(location))
+        input_options = _check_input_options(input_options)
+        check_live(live, allow_none=True)
+        network = _timeout_options(location, input_options, _check_timeout(timeout))
         self._location = location
         self.live = _is_live(location, input_options) if live is None else live
         executable = ffmpeg if ffmpeg is not None else find_ffmpeg()
@@ -162,6 +218,7 @@ class FfmpegSource(AudioSource):
             "-hide_banner",
             "-loglevel",
             "error",
+            *network,
             *input_options,
             "-i",
             location,

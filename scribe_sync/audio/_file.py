@@ -18,6 +18,7 @@ from ._base import (
     AudioSource,
     AudioSourceError,
     NotDecodableError,
+    check_binary_file,
     chunk_samples,
 )
 from ._convert import Resampler, encode_audio, to_mono
@@ -53,6 +54,10 @@ def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception)
 #: pipe?)" (its MP3 probe's error), which is why it is only logged.
 NOT_AUDIO = "not an audio file we can decode"
 
+# The most samples (frames times channels) read in one block: 4 MB of float32, a second of
+# 48 kHz audio in 21 channels.
+_MAX_BLOCK_VALUES = 1 << 20
+
 
 class FileSource(AudioSource):
     """Audio from a file (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ... whatever libsndfile reads).
@@ -70,7 +75,8 @@ class FileSource(AudioSource):
         AudioSourceError: the file is missing, unreadable or not a supported audio format;
             the message names the file and the reason ("not an audio file we can decode
             (tried libsndfile)" for a readable file that is not audio).
-        ConfigError: ``format`` or ``chunk_ms`` is invalid.
+        ConfigError: ``format`` or ``chunk_ms`` is invalid, or ``file`` is neither a path
+            nor a binary file object.
 
     Example::
 
@@ -90,6 +96,10 @@ class FileSource(AudioSource):
         format: AudioFormat | str = AudioFormat.PCM_16000,
         chunk_ms: int = DEFAULT_CHUNK_MS,
     ) -> None:
+        if not isinstance(file, (str, os.PathLike)):
+            # soundfile would take an int as a file descriptor and None as nothing, and call a
+            # text file's read() from a C callback that can only print the UnicodeDecodeError.
+            check_binary_file(file, option="file")
         super().__init__(format=format, chunk_ms=chunk_ms, name=_describe(file))
         try:
             # libmpg123 (MP3) prints its complaints on fd 2: they go to the log (see _quiet).
@@ -103,12 +113,24 @@ class FileSource(AudioSource):
             detail = str(getattr(exc, "error_string", "") or exc).strip()
             logger.info("%s: libsndfile: %s", self.name, detail)
             raise NotDecodableError(self.name, f"{NOT_AUDIO} (tried libsndfile)") from exc
+        if self._file.format == "OGG" and self._file.frames <= 0:
+            # libsndfile takes an Ogg stream's length from its last page; a stream cut short
+            # (a partial download) then reads as 0 frames, and soundfile reads no further:
+            # the file would silently give no audio. ffmpeg decodes what is there.
+            self._file.close()
+            self._closed = True
+            raise NotDecodableError(self.name, f"{NOT_AUDIO} (tried libsndfile, which finds "
+                                    "no length in this Ogg stream: is it truncated?)")
         #: The file's own sample rate and channel count, before conversion.
         self.file_sample_rate: int = int(self._file.samplerate)
         self.file_channels: int = int(self._file.channels)
         #: Frames in the file (may be unknown, -1 or huge, for some streams and formats).
         self.file_frames: int = int(self._file.frames)
-        self._block = chunk_samples(self.file_sample_rate, self.chunk_ms)
+        # soundfile allocates a whole block up front, and a header can claim 10 MHz and 255
+        # channels (on a pipe nothing checks it against the file size): a chunk of such a file
+        # is read in several smaller blocks rather than as one 10 GB array.
+        self._block = max(1, min(chunk_samples(self.file_sample_rate, self.chunk_ms),
+                                 _MAX_BLOCK_VALUES // max(1, self.file_channels)))
         self._resampler = Resampler(self.file_sample_rate, self.format.sample_rate)
         self._flushed = False
         # Guards self._file: close() from another thread waits for a block read to finish

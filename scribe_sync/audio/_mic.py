@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
 from ._base import (
@@ -155,6 +156,8 @@ class MicrophoneSource(AudioSource):
     Raises:
         AudioDependencyError: PyAudio is not installed.
         AudioSourceError: no such device, or it cannot be opened.
+        ConfigError: ``device`` is neither None, an integer nor a string; ``format`` or
+            ``chunk_ms`` is invalid.
     """
 
     live = True
@@ -167,6 +170,14 @@ class MicrophoneSource(AudioSource):
         chunk_ms: int = DEFAULT_CHUNK_MS,
     ) -> None:
         super().__init__(format=format, chunk_ms=chunk_ms, name="microphone")
+        if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
+            # Checked before PortAudio starts: 1.5 or b"USB" would otherwise fail deep in the
+            # name matching, and True would quietly mean device 1.
+            self._closed = True
+            raise ConfigError(
+                f"device must be None (the default input), an index from list_devices() or a "
+                f"name, got {device!r}", option="device",
+            )
         pyaudio = _import_pyaudio()
         # Guards _stream and _pa: close() from another thread waits for the current read
         # (at most one chunk) instead of closing the stream under PortAudio.

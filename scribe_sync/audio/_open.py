@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Iterable
 
+from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
 from ._base import (
@@ -50,16 +50,25 @@ def open_source(
         print(session.transcript)
 
     Raises:
+        ConfigError: ``spec`` is of none of the kinds above (bytes, None, a number).
         AudioSourceError: the file is missing or unreadable, or nothing can decode it: a readable
             file that is not audio is "not an audio file we can decode (tried libsndfile and
             ffmpeg)", naming the decoders tried.
         AudioDependencyError: a path was given and the audio extra is not installed.
     """
-    if isinstance(spec, AudioSource) or not isinstance(spec, (str, os.PathLike)):
+    if isinstance(spec, AudioSource):
+        return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        # bytes are iterable (of ints), so they would pass for a source of chunks.
+        if isinstance(spec, (bytes, bytearray, memoryview)) or not isinstance(spec, Iterable):
+            raise ConfigError(
+                f"source must be a path (str), a URL, '-', an audio source or an iterable of "
+                f"bytes chunks, got {type(spec).__name__}", option="source",
+            )
         return spec
     location = os.fspath(spec)
     if location == "-":
-        return RawSource(sys.stdin.buffer, format=format, chunk_ms=chunk_ms)
+        return RawSource(None, format=format, chunk_ms=chunk_ms)  # checks stdin is usable
     if "://" in location:
         return FfmpegSource(location, format=format, chunk_ms=chunk_ms)
     # Imported here: FileSource needs the audio extra (numpy, soundfile, soxr), stdin and URLs
@@ -83,9 +92,14 @@ def open_source(
             location, f"{NOT_AUDIO} (tried libsndfile; ffmpeg, which reads more formats, is "
             "not installed)",
         ) from not_audio
-    source = FfmpegSource(location, format=format, chunk_ms=chunk_ms)
+    # "file:" and an absolute path: otherwise ffmpeg reads a file named "pipe:0" or
+    # "concat:a|b" as the protocol its name starts with (stdin, a concatenation).
+    source = FfmpegSource(
+        "file:" + os.path.abspath(location), format=format, chunk_ms=chunk_ms
+    )
+    source.name = location  # what the user named, in messages
     try:
-        source._fill()  # ffmpeg fails at once on what it cannot read: say so now, in one line
+        source.prefetch()  # ffmpeg fails at once on what it cannot read: say so now, in one line
     except AudioSourceError as exc:
         logger.info("%s", exc)
         raise AudioSourceError(location, f"{NOT_AUDIO} (tried libsndfile and ffmpeg)") from exc

@@ -9,9 +9,14 @@ from collections.abc import Callable, Iterable, Iterator
 from scribe_sync.errors import ConfigError
 from scribe_sync.messages import AudioFormat
 
-from ._base import AudioSource
+from ._base import AudioSource, check_format
 
-__all__ = ["Pacer", "paced"]
+__all__ = ["MAX_CATCH_UP", "Pacer", "paced"]
+
+#: The most audio time, in seconds of the schedule, released in a burst to catch up after a
+#: stall. A longer stall (a suspended machine, a consumer blocked for minutes) moves the
+#: schedule instead: otherwise the whole backlog would go out at once, far faster than real time.
+MAX_CATCH_UP = 1.0
 
 
 def _check_speed(speed: float | None) -> float | None:
@@ -30,7 +35,9 @@ class Pacer:
     The schedule is absolute: chunk *n* is due at ``start + (audio before n) / speed`` on the
     monotonic clock, where ``start`` is when the first chunk was released. A late wake-up (a
     slow consumer, an oversleeping OS) therefore never accumulates as drift; the next chunk is
-    simply due sooner. Durations come from byte counts, so they are exact.
+    simply due sooner. Durations come from byte counts, so they are exact. A stall longer than
+    :data:`MAX_CATCH_UP` (a suspended machine: the clock jumps ahead) is caught up only by that
+    much; the rest of it shifts the schedule, so the backlog never leaves in one burst.
 
     Args:
         format: the audio format of the chunks, to turn bytes into seconds.
@@ -49,7 +56,7 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        self.format = AudioFormat(format)
+        self.format = check_format(format, option="format")
         self.speed = _check_speed(speed)
         self._clock = clock
         self._sleep = sleep
@@ -77,6 +84,8 @@ class Pacer:
                 delay = due - self._clock()
                 if delay > 0:
                     self._sleep(delay)
+                elif delay < -MAX_CATCH_UP:
+                    self._start += -delay - MAX_CATCH_UP  # forgive all but MAX_CATCH_UP
         self._sent_bytes += nbytes
 
 

@@ -36,6 +36,7 @@ logger = logging.getLogger("scribe_sync.audio")
 NOISE = re.compile(
     r"^\s*(\[[^\]]*libmpg123[^\]]*\]"  # [src/libmpg123/layer3.c:INT123_do_layer3():1774] error: ...
     r"|Note: (Illegal Audio-MPEG-Header|Trying to resync|Skipped \d+ bytes)"
+    r"|Warning: Xing stream size off"  # a cut-short MP3 (libmpg123)
     r"|ALSA lib "  # ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear
     r"|Expression '.*' failed in '.*src/hostapi/"  # PortAudio's own ALSA/JACK host API checks
     r"|Cannot connect to server (socket|request channel)"
@@ -61,7 +62,8 @@ def quiet_native_stderr(what: str) -> Iterator[None]:
     module docstring). ``what`` names the source in the log
     (``talk.mp3: [src/libmpg123/layer3.c:...] error: ...``).
 
-    A process without a usable fd 2 runs the block as it is.
+    A process without a usable fd 2, or without a writable temporary directory, runs the
+    block as it is.
     """
     if not _enter():
         yield
@@ -78,14 +80,24 @@ def _enter() -> bool:
     global _depth, _saved, _capture
     with _lock:
         if _depth == 0:
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 sys.stderr.flush()
+            try:
+                # A file, not a pipe: nobody has to drain it, so a chatty library never blocks.
+                capture = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _leave)
+            except OSError:
+                return False  # no usable temporary directory (full, read-only): do not capture
+            try:
                 saved = os.dup(2)
-            except (OSError, ValueError, AttributeError):
+            except OSError:
+                capture.close()
+                return False  # fd 2 is closed: nothing to keep quiet
+            try:
+                os.dup2(capture.fileno(), 2)
+            except OSError:
+                os.close(saved)
+                capture.close()
                 return False
-            # A file, not a pipe: nobody has to drain it, so a chatty library never blocks.
-            capture = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _leave)
-            os.dup2(capture.fileno(), 2)
             _saved, _capture = saved, capture
         _depth += 1
         return True

@@ -1,0 +1,38 @@
+"""The callback dispatcher thread, ``scribe-dispatch-<id>``: callbacks in arrival order.
+
+Started by the first ``Session.on``; it takes events from its own bounded queue (an
+:class:`~scribe_sync._assembler.Assembler` the reader fills) until ``SessionEnded``. A callback
+that raises is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._assembler import Assembler
+from .messages import Event, SessionEnded
+
+__all__ = ["Handler", "dispatch"]
+
+logger = logging.getLogger("scribe_sync")
+
+#: (event type, callback) of one subscription.
+Handler = tuple[type[Event], Callable[[Any], Any]]
+
+
+def dispatch(queue: Assembler, handlers: Callable[[], Sequence[Handler]]) -> None:
+    """Run callbacks until the session has ended; ``handlers()`` gives the current ones."""
+    while True:
+        item = queue.take(None)
+        if item is None:
+            return
+        for event_type, callback in handlers():
+            if isinstance(item, event_type):
+                try:
+                    callback(item)
+                except Exception:
+                    logger.exception("callback %r failed on %s", callback, type(item).__name__)
+        if isinstance(item, SessionEnded):
+            return

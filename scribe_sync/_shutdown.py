@@ -1,0 +1,131 @@
+"""Ending a session: ``finish()``'s wait for every answer, and ``close()`` with one deadline
+from its first call, after which every thread of the session has ended.
+
+A function of the shared core (no thread of its own); :meth:`Session.close` calls it, possibly
+from a callback or a signal handler, so it never waits on a lock that interrupted code on the
+same thread may hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+
+import attrs
+
+from ._core import CLOSE_REASON, Ending, SessionCore, fresh
+from ._endings import ABNORMAL_CLOSURE
+from ._replay import Chunk
+from ._state import SessionState
+from ._stream import StreamHandle
+from .errors import IncompleteTranscriptError, ScribeError
+
+__all__ = ["Outcome", "await_answers", "close_session"]
+
+
+@attrs.frozen
+class Outcome:
+    """What ``finish()`` waited for: how it ended and what was still unanswered."""
+
+    ending: Ending | None
+    answered: bool
+    unanswered: int
+    unanswered_seconds: float
+    closed_by_caller: bool
+
+    def check(self, timeout: float) -> None:
+        """Raise what ``finish()`` reports (after the session is closed)."""
+        ending = self.ending
+        # Once every commit is answered the transcript is complete: how the connection ends
+        # afterwards no longer concerns finish().
+        if ending is not None and not self.answered and ending.error is not None:
+            raise fresh(ending.error)
+        # Another thread's close() ended the wait: closing discards what is unanswered, by
+        # request, so that is not finish()'s to report.
+        if self.closed_by_caller or self.answered:
+            return
+        if ending is not None:
+            raise IncompleteTranscriptError(
+                f"the server ended the session before answering {self.unanswered} commit(s) "
+                f"({self.unanswered_seconds:.1f} s of audio); the transcript tail is missing",
+                unanswered_seconds=self.unanswered_seconds, code=ending.code,
+                reason=ending.reason)
+        raise TimeoutError(f"the final transcripts did not arrive within {timeout:g} s")
+
+
+def await_answers(core: SessionCore, deadline: float) -> Outcome:
+    """Commit what is uncommitted, mark the session finishing (nothing pauses the reader any
+    more), and wait until every commit is answered, the session ends or closes, or
+    ``deadline``."""
+
+    def make(state: SessionState, now: float) -> list[Chunk]:
+        chunks = state.commit(now)
+        state.finishing = True
+        return chunks
+
+    with contextlib.suppress(ScribeError):  # closed or ended: the wait below says how
+        core.send(make, time.monotonic(), "finish")
+    with core.lock:
+        core.state.finishing = True
+    core.events.unpause()
+    if core.dispatch is not None:
+        core.dispatch.unpause()
+    core.transport.wake()
+    state = core.state
+    while True:
+        bell = core.changes.register()
+        ending = core.ending
+        answered = state.answered
+        if ending is not None or answered or deadline <= time.monotonic() or core.closing:
+            core.changes.cancel(bell)
+            break
+        core.changes.sleep(bell, deadline - time.monotonic())
+    return Outcome(ending, answered, state.pending_plain, state.unanswered_seconds,
+                   core.closing)
+
+
+def close_session(core: SessionCore, close_timeout: float, reader: threading.Thread,
+                  streams: Sequence[StreamHandle], dispatcher: threading.Thread | None) -> None:
+    """The body of :meth:`Session.close` (see there)."""
+    if core.close_deadline is None:
+        core.close_deadline = time.monotonic() + close_timeout
+    deadline = core.close_deadline
+    first = not core.closing
+    core.closing = True
+    core.cancel_connect.set()
+    core.events.unpause()
+    if core.dispatch is not None:
+        core.dispatch.unpause()
+    core.changes.notify()
+    me = threading.get_ident()
+    if first and core.ending is None:
+        # A signal handler may interrupt a sender on this very thread: never wait for a
+        # send mutex we hold ourselves; cut the socket instead of a close handshake.
+        if core.send_owner != me and core.send_mutex.acquire(
+                timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                core.transport.send_close(1000, CLOSE_REASON)
+            except ScribeError:
+                pass  # the socket is already gone; the reader will notice
+            finally:
+                core.send_mutex.release()
+        else:
+            core.transport.abort()
+    core.transport.wake()
+    current = threading.current_thread()
+    for handle in streams:
+        handle.stop()
+        handle.join(max(0.0, deadline - time.monotonic()))
+    if current is not reader:
+        if not core.wait_reader(deadline):
+            # The server did not answer the close handshake in time: cut the socket.
+            core.transport.abort()
+            core.wait_reader(time.monotonic() + 0.5)
+        if core.reader_done:
+            reader.join(0.5)  # it only returns now
+    if core.ending is None:
+        core.end(ABNORMAL_CLOSURE, "", None)
+    if dispatcher is not None and dispatcher is not current:
+        dispatcher.join(max(0.1, deadline - time.monotonic()))

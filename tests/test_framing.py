@@ -1,0 +1,66 @@
+"""Our WebSocket framing, sans I/O: frames round-trip through any split of the byte stream, and
+an oversized frame is refused from its header."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scribe_sync._framing import BINARY, CONT, TEXT, FrameReader, Violation, encode, mask
+
+
+def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    n = len(payload)
+    first = (0x80 if fin else 0) | opcode
+    if n < 126:
+        return bytes([first, n]) + payload
+    if n < 1 << 16:
+        return bytes([first, 126]) + n.to_bytes(2, "big") + payload
+    return bytes([first, 127]) + n.to_bytes(8, "big") + payload
+
+
+@given(payloads=st.lists(st.binary(max_size=70_000), min_size=1, max_size=4),
+       cuts=st.lists(st.integers(1, 5000), max_size=20), masked=st.booleans())
+def test_messages_survive_any_split_of_the_stream(payloads: list[bytes], cuts: list[int],
+                                                  masked: bool) -> None:
+    """Masked (ours) or unmasked (a server's) frames, fed in arbitrary pieces, come out whole
+    and in order."""
+    stream = b"".join(encode(BINARY, p) if masked else server_frame(BINARY, p) for p in payloads)
+    reader = FrameReader(None)
+    got: list[bytes] = []
+    at = 0
+    for cut in [*cuts, len(stream)]:
+        reader.feed(stream[at : at + cut])
+        at += cut
+        while (message := reader.next()) is not None:
+            got.append(message[1])
+    assert got == payloads
+
+
+@given(data=st.binary(max_size=1000), key=st.binary(min_size=4, max_size=4))
+def test_masking_twice_gives_the_data_back(data: bytes, key: bytes) -> None:
+    """mask() is its own inverse and matches the byte-by-byte definition."""
+    assert mask(mask(data, key), key) == data
+    assert mask(data, key) == bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+def test_fragments_are_joined_and_their_sum_is_limited() -> None:
+    """Fragments become one message; a sum over the limit is refused at the frame header that
+    crosses it, before its payload arrived."""
+    reader = FrameReader(10)
+    reader.feed(server_frame(TEXT, b"abc", fin=False) + server_frame(CONT, b"def"))
+    assert reader.next() == (TEXT, b"abcdef")
+    reader.feed(server_frame(TEXT, b"123456", fin=False) + bytes([0x80 | CONT, 5]))
+    with pytest.raises(Violation) as caught:
+        reader.next()
+    assert caught.value.code == 1009
+
+
+def test_a_header_claiming_2_to_the_63_bytes_is_refused_at_once() -> None:
+    """The declared length alone decides: nothing of the payload is awaited."""
+    reader = FrameReader(1 << 20)
+    reader.feed(bytes([0x80 | TEXT, 127]) + (1 << 63).to_bytes(8, "big")[:8])
+    with pytest.raises(Violation) as caught:
+        reader.next()
+    assert caught.value.code == 1009
