@@ -128,6 +128,7 @@ def normalised(session: RecordedSession) -> list[str]:
     Partials carry no commit count, and the client's commits are no lines of their own: a
     partial that raced a commit lands on either side of it from one recording to the next,
     while the order of the frames themselves, and the commit each answer followed, are kept.
+    Partials after the last answer raced the client's close and are left out.
     """
     out = [f"session: {_options(session)}"]
     for line in session.lines:
@@ -146,7 +147,20 @@ def normalised(session: RecordedSession) -> list[str]:
             out.append(f"close by {line['by']}: {how}")
         else:
             out.append(f"refused: HTTP {line['status']}")
-    return out
+    return _without_trailing_partials(out)
+
+
+def _without_trailing_partials(out: list[str]) -> list[str]:
+    """Drop the partials that came after the session's last answer: they raced the client's
+    close (the service's echo of the last committed text, 5-49 ms after it, arrives before or
+    after the client closes, from one recording to the next). An answer is a frame after a
+    commit; a session with none keeps its partials: nothing raced them."""
+    answers = [i for i, text in enumerate(out)
+               if text.startswith("<- after commit ") and not text.startswith("<- after commit 0:")]
+    if not answers:
+        return out
+    last = answers[-1]
+    return out[: last + 1] + [text for text in out[last + 1:] if not text.startswith("<- {")]
 
 
 def diff(a: Cassette, b: Cassette) -> list[str]:

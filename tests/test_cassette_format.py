@@ -226,3 +226,29 @@ def test_diff_ignores_which_side_of_a_commit_a_partial_landed(tmp_path: pathlib.
     before_commit.lines[2]["commits"] = 0
     CassetteWriter(paths[2]).write(before_commit)
     assert any("after commit 0" in line for line in diff(load(paths[0]), load(paths[2])))
+
+
+def test_diff_ignores_partials_that_raced_the_close(tmp_path: pathlib.Path) -> None:
+    """The echo of the last committed text arrives before the client's close in one recording
+    and not in the other: no difference. A partial before the last answer still counts, and a
+    session with no answer keeps its partials."""
+
+    def tape(*partials_after: str, commit: bool = True) -> SessionTape:
+        t = SessionTape(1, "/v1/speech-to-text/realtime", {"model_id": ["scribe_v2_realtime"]},
+                        auth="api_key", start=100.0)
+        t.server('{"message_type":"session_started","session_id":"x"}', 100.01)
+        t.client(_chunk(b"\x01\x00" * 16000, commit=commit), 100.1)
+        if commit:
+            t.server('{"message_type":"committed_transcript","text":"hello"}', 100.4)
+        for n, text in enumerate(partials_after):
+            t.server(json.dumps({"message_type": "partial_transcript", "text": text}),
+                     100.45 + n / 100)
+        return t
+
+    paths = [tmp_path / f"{n}.jsonl" for n in "abcd"]
+    CassetteWriter(paths[0]).write(tape())
+    CassetteWriter(paths[1]).write(tape("hello"))
+    assert diff(load(paths[0]), load(paths[1])) == []
+    CassetteWriter(paths[2]).write(tape(commit=False))
+    CassetteWriter(paths[3]).write(tape("hel", commit=False))
+    assert any('"hel"' in line for line in diff(load(paths[2]), load(paths[3])))

@@ -93,6 +93,6 @@ def test_readme_shows_the_main_commands() -> None:
 
 def test_readme_cites_nothing_outside_the_repository() -> None:
     """No pointer to notes users never see (the protocol is docs/protocol.md)."""
-    assert "docs/protocol.md" not in README
+    assert "PROTOCOL.md" not in README and "../shared" not in README
     assert "closing notes" not in README
     assert pathlib.Path(REPO / "docs" / "protocol.md").exists()
