@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ._options import SessionOptions, invalid_option
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._options import SessionOptions
 
 __all__ = [
     "REALTIME_PATH",
@@ -101,17 +103,25 @@ def check_base_url(base_url: str) -> urllib.parse.SplitResult:
     """
     allowed = "expected an http://, https://, ws:// or wss:// URL"
     if not isinstance(base_url, str) or _CONTROL_RE.search(base_url):
-        raise invalid_option("base_url", base_url, allowed + " without control characters")
+        raise _bad_base_url(base_url, allowed + " without control characters")
     parsed = urllib.parse.urlsplit(base_url)
     if parsed.scheme not in _WS_SCHEMES or not parsed.hostname:
-        raise invalid_option("base_url", base_url, allowed)
+        raise _bad_base_url(base_url, allowed)
     try:
         port = parsed.port  # ValueError for a non-numeric port or one out of 0-65535
     except ValueError:
         port = 0
     if port == 0:
-        raise invalid_option("base_url", base_url, "the port must be a number from 1 to 65535")
+        raise _bad_base_url(base_url, "the port must be a number from 1 to 65535")
     return parsed
+
+
+def _bad_base_url(value: Any, allowed: str) -> ConfigError:
+    # _options (with the event classes it needs) loads here, on the error path only: the
+    # client checks its base URL at construction and should not pay for them on import.
+    from ._options import invalid_option
+
+    return invalid_option("base_url", value, allowed)
 
 
 def build_url(base_url: str, options: SessionOptions, *, token: str | None = None) -> str:

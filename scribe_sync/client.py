@@ -8,7 +8,6 @@ means "connected" (the service opens the socket even for a bad credential and th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import ssl
@@ -17,6 +16,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ._redact import redact_url
 from ._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     Cancel,
@@ -27,7 +27,7 @@ from ._transport import (
     WebSocketTransport,
     tls_problem,
 )
-from ._url import check_base_url, check_credential
+from ._url import auth_headers, build_url, check_base_url, check_credential
 from .errors import (
     AuthError,
     ConfigError,
@@ -37,13 +37,16 @@ from .errors import (
     RemoteProtocolError,
     ServerError,
 )
-from .messages import ErrorEvent, ServerEvent, SessionStarted
-from .protocol import SessionOptions, auth_headers, build_url, decode, redact_url
-from .reconnect import ReconnectPolicy
-from .session import Session
 
+# The session stack (events, options, codec, reader, rules) loads on the first connect(), which
+# waits on the network anyway: `import scribe_sync; scribe_sync.connect` stays cheap.
 if TYPE_CHECKING:
     import urllib.error
+
+    from .messages import ServerEvent, SessionStarted
+    from .protocol import SessionOptions
+    from .reconnect import ReconnectPolicy
+    from .session import Session
 
 __all__ = ["DEFAULT_BASE_URL", "ScribeClient", "connect"]
 
@@ -185,6 +188,9 @@ class ScribeClient:
             TimeoutError: no ``session_started`` within ``open_timeout``.
             ConnectionClosedError: the connection failed.
         """
+        from .protocol import SessionOptions
+        from .reconnect import ReconnectPolicy
+        from .session import Session
         session_options = SessionOptions.from_kwargs(model_id=model_id, **options)
         if token is not None and not callable(token) and (not isinstance(token, str) or not token):
             raise ConfigError("token must be a non-empty string or a function", option="token")
@@ -259,7 +265,8 @@ class ScribeClient:
                 option="api_key",
             )
         # urllib.request (http.client, email, ...) is a fifth of the import time of connect();
-        # only minting a token needs it.
+        # only minting a token needs it (and json: the codec has its own import).
+        import json
         import urllib.error
         import urllib.request
 
@@ -331,6 +338,8 @@ def _await_session_started(
     transport: Transport, deadline: float, timeout: float
 ) -> tuple[SessionStarted, tuple[ServerEvent, ...]]:
     """Read until ``session_started``; turn an error-then-close into the matching exception."""
+    from .messages import ErrorEvent, SessionStarted
+    from .protocol import decode
     early: list[ServerEvent] = []
     error: ErrorEvent | None = None
     while True:

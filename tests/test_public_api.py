@@ -7,6 +7,8 @@ import inspect
 import json
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -73,6 +75,23 @@ def test_version_is_a_release_string() -> None:
     """__version__ is a plain PEP 440 release string."""
     assert re.fullmatch(r"\d+\.\d+\.\d+([ab]|rc|\.dev)?\d*", scribe_sync.__version__)
 
+
+
+#: Modules only a session needs: touching `scribe_sync.connect` must not load them (the first
+#: connect() does), so that the start-up figure of benchmarks/micro.py stays near its baseline.
+SESSION_STACK = {"scribe_sync.messages", "scribe_sync._options", "scribe_sync.protocol",
+                 "scribe_sync.reconnect", "scribe_sync.session", "scribe_sync.transcript",
+                 "json"}
+
+
+def test_touching_connect_loads_the_client_but_not_the_session_stack() -> None:
+    """`import scribe_sync; scribe_sync.connect` loads the client and its transport only."""
+    code = ("import sys, scribe_sync; scribe_sync.connect; "
+            "print(*sorted(m for m in sys.modules if m.startswith('scribe_sync') or m == 'json'))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                text=True, timeout=60).stdout.split())
+    assert {"scribe_sync.client", "scribe_sync._transport"} <= loaded
+    assert loaded & SESSION_STACK == set()
 
 # --- messages and the decode table ------------------------------------------------------------
 
