@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import array
 import logging
+import math
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -86,9 +87,11 @@ def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | st
         speed = 1.0 if session.options.commit_strategy is CommitStrategy.VAD else None
     elif isinstance(speed, str):
         raise ConfigError(f"invalid speed={speed!r}: a number, None or 'auto'", option="speed")
-    if commit_every is not None and not commit_every >= 1.0:
-        raise ConfigError(f"invalid commit_every={commit_every!r}: at least 1 second or None",
-                          option="commit_every")
+    if commit_every is not None and not (
+            isinstance(commit_every, (int, float)) and not isinstance(commit_every, bool)
+            and math.isfinite(commit_every) and commit_every >= 1.0):
+        raise ConfigError(f"invalid commit_every={commit_every!r}: a finite number of seconds, "
+                          "at least 1, or None", option="commit_every")
     stop = threading.Event()
     chunks = paced(source, speed, format=fmt, sleep=stop.wait)
     manual = session.options.commit_strategy is CommitStrategy.MANUAL
@@ -139,8 +142,12 @@ def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
         logger.warning("%s: %s", session.session_id, exc)
     except Exception as exc:
         handle.error = exc
-        logger.exception("%s: streaming failed", session.session_id)
-        fail(ConnectionClosedError(f"streaming failed: {exc!r}"))
+        # One line: the error itself reaches the caller (chained below), so a traceback in
+        # the log would only repeat it.
+        logger.error("%s: streaming failed: %r", session.session_id, exc)
+        error = ConnectionClosedError(f"streaming failed: {exc!r}")
+        error.__cause__ = exc  # as `raise error from exc` would: the source's own traceback
+        fail(error)
     finally:
         close = getattr(source, "close", None)
         if callable(close):
