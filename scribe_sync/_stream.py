@@ -11,7 +11,7 @@ import logging
 import math
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from .errors import ConfigError, ConnectionClosedError, ScribeError
@@ -31,6 +31,14 @@ class _Target(Protocol):
     def send_audio(self, data: bytes) -> None: ...
     def commit(self) -> bool: ...
     def finish(self) -> None: ...
+
+
+class _Fail(Protocol):
+    """Closes the session with a local failure that its iterators then raise; with
+    ``keep_sent``, after committing the audio sent and awaiting its transcripts."""
+
+    def __call__(self, error: ScribeError, *, keep_sent: bool = False) -> None: ...
+
 
 __all__ = ["StreamHandle", "start_stream"]
 
@@ -67,11 +75,11 @@ class StreamHandle:
 
 
 def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | str | None,
-                 commit_every: float | None, finish: bool,
-                 fail: Callable[[ScribeError], None]) -> StreamHandle:
+                 commit_every: float | None, finish: bool, fail: _Fail) -> StreamHandle:
     """Validate the arguments and start the sender thread (see ``Session.stream``).
 
-    ``fail(error)`` closes the session with a local failure that its iterators then raise.
+    ``fail(error)`` closes the session with a local failure that its iterators then raise;
+    ``fail(error, keep_sent=True)`` first commits the audio sent and awaits its transcripts.
     """
     from .audio import paced
 
@@ -110,12 +118,20 @@ def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | st
 
 def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
          chunks: Iterator[bytes], stop: threading.Event, commit_every: float | None,
-         finish: bool, fail: Callable[[ScribeError], None]) -> None:
+         finish: bool, fail: _Fail) -> None:
     fmt = session.options.audio_format
     rate = fmt.bytes_per_second
     since_commit = 0
+    # True while waiting for the source: an error then is the source's, and what was already
+    # sent is still worth its transcript (a file damaged midway, a microphone unplugged).
+    reading = False
     try:
-        for chunk in chunks:
+        while True:
+            reading = True
+            chunk = next(chunks, None)
+            reading = False
+            if chunk is None:
+                break
             if stop.is_set():
                 return
             session.send_audio(chunk)
@@ -136,7 +152,7 @@ def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
         # the session's own ending is what iterators report. Otherwise, end it with this.
         if not session.closed and not stop.is_set():
             handle.error = exc
-            fail(exc)
+            fail(exc, keep_sent=reading)
     except TimeoutError as exc:  # finish() gave up waiting; the session is closed
         handle.error = exc
         logger.warning("%s: %s", session.session_id, exc)
@@ -147,7 +163,7 @@ def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
         logger.error("%s: streaming failed: %r", session.session_id, exc)
         error = ConnectionClosedError(f"streaming failed: {exc!r}")
         error.__cause__ = exc  # as `raise error from exc` would: the source's own traceback
-        fail(error)
+        fail(error, keep_sent=reading)
     finally:
         close = getattr(source, "close", None)
         if callable(close):

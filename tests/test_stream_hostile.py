@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import logging
+import pathlib
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
+import soundfile
 
+import scribe_sync
 from mock_server import MockServer
-from mock_server.testing import silence
-from scribe_sync import ConfigError, ConnectionClosedError, ScribeClient
+from mock_server.testing import silence, speech
+from scribe_sync import (
+    CommittedTranscript,
+    ConfigError,
+    ConnectionClosedError,
+    ScribeClient,
+    Transcript,
+)
+from scribe_sync.audio import AudioSourceError
 
 KEY = "stream-hostile-key"
 
@@ -55,3 +66,52 @@ def test_a_source_bug_is_chained_and_logged_on_one_line(caplog: pytest.LogCaptur
               if r.levelno >= logging.WARNING and "streaming failed" in r.getMessage()]
     assert len(failed) == 1
     assert failed[0].exc_info is None and "\n" not in failed[0].getMessage()
+
+
+def damaged_flac(path: pathlib.Path) -> None:
+    """14 s of speech and pauses as FLAC, its last 20 % zeroed: 11 s decode, then an error."""
+    audio = (speech(1.0, seed=1) + silence(0.4)) * 10
+    soundfile.write(path, np.frombuffer(audio, dtype="<i2"), 16000, format="FLAC")
+    data = bytearray(path.read_bytes())
+    cut = int(len(data) * 0.8)
+    data[cut:] = bytes(len(data) - cut)
+    path.write_bytes(bytes(data))
+
+
+def test_transcribe_keeps_the_transcript_of_a_file_damaged_midway(tmp_path: pathlib.Path) -> None:
+    """The error is still raised, and carries the transcript of the 11 s sent before it."""
+    path = tmp_path / "damaged.flac"
+    damaged_flac(path)
+    text = " ".join(f"word{i}" for i in range(60))
+    with MockServer(transcript=text) as server:
+        with pytest.raises(AudioSourceError, match="decode") as info:
+            scribe_sync.transcribe(path, api_key=KEY, base_url=server.base_url, speed=None,
+                                   include_timestamps=True)
+        record = server.wait_idle()[0]
+    partial = info.value.transcript
+    assert isinstance(partial, Transcript)
+    assert partial.text.split() == text.split()[: len(partial.text.split())]
+    assert len(partial.text.split()) >= 5
+    assert partial.words and partial.words[-1].end is not None
+    # commit_every=20 s: the only commit is the one for the tail, sent after the failure.
+    assert sum(bool(frame["commit"]) for frame in record.received("input_audio_chunk")) == 1
+
+
+def test_a_stream_delivers_the_transcript_of_what_was_sent_before_the_source_error() -> None:
+    """Session.stream: iterators yield the committed transcript of the audio sent, then raise
+    the source's error."""
+    def broken() -> Iterator[bytes]:
+        yield speech(2.0, seed=3)
+        raise AudioSourceError("mic", "device unplugged")
+
+    with MockServer(transcript="alpha beta gamma delta") as server:
+        session = ScribeClient(KEY, base_url=server.base_url).connect()
+        handle = session.stream(broken(), speed=None, commit_every=None)
+        events = []
+        with pytest.raises(AudioSourceError, match="unplugged"):
+            events.extend(session)
+        assert handle.join(5)
+    committed = [e for e in events if isinstance(e, CommittedTranscript)]
+    assert committed and committed[0].text.strip()
+    spoken = session.transcript.split()
+    assert spoken == ["alpha", "beta", "gamma", "delta"][: len(spoken)]
