@@ -24,7 +24,16 @@ def write_atomically(path: str, data: bytes) -> None:
         with open(target, "wb") as handle:
             handle.write(data)
         return
-    fd, temp = tempfile.mkstemp(prefix=".scribe-", suffix=".tmp", dir=os.path.dirname(target))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".scribe-", suffix=".tmp", dir=os.path.dirname(target))
+    except PermissionError:
+        if mode is None:
+            raise
+        # A writable file in a directory we may not create files in: the content is complete
+        # already, so writing it in place is the best left.
+        with open(target, "wb") as handle:
+            handle.write(data)
+        return
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -176,7 +176,7 @@ def format_timestamp(seconds: float, *, separator: str = ",") -> str:
     """
     if math.isnan(seconds):
         seconds = 0.0
-    total_ms = max(0, round(min(seconds, _MAX_SECONDS) * 1000))
+    total_ms = round(min(max(seconds, 0.0), _MAX_SECONDS) * 1000)
     hours, rest = divmod(total_ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     secs, ms = divmod(rest, 1000)

@@ -7,13 +7,14 @@ import json
 import os
 import pathlib
 import re
+import tempfile
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scribe_sync import CommittedTranscriptWithTimestamps, ConfigError, Word
-from scribe_sync.transcript import CueOptions, Transcript
+from scribe_sync.transcript import CueOptions, Transcript, format_timestamp
 
 NAN, INF = float("nan"), float("inf")
 SRT_SPAN = re.compile(r"^(\d\d+):(\d\d):(\d\d),(\d\d\d) --> (\d\d+):(\d\d):(\d\d),(\d\d\d)$")
@@ -227,3 +228,26 @@ def test_any_words_render_to_valid_srt_vtt_and_strict_json(
     for block in vtt_blocks[1:]:
         _, *text = block.strip("\n").split("\n")
         assert text and not any("-->" in line for line in text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(NAN, "00:00:00,000"), (-INF, "00:00:00,000"), (-1.0, "00:00:00,000"),
+     (INF, "277777:46:40,000"), (1e300, "277777:46:40,000"), (3723.4567, "01:02:03,457")],
+)
+def test_format_timestamp_never_raises(seconds: float, expected: str) -> None:
+    assert format_timestamp(seconds) == expected
+
+
+def test_write_in_place_when_the_directory_is_read_only(tmp_path: pathlib.Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writable file in a directory where no temporary file can be made is still written."""
+    path = tmp_path / "out.txt"
+    path.write_text("previous content\n", encoding="utf-8")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    transcript_of(Word("new", 0.0, 1.0)).write(path)
+    assert path.read_text(encoding="utf-8") == "new\n"
