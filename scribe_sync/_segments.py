@@ -6,15 +6,53 @@ Public through :mod:`scribe_sync.transcript`, which assembles segments and write
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 
 from .errors import ConfigError
 from .messages import Word
 
-__all__ = ["Cue", "CueOptions", "Segment", "format_timestamp", "segment_cues"]
+__all__ = [
+    "Cue",
+    "CueOptions",
+    "Segment",
+    "clean_line",
+    "cue_options",
+    "format_timestamp",
+    "is_time",
+    "monotone",
+    "segment_cues",
+]
+
+# About 31 years: a later "time" is garbage (and a float this big times 1000 is still finite,
+# which keeps format_timestamp exact).
+_MAX_SECONDS = 1e9
+
+
+def is_time(value: float | None) -> TypeGuard[float]:
+    """Whether a word time is usable: a finite number of at most 10^9 seconds.
+
+    NaN, infinities and absurdly large values (a hostile or broken peer) make a word untimed,
+    like a missing time; negative times are usable and clamp to zero when written.
+    """
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value <= _MAX_SECONDS
+    )
+
+
+def clean_line(text: str) -> str:
+    """``text`` folded onto one line: control characters and line or paragraph separators
+    (CR, LF, NEL, U+2028, ...) become spaces, so no text can end a cue or forge another."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
+    )
 
 
 @attrs.frozen
@@ -34,9 +72,7 @@ class Segment:
         if not self.words:
             return ()
         return tuple(
-            w
-            for w in self.words
-            if w.type != "spacing" and w.start is not None and w.end is not None
+            w for w in self.words if w.type != "spacing" and is_time(w.start) and is_time(w.end)
         )
 
     @property
@@ -61,12 +97,21 @@ class Segment:
         return max(w.end for w in timed if w.end is not None) if timed else None
 
 
-def _positive(option: str) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ConfigError(f"{option} must be a positive number, got {value!r}", option=option)
+def _positive(option: str, *, integer: bool = False) -> Any:
+    kind = "a positive whole number" if integer else "a positive number"
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (integer and not isinstance(value, int)) or not value > 0):
+            raise ConfigError(f"{option} must be {kind}, got {value!r}", option=option)
 
     return check
+
+
+def _boolean(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name} must be True or False, got {value!r}",
+                          option=attribute.name)
 
 
 @attrs.frozen
@@ -83,9 +128,30 @@ class CueOptions:
     """
 
     max_duration: float = attrs.field(default=6.0, validator=_positive("max_duration"))
-    max_chars_per_line: int = attrs.field(default=42, validator=_positive("max_chars_per_line"))
-    max_lines: int = attrs.field(default=2, validator=_positive("max_lines"))
-    speaker_labels: bool = True
+    max_chars_per_line: int = attrs.field(
+        default=42, validator=_positive("max_chars_per_line", integer=True)
+    )
+    max_lines: int = attrs.field(default=2, validator=_positive("max_lines", integer=True))
+    speaker_labels: bool = attrs.field(default=True, validator=_boolean)
+
+
+_OPTION_NAMES = tuple(attrs.fields_dict(CueOptions))
+
+
+def cue_options(options: object, kwargs: dict[str, Any]) -> CueOptions:
+    """``options`` updated with ``kwargs``; a ConfigError naming an unknown keyword."""
+    for name in kwargs:
+        if name not in _OPTION_NAMES:
+            raise ConfigError(
+                f"unknown cue option {name!r}; expected one of {', '.join(_OPTION_NAMES)}",
+                option=name,
+            )
+    if options is None:
+        return CueOptions(**kwargs)
+    if not isinstance(options, CueOptions):
+        raise ConfigError(f"options must be a CueOptions or None, got {options!r}",
+                          option="options")
+    return attrs.evolve(options, **kwargs) if kwargs else options
 
 
 @attrs.frozen
@@ -104,8 +170,13 @@ class Cue:
 
 
 def format_timestamp(seconds: float, *, separator: str = ",") -> str:
-    """``HH:MM:SS,mmm`` (SRT; pass ``separator="."`` for WebVTT), rounded to the millisecond."""
-    total_ms = max(0, round(seconds * 1000))
+    """``HH:MM:SS,mmm`` (SRT; pass ``separator="."`` for WebVTT), rounded to the millisecond.
+
+    Negative and NaN times are written as zero, times beyond 10^9 seconds as 10^9 seconds.
+    """
+    if math.isnan(seconds):
+        seconds = 0.0
+    total_ms = round(min(max(seconds, 0.0), _MAX_SECONDS) * 1000)
     hours, rest = divmod(total_ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     secs, ms = divmod(rest, 1000)
@@ -126,17 +197,18 @@ class _Token:
 def _tokens(words: Iterable[Word]) -> list[_Token]:
     # Spacing items only shape the text (normally " ", nothing for languages written without
     # spaces); their times are ignored, so a cue starts with its first word and ends with its
-    # last. Untimed or blank items are folded into the separator too.
+    # last. Untimed or blank items are folded into the separator too; so are items whose times
+    # are not numbers (NaN, inf: see is_time). Text is folded onto one line (clean_line).
     tokens: list[_Token] = []
     gap = ""
     for item in words:
         start, end = item.start, item.end
-        if item.type == "spacing" or start is None or end is None or not item.text.strip():
-            gap += item.text
+        text = clean_line(item.text).strip()
+        if item.type == "spacing" or not text or not (is_time(start) and is_time(end)):
+            gap += clean_line(item.text)
         else:
-            tokens.append(
-                _Token(gap, item.text.strip(), start, max(end, start), item.speaker_id)
-            )
+            speaker = None if item.speaker_id is None else clean_line(item.speaker_id)
+            tokens.append(_Token(gap, text, start, max(end, start), speaker))
             gap = ""
     return tokens
 
@@ -165,6 +237,19 @@ def _cue(tokens: list[_Token], options: CueOptions) -> Cue:
     return Cue(
         start=tokens[0].start, end=max(t.end for t in tokens), lines=tuple(lines), speaker=speaker
     )
+
+
+def monotone(cues: Iterable[Cue]) -> list[Cue]:
+    """The cues with times clamped so that none starts before zero or before the previous cue,
+    and none ends before it starts (words may arrive out of order or with negative times;
+    subtitle players expect cues in time order)."""
+    result: list[Cue] = []
+    floor = 0.0
+    for cue in cues:
+        start = max(cue.start, floor)
+        result.append(attrs.evolve(cue, start=start, end=max(cue.end, start)))
+        floor = start
+    return result
 
 
 def segment_cues(segment: Segment, options: CueOptions) -> list[Cue]:

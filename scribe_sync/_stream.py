@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import array
 import logging
+import math
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from .errors import ConfigError, ConnectionClosedError, ScribeError
@@ -30,6 +31,14 @@ class _Target(Protocol):
     def send_audio(self, data: bytes) -> None: ...
     def commit(self) -> bool: ...
     def finish(self) -> None: ...
+
+
+class _Fail(Protocol):
+    """Closes the session with a local failure that its iterators then raise; with
+    ``keep_sent``, after committing the audio sent and awaiting its transcripts."""
+
+    def __call__(self, error: ScribeError, *, keep_sent: bool = False) -> None: ...
+
 
 __all__ = ["StreamHandle", "start_stream"]
 
@@ -66,11 +75,11 @@ class StreamHandle:
 
 
 def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | str | None,
-                 commit_every: float | None, finish: bool,
-                 fail: Callable[[ScribeError], None]) -> StreamHandle:
+                 commit_every: float | None, finish: bool, fail: _Fail) -> StreamHandle:
     """Validate the arguments and start the sender thread (see ``Session.stream``).
 
-    ``fail(error)`` closes the session with a local failure that its iterators then raise.
+    ``fail(error)`` closes the session with a local failure that its iterators then raise;
+    ``fail(error, keep_sent=True)`` first commits the audio sent and awaits its transcripts.
     """
     from .audio import paced
 
@@ -86,9 +95,11 @@ def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | st
         speed = 1.0 if session.options.commit_strategy is CommitStrategy.VAD else None
     elif isinstance(speed, str):
         raise ConfigError(f"invalid speed={speed!r}: a number, None or 'auto'", option="speed")
-    if commit_every is not None and not commit_every >= 1.0:
-        raise ConfigError(f"invalid commit_every={commit_every!r}: at least 1 second or None",
-                          option="commit_every")
+    if commit_every is not None and not (
+            isinstance(commit_every, (int, float)) and not isinstance(commit_every, bool)
+            and math.isfinite(commit_every) and commit_every >= 1.0):
+        raise ConfigError(f"invalid commit_every={commit_every!r}: a finite number of seconds, "
+                          "at least 1, or None", option="commit_every")
     stop = threading.Event()
     chunks = paced(source, speed, format=fmt, sleep=stop.wait)
     manual = session.options.commit_strategy is CommitStrategy.MANUAL
@@ -107,12 +118,20 @@ def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | st
 
 def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
          chunks: Iterator[bytes], stop: threading.Event, commit_every: float | None,
-         finish: bool, fail: Callable[[ScribeError], None]) -> None:
+         finish: bool, fail: _Fail) -> None:
     fmt = session.options.audio_format
     rate = fmt.bytes_per_second
     since_commit = 0
+    # True while waiting for the source: an error then is the source's, and what was already
+    # sent is still worth its transcript (a file damaged midway, a microphone unplugged).
+    reading = False
     try:
-        for chunk in chunks:
+        while True:
+            reading = True
+            chunk = next(chunks, None)
+            reading = False
+            if chunk is None:
+                break
             if stop.is_set():
                 return
             session.send_audio(chunk)
@@ -133,14 +152,18 @@ def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
         # the session's own ending is what iterators report. Otherwise, end it with this.
         if not session.closed and not stop.is_set():
             handle.error = exc
-            fail(exc)
+            fail(exc, keep_sent=reading)
     except TimeoutError as exc:  # finish() gave up waiting; the session is closed
         handle.error = exc
         logger.warning("%s: %s", session.session_id, exc)
     except Exception as exc:
         handle.error = exc
-        logger.exception("%s: streaming failed", session.session_id)
-        fail(ConnectionClosedError(f"streaming failed: {exc!r}"))
+        # One line: the error itself reaches the caller (chained below), so a traceback in
+        # the log would only repeat it.
+        logger.error("%s: streaming failed: %r", session.session_id, exc)
+        error = ConnectionClosedError(f"streaming failed: {exc!r}")
+        error.__cause__ = exc  # as `raise error from exc` would: the source's own traceback
+        fail(error, keep_sent=reading)
     finally:
         close = getattr(source, "close", None)
         if callable(close):

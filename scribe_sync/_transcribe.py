@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .client import DEFAULT_BASE_URL, ScribeClient
-from .errors import ConfigError
+from .errors import AudioSourceError, ConfigError
 from .messages import AudioFormat, Event
 from .transcript import Transcript
 
@@ -49,7 +49,9 @@ def transcribe(
             ``chunk_ms``, ``audio_format``, ``on_event``, ``client``, ``source`` or a session
             option); raised before the source is opened or any connection is made.
         AudioSourceError: the source cannot be opened or read; for a path or URL, raised
-            before any connection is made.
+            before any connection is made. A source that fails midway (a damaged file) loses
+            nothing: the audio sent is transcribed first, and the error's ``transcript``
+            attribute holds that partial :class:`~scribe_sync.transcript.Transcript`.
         ServerError, ConnectionClosedError: see their docs.
 
     Example::
@@ -92,6 +94,10 @@ def _run(client: ScribeClient, opened: Iterable[bytes], speed: float | str | Non
                 transcript.add(event)
                 if on_event is not None:
                     on_event(event)
+        except AudioSourceError as exc:
+            # The session delivered the transcripts of the audio sent before the failure.
+            exc.transcript = transcript
+            raise
         except KeyboardInterrupt:
             # Keep what was said: stop the audio, commit the tail, collect the last transcripts.
             handle.stop()

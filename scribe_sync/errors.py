@@ -34,7 +34,7 @@ messages here are built from server text, close codes and option names only.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "AudioBufferFullError",
@@ -285,12 +285,18 @@ class AudioSourceError(ScribeError):
     Attributes:
         source: what was being read (a path, URL, device name or ``"<stdin>"``).
         reason: why it failed, in a few words.
+        transcript: when raised by ``scribe_sync.transcribe`` after the session started, the
+            :class:`~scribe_sync.transcript.Transcript` of the audio sent before the failure
+            (committed and awaited before raising); ``None`` otherwise.
     """
 
     def __init__(self, source: str, reason: str) -> None:
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        # A Transcript; typed loosely because errors cannot import the transcript module
+        # (which imports errors).
+        self.transcript: Any = None
 
 
 class AudioBufferFullError(ScribeError):

@@ -282,7 +282,9 @@ class Session:
                 iteration ends once the last transcript has arrived.
 
         The stream stops promptly when the session closes, and closes the source at the end. If
-        the source fails, the session is closed with that error, which iterators then raise.
+        the source fails (a file damaged midway, a device unplugged), the audio already sent is
+        committed and its transcripts awaited (up to the finish timeout); then the session is
+        closed with the source's error, which iterators raise after those transcripts.
 
         Raises:
             ConfigError: the source's format is not the session's.
@@ -292,9 +294,13 @@ class Session:
         self._streams.append(handle)
         return handle
 
-    def _fail(self, error: ScribeError) -> None:
-        """Close the session because of a local failure that iterators should see."""
+    def _fail(self, error: ScribeError, *, keep_sent: bool = False) -> None:
+        """Close the session because of a local failure that iterators should see; with
+        ``keep_sent``, first commit the audio sent and await its transcripts, so that they are
+        delivered before the error."""
         core = self._core
+        if keep_sent and not (core.closing or core.ending is not None):
+            await_answers(core, time.monotonic() + self._finish_timeout)
         if core.local_error is None and not (core.closing or core.ending is not None):
             core.local_error = error
         self.close()

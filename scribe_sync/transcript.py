@@ -22,12 +22,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from typing import IO, Any
 
 import attrs
 
-from scribe_sync._segments import Cue, CueOptions, Segment, format_timestamp, segment_cues
+from scribe_sync._atomic import write_atomically
+from scribe_sync._segments import (
+    Cue,
+    CueOptions,
+    Segment,
+    clean_line,
+    cue_options,
+    format_timestamp,
+    is_time,
+    monotone,
+    segment_cues,
+)
 from scribe_sync.errors import ConfigError, ScribeError
 from scribe_sync.messages import (
     CommittedTranscript,
@@ -55,14 +67,19 @@ class MissingTimestampsError(ScribeError, ValueError):
     """
 
 
+def _number(value: float | None) -> float | None:
+    """A time or log-probability for JSON: None unless a usable number (JSON has no NaN)."""
+    return value if is_time(value) else None
+
+
 def _word_dict(word: Word) -> dict[str, Any]:
     data: dict[str, Any] = {
         "text": word.text,
-        "start": word.start,
-        "end": word.end,
+        "start": _number(word.start),
+        "end": _number(word.end),
         "type": word.type,
     }
-    if word.logprob is not None:
+    if _number(word.logprob) is not None:
         data["logprob"] = word.logprob
     if word.speaker_id is not None:
         data["speaker_id"] = word.speaker_id
@@ -70,6 +87,8 @@ def _word_dict(word: Word) -> dict[str, Any]:
 
 
 _FORMATS = {".txt": "text", ".text": "text", ".json": "json", ".srt": "srt", ".vtt": "vtt"}
+# A lone surrogate (a "\ud800" escape in JSON on the wire) cannot be encoded as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Transcript:
@@ -240,39 +259,48 @@ class Transcript:
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text (UTF-8, not ASCII-escaped)."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
+        """:meth:`to_dict` as JSON text (UTF-8, not ASCII-escaped).
+
+        Strict JSON: a word time or log-probability that is NaN or infinite is written as
+        ``null`` (the word is untimed, see :meth:`cues`).
+        """
+        data = self.to_dict()
+        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
 
     def cues(self, options: CueOptions | None = None, **kwargs: Any) -> list[Cue]:
         """The subtitle cues: per segment, cut by duration, line width and line count.
+
+        A word whose start or end is NaN, infinite or beyond 10^9 seconds counts as untimed:
+        its text joins the cue as spacing would, it never times one. Cue times never go below
+        zero or back in time (a cue starts no earlier than the one before it). Cue text and
+        speakers are single lines: control characters and line breaks become spaces.
 
         Args:
             options: a :class:`CueOptions`; or pass its fields as keywords.
 
         Raises:
             MissingTimestampsError: some segment has no word timestamps.
-            ConfigError: an option is invalid.
+            ConfigError: an option or keyword is invalid (named in the error).
         """
-        if options is None:
-            options = CueOptions(**kwargs)
-        elif kwargs:
-            options = attrs.evolve(options, **kwargs)
+        options = cue_options(options, kwargs)
         for number, segment in enumerate(self.segments, 1):
             if segment.words is None:
                 raise MissingTimestampsError(
                     f"subtitles need word timestamps, but segment {number} ({segment.text!r:.40}) "
                     "has none; start the session with include_timestamps=True"
                 )
-        return [cue for segment in self.segments for cue in segment_cues(segment, options)]
+        return monotone(cue for segment in self.segments for cue in segment_cues(segment, options))
 
     def to_srt(self, options: CueOptions | None = None, **kwargs: Any) -> str:
         """SubRip subtitles (``00:00:01,234 --> 00:00:02,000``). See :meth:`cues`."""
         blocks = []
         for number, cue in enumerate(self.cues(options, **kwargs), 1):
-            # A blank line ends an SRT cue, so the text must not contain one.
+            # A blank line ends an SRT cue, so the text must not contain one (cue lines are
+            # single lines already); some readers take any line with "-->" for a timing line.
             text = "\n".join(line for line in cue.lines if line.strip())
             if cue.speaker is not None:
-                text = f"[{cue.speaker}] {text}"
+                text = f"[{clean_line(cue.speaker)}] {text}"
+            text = text.replace("-->", "->")
             span = f"{format_timestamp(cue.start)} --> {format_timestamp(cue.end)}"
             blocks.append(f"{number}\n{span}\n{text}\n")
         return "\n".join(blocks)
@@ -289,7 +317,8 @@ class Transcript:
             )
             if cue.speaker is not None:
                 # A voice span; its annotation cannot hold ">" or a line break.
-                voice = " ".join(cue.speaker.replace("&", "&amp;").replace(">", "&gt;").split())
+                speaker = clean_line(cue.speaker)
+                voice = " ".join(speaker.replace("&", "&amp;").replace(">", "&gt;").split())
                 text = f"<v {voice}>{text}"
             start = format_timestamp(cue.start, separator=".")
             end = format_timestamp(cue.end, separator=".")
@@ -297,15 +326,24 @@ class Transcript:
         return "\n".join(blocks)
 
     def render(self, format: str, options: CueOptions | None = None, **kwargs: Any) -> str:
-        """The transcript as ``"text"``, ``"json"``, ``"srt"`` or ``"vtt"``."""
+        """The transcript as ``"text"``, ``"json"``, ``"srt"`` or ``"vtt"``.
+
+        Cue options are checked for every format. Lone surrogates (which UTF-8 cannot encode)
+        are replaced by U+FFFD, so the result can always be written.
+        """
+        checked = cue_options(options, kwargs)
         if format == "text":
-            return self.to_text()
-        if format == "json":
-            return self.to_json()
-        if format == "srt":
-            return self.to_srt(options, **kwargs)
-        if format == "vtt":
-            return self.to_vtt(options, **kwargs)
+            content = self.to_text()
+        elif format == "json":
+            content = self.to_json()
+        elif format == "srt":
+            content = self.to_srt(checked)
+        elif format == "vtt":
+            content = self.to_vtt(checked)
+        else:
+            content = None
+        if content is not None:
+            return _SURROGATE.sub("\ufffd", content)
         raise ConfigError(
             f"unknown transcript format {format!r}; expected text, json, srt or vtt",
             option="format",
@@ -325,6 +363,11 @@ class Transcript:
                 when ``format`` is None.
             format: ``"text"``, ``"json"``, ``"srt"`` or ``"vtt"``.
             options, kwargs: cue options for subtitles (see :meth:`cues`).
+
+        A path is written atomically: the whole content is rendered first, then written to a
+        temporary file in the same directory that replaces the target, so a failure never
+        leaves a truncated or emptied file behind (a path that is not a regular file, such as
+        ``/dev/stdout``, is written directly).
         """
         if format is None:
             if not isinstance(file, (str, os.PathLike)):
@@ -340,7 +383,6 @@ class Transcript:
             format = _FORMATS[suffix]
         content = self.render(format, options, **kwargs)
         if isinstance(file, (str, os.PathLike)):
-            with open(file, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(content)
+            write_atomically(os.fspath(file), content.encode("utf-8"))
         else:
             file.write(content)
