@@ -19,8 +19,9 @@ Exit codes (also in ``--help``): 0 success, 1 internal error (a bug: please repo
 shows the traceback), 2 usage or invalid option, 3 authentication (no key, or the key or token
 was refused), 4 audio source (missing, unreadable or undecodable file, no microphone, no
 ffmpeg), 5 server or connection error, 6 output (cannot write the ``-o`` file or stdout),
-130 interrupted by Ctrl+C (what was transcribed so far is kept and written), 141 stdout closed
-early (piped into ``head``). Every failure but 1 is one line, ``scribe-sync: error: ...``.
+130 interrupted by Ctrl+C (what was transcribed so far is kept and written), 143 and 129
+terminated by SIGTERM and SIGHUP (as a second Ctrl+C), 141 stdout closed early (piped into
+``head``). Every failure but 1 is one line, ``scribe-sync: error: ...``.
 
 The command is split by concern, imported one way (each module only imports those above it):
 :mod:`scribe_sync._cli_args` (arguments, exit codes), :mod:`scribe_sync._cli_signals` (Ctrl+C),
@@ -301,10 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One SIGINT handler for the whole command: Ctrl+C raises only where it loses nothing.
     _INTERRUPTS.install()
     try:
+        code = EXIT_INTERRUPTED
         parsed = _INTERRUPTS.run(lambda: build_parser().parse_args(argv))
         if parsed.error is not None:
             if isinstance(parsed.error, KeyboardInterrupt):
-                return EXIT_INTERRUPTED
+                return 128 + (_INTERRUPTS.signal or 2)
             raise parsed.error  # SystemExit from --help, --version or a usage error
         args = parsed.value
         assert args is not None
@@ -314,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # From the command line (no argv), the process ends here: a late Ctrl+C is ignored.
         _INTERRUPTS.uninstall(ignore=argv is None)
+    if code == EXIT_INTERRUPTED and _INTERRUPTS.signal is not None:
+        code = 128 + _INTERRUPTS.signal  # what a shell reports for a process it killed
     if not say(""):
         _silence(2)  # stderr is gone: its final flush must not change the exit code
     return code
