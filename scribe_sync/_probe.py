@@ -100,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "pip install 'scribe-sync[bench]')")
     group.add_argument("--record-timing", default=None, metavar="FILE",
                        help="also write every latency measured, as a timing profile that "
-                       "scribe-mock --timing FILE uses for its live delays")
+                       "the mock server (scribe-mock) can replay as its live delays")
 
 
 _LISTENING: Final = re.compile(r"listening on (\S+)")
