@@ -209,7 +209,9 @@ def _cmd_token(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from . import _probe
 
-    return _probe.run_command(args, session_kwargs(args, "text"))
+    # Ctrl+C, SIGTERM and SIGHUP are only counted by the handler: the bench polls the count.
+    return _probe.run_command(args, session_kwargs(args, "text"),
+                              stop=lambda: _INTERRUPTS.count > 0)
 
 
 _COMMANDS: Final = {
