@@ -72,7 +72,7 @@ from ._cli_io import (
 from ._cli_run import isatty, run_source
 from ._cli_server import MOCK_ENTRY_POINT_GROUP, make_client, server
 from ._cli_signals import Interrupts
-from .errors import ScribeError
+from .errors import AudioSourceError, ScribeError
 from .messages import AudioFormat
 
 __all__ = [
@@ -122,6 +122,9 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     source = args.sources[0]
     if args.output is not None:
         check_not_input(args.output, [source])
+    if source == "-" and sys.stdin is None:
+        # Started with fd 0 closed (``<&-``): Python sets sys.stdin to None.
+        raise AudioSourceError("<stdin>", "it is closed; pipe raw PCM into it")
     # The source first: a missing file or a missing audio extra is what the user must fix
     # whatever the key or the server, so it is named before either is looked at.
     opened = _INTERRUPTS.run(lambda: open_source(source, format=_audio_format(kwargs),
