@@ -74,6 +74,20 @@ def plan(sources: Sequence[str], outdir: str, fmt: str) -> list[Job]:
     return jobs
 
 
+def _check_summary_not_an_output(summary: str, jobs: Sequence[Job]) -> None:
+    """Refuse a ``--summary`` that is one of the outputs: written last, it would replace that
+    transcript with the summary, silently.
+
+    Raises:
+        ConfigError: (option ``output``) the summary is an output.
+    """
+    where = os.path.realpath(summary)
+    for job in jobs:
+        if os.path.realpath(job.output) == where:
+            raise ConfigError(f"--summary {summary} is the output of {job.source}: it would "
+                              "replace that transcript; choose another file", option="output")
+
+
 @attrs.define
 class _Board:
     """What the main thread shows: an overall line and one status line per file in flight."""
@@ -134,6 +148,7 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
                               option="output") from None
     if args.summary is not None:
         check_not_input(args.summary, args.sources, "--summary")
+        _check_summary_not_an_output(args.summary, jobs)
     if args.skip_existing:
         for job in jobs:
             if os.path.exists(job.output):

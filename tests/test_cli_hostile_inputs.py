@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from scribe_sync.cli import EXIT_AUDIO, EXIT_OK
+from scribe_sync.cli import EXIT_AUDIO, EXIT_OK, EXIT_USAGE
 from tests.test_cli import SAMPLE, TIMEOUT, _cli, _env, one_error_line
 
 
@@ -52,3 +52,20 @@ def test_a_file_name_with_a_newline_is_one_summary_line(tmp_path: pathlib.Path) 
     assert lines[0].startswith("ok ") and lines[1].startswith("ok "), proc.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["new\nline.txt",
                                                                    "plain.txt"]
+
+
+def test_a_summary_that_is_an_output_is_refused_before_any_session(
+    tmp_path: pathlib.Path,
+) -> None:
+    """--summary out/a.txt with a.flac in the batch silently replaced a.flac's transcript."""
+    shutil.copyfile(SAMPLE, tmp_path / "a.flac")
+    shutil.copyfile(SAMPLE, tmp_path / "b.flac")
+    for summary in ("out/a.txt", "out/../out/b.txt"):
+        proc = subprocess.run(
+            _cli("transcribe", "a.flac", "b.flac", "--mock", "--fast", "-o", "out",
+                 "--summary", summary),
+            env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+            check=False, stdin=subprocess.DEVNULL)
+        assert proc.returncode == EXIT_USAGE, proc.stderr
+        assert "--summary" in one_error_line(proc.stderr)
+    assert not any((tmp_path / "out").iterdir())  # nothing ran
