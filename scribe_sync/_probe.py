@@ -237,7 +237,12 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
                 commit_every=args.commit_every, chunk_ms=args.chunk_ms, options=options).check()
     with contextlib.ExitStack() as stack:
         if args.mock:
+            from ._cli_server import mock_server_factory
             from .audio._sample import sample_sentences
+
+            # The child would die on a missing mock extra with its message unseen: the same
+            # one line (exit 2) as --mock elsewhere, before it starts.
+            mock_server_factory()
 
             base_url = stack.enter_context(_mock_process(
                 sample_sentences() if args.source is None else None))

@@ -133,3 +133,30 @@ def test_sigterm_on_bench_mock_leaves_no_mock_server_behind() -> None:
     for child in children:
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)
+
+
+HIDE_AIOHTTP = '''
+import sys
+
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name == "aiohttp" or name.startswith("aiohttp."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Hide())
+'''
+
+
+def test_bench_mock_without_the_mock_extra_is_the_same_line_as_elsewhere(
+    tmp_path: pathlib.Path,
+) -> None:
+    """aiohttp hidden (as when the mock extra is not installed): exit 2 and the line --mock
+    gives everywhere else (it was exit 5, "the mock server did not start")."""
+    (tmp_path / "sitecustomize.py").write_text(HIDE_AIOHTTP, encoding="utf-8")
+    env = _env()
+    env["PYTHONPATH"] = str(tmp_path) + os.pathsep + env["PYTHONPATH"]
+    proc = subprocess.run(_cli("bench", "--mock", "-n", "1"), env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert "needs aiohttp" in one_error_line(proc.stderr)
