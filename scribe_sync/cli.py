@@ -125,6 +125,10 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     if source == "-" and sys.stdin is None:
         # Started with fd 0 closed (``<&-``): Python sets sys.stdin to None.
         raise AudioSourceError("<stdin>", "it is closed; pipe raw PCM into it")
+    if source == "-" and isatty(sys.stdin):
+        # Nobody types raw PCM: waiting on the keyboard would look like a hang.
+        raise AudioSourceError("<stdin>", "it is a terminal; pipe raw PCM into it "
+                               f"(... | {PROG} transcribe -)")
     # The source first: a missing file or a missing audio extra is what the user must fix
     # whatever the key or the server, so it is named before either is looked at.
     opened = _INTERRUPTS.run(lambda: open_source(source, format=_audio_format(kwargs),

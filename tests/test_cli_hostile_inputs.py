@@ -69,3 +69,19 @@ def test_a_summary_that_is_an_output_is_refused_before_any_session(
         assert proc.returncode == EXIT_USAGE, proc.stderr
         assert "--summary" in one_error_line(proc.stderr)
     assert not any((tmp_path / "out").iterdir())  # nothing ran
+
+
+def test_stdin_a_terminal_is_one_line_and_exit_4() -> None:
+    """`transcribe -` typed at a prompt waited for raw PCM from the keyboard: a silent hang."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(_cli("transcribe", "-", "--mock", "--fast"), env=_env(),
+                              stdin=slave, capture_output=True, text=True, timeout=TIMEOUT,
+                              check=False)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == EXIT_AUDIO, proc.stderr
+    assert "terminal" in one_error_line(proc.stderr)
