@@ -14,7 +14,8 @@ window: a ``KeyboardInterrupt`` inside ``Condition.wait`` can leave its lock hal
 ends it (an interrupt included, even one landing as the window closes) comes back as a value, so
 the code after it (the teardown) always runs.
 
-SIGTERM and SIGHUP (``kill``, a closed terminal) take the same road, as two Ctrl+C at once:
+SIGTERM, SIGHUP and SIGQUIT (``kill``, a closed terminal, Ctrl+\\) take the same road, as two
+Ctrl+C at once:
 nothing new starts, what is in flight is abandoned, what was transcribed is kept, and the
 output is renamed into place or left untouched. Left at their default, they killed the process
 mid-write, leaving ``.part`` files and orphaned children (ffmpeg, the bench's mock server).
@@ -36,7 +37,7 @@ T = TypeVar("T")
 
 #: Signals that end the run the way a second Ctrl+C does (where the platform has them).
 _TERMINATING: tuple[signal.Signals, ...] = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
 
 
 class Outcome(Generic[T]):
@@ -65,7 +66,7 @@ class Interrupts:
         self._raising = False  # inside a window: the next SIGINT raises
         self._previous: signal._HANDLER = None
         self._installed = False
-        self.signal: int | None = None  # SIGTERM or SIGHUP, once one came (see module doc)
+        self.signal: int | None = None  # SIGTERM, SIGHUP or SIGQUIT, once one came
         self._terminating: dict[int, signal._HANDLER] = {}
 
     def install(self) -> None:

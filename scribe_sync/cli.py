@@ -19,9 +19,9 @@ Exit codes (also in ``--help``): 0 success, 1 internal error (a bug: please repo
 shows the traceback), 2 usage or invalid option, 3 authentication (no key, or the key or token
 was refused), 4 audio source (missing, unreadable or undecodable file, no microphone, no
 ffmpeg), 5 server or connection error, 6 output (cannot write the ``-o`` file or stdout),
-130 interrupted by Ctrl+C (what was transcribed so far is kept and written), 143 and 129
-terminated by SIGTERM and SIGHUP (as a second Ctrl+C), 141 stdout closed early (piped into
-``head``). Every failure but 1 is one line, ``scribe-sync: error: ...``.
+130 interrupted by Ctrl+C (what was transcribed so far is kept and written), 143, 129 and
+131 terminated by SIGTERM, SIGHUP and SIGQUIT (as a second Ctrl+C), 141 stdout closed early
+(piped into ``head``). Every failure but 1 is one line, ``scribe-sync: error: ...``.
 
 The command is split by concern, imported one way (each module only imports those above it):
 :mod:`scribe_sync._cli_args` (arguments, exit codes), :mod:`scribe_sync._cli_signals` (Ctrl+C),

@@ -56,7 +56,8 @@ def _valid_or_old(path: pathlib.Path) -> None:
         parse_cues(text, SRT_TIME)  # a complete SRT document (perhaps of no cue)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+                         ids=["TERM", "HUP", "QUIT"])
 def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
     tmp_path: pathlib.Path, sig: signal.Signals,
 ) -> None:
@@ -103,3 +104,40 @@ def test_a_terminated_batch_leaves_no_part_file(tmp_path: pathlib.Path) -> None:
     for path in outdir.iterdir():
         assert not path.name.endswith(".part"), sorted(outdir.iterdir())
         _valid_or_old(path)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+            found += [int(c) for c in handle.read().split()]
+    return found
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None or not os.path.exists("/proc/self/task"),
+                    reason="needs ffmpeg and /proc")
+def test_sigquit_on_an_ffmpeg_source_leaves_no_part_file_nor_ffmpeg(
+    tmp_path: pathlib.Path,
+) -> None:
+    """AAC goes through an ffmpeg child. SIGQUIT (Ctrl+\\) used to kill the command on the
+    spot: a .part file beside the output and ffmpeg orphaned."""
+    audio = tmp_path / "talk.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "quiet", "-y", "-i", SAMPLE, "-c:a", "aac",
+                    str(audio)], check=True, timeout=TIMEOUT)
+    out = tmp_path / "out.txt"
+    proc = subprocess.Popen(
+        _cli("transcribe", str(audio), "--mock", "--realtime", "-o", str(out), *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = bytearray()
+    try:
+        read_until(proc, rb"talk\.m4a: [1-9]\.\d s", seen)  # length unknown
+        children = _children(proc.pid)
+        proc.send_signal(signal.SIGQUIT)
+    finally:
+        code = finish(proc, seen)
+    assert code == 128 + signal.SIGQUIT, seen.decode(errors="replace")
+    assert children  # ffmpeg was there
+    for child in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "talk.m4a"]
