@@ -76,6 +76,8 @@ exit codes:
   6    output: cannot write the output file or stdout (disk full, permission denied,
        stdout closed and no output file)
   130  interrupted (Ctrl+C); what was transcribed so far is kept and written
+  143  terminated (SIGTERM), or 129 for SIGHUP, 131 for SIGQUIT: as a second Ctrl+C,
+       in-flight files are abandoned; outputs are complete or untouched, never .part files
   141  stdout was closed early (for example piped into head)
 With many inputs, the code is that of the first input (in command-line order) that failed.
 A stderr that cannot be written never changes the code.

@@ -24,7 +24,7 @@ import attrs
 from ._cli_args import EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, PROG, default_jobs
 from ._cli_batch_job import Job, run_job
 from ._cli_errors import describe
-from ._cli_io import check_not_input, open_output, say
+from ._cli_io import check_not_input, clean, open_output, say
 from ._cli_progress import Rate, clock, status
 from ._cli_run import board_for
 from ._cli_signals import Interrupts
@@ -70,8 +70,22 @@ def plan(sources: Sequence[str], outdir: str, fmt: str) -> list[Job]:
                               f"{output}; rename one or run them apart", option="output")
         taken[output] = source
         check_not_input(output, sources)
-        jobs.append(Job(source=source, output=output, label=os.path.basename(source)))
+        jobs.append(Job(source=source, output=output, label=clean(os.path.basename(source))))
     return jobs
+
+
+def _check_summary_not_an_output(summary: str, jobs: Sequence[Job]) -> None:
+    """Refuse a ``--summary`` that is one of the outputs: written last, it would replace that
+    transcript with the summary, silently.
+
+    Raises:
+        ConfigError: (option ``output``) the summary is an output.
+    """
+    where = os.path.realpath(summary)
+    for job in jobs:
+        if os.path.realpath(job.output) == where:
+            raise ConfigError(f"--summary {summary} is the output of {job.source}: it would "
+                              "replace that transcript; choose another file", option="output")
 
 
 @attrs.define
@@ -119,7 +133,8 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
             raise ConfigError("--summary and --skip-existing take files, not - (stdin)",
                               option="output")
         check_not_input(args.output, args.sources)
-        jobs = [Job(source=source, output=args.output, label=os.path.basename(source))]
+        jobs = [Job(source=source, output=args.output,
+                    label=clean(os.path.basename(source)))]
     else:
         outdir = args.output
         if os.path.exists(outdir) and not os.path.isdir(outdir):
@@ -133,6 +148,7 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
                               option="output") from None
     if args.summary is not None:
         check_not_input(args.summary, args.sources, "--summary")
+        _check_summary_not_an_output(args.summary, jobs)
     if args.skip_existing:
         for job in jobs:
             if os.path.exists(job.output):
@@ -215,9 +231,11 @@ def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *, interrupt
     totals = dict(counts, files=len(results), audio_seconds=round(audio, 3),
                   segments=sum(r.segments for r in results), wall_seconds=round(wall, 3))
     if not args.quiet:
-        width = max(len(r.input) for r in results)
-        for r in results:
-            line = f"{r.status:<11} {r.input:<{width}}"
+        # A file name may hold a newline or an escape: one line per file, whatever it is named.
+        names = [clean(r.input) for r in results]
+        width = max(len(name) for name in names)
+        for r, name in zip(results, names, strict=True):
+            line = f"{r.status:<11} {name:<{width}}"
             if r.status in ("ok", "failed") or r.audio_seconds:
                 line += (f"  {r.audio_seconds:7.1f} s  {r.segments:4d} segment"
                          f"{'s' * (r.segments != 1)}  {r.wall_seconds:6.1f} s")

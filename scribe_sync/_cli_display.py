@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from typing import Final
 
 from ._cli_io import Output, clean
-from ._cli_progress import Board, Rate, status
+from ._cli_progress import MIN_WIDTH, Board, Rate, columns, status
 from .messages import (
     CommittedTranscript,
     CommittedTranscriptWithTimestamps,
@@ -109,7 +108,12 @@ class Display:
 
     def _redraw_live(self) -> None:
         assert self.live is not None
-        width = max(10, shutil.get_terminal_size().columns - 1)  # never wrap: \r redraws one row
+        width = columns(self.live.stream) - 1  # never wrap: \r redraws one row
+        if width < MIN_WIDTH:  # too narrow to say anything without wrapping
+            if self._live_shown:
+                self.live.write(_CLEAR_LINE)
+                self._live_shown = False
+            return
         prefix = f"[{self._status}] " if self._status else ""
         room = width - len(prefix)
         text = self._partial

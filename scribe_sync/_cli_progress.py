@@ -14,15 +14,18 @@ install-time cost and a second code path for when it is absent.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from collections.abc import Sequence
 from typing import IO, Final
 
-__all__ = ["PROGRESS_MODES", "Board", "Rate", "clock", "status"]
+__all__ = ["MIN_WIDTH", "PROGRESS_MODES", "Board", "Rate", "clock", "columns", "status"]
 
 PROGRESS_MODES: Final = ("auto", "tty", "plain", "none")
 _TTY_INTERVAL: Final = 0.2  # redraws per second on a terminal: smooth, and cheap
+#: The narrowest line the live view draws (narrower terminals get no live view).
+MIN_WIDTH: Final = 10
 
 
 def clock(seconds: float) -> str:
@@ -100,7 +103,13 @@ class Board:
         if self.mode == "plain":
             self._write(lines[0] + "\n" if lines else "")
             return
-        width = max(10, shutil.get_terminal_size().columns - 1)  # never wrap: redraw by rows
+        width = columns(self.stream) - 1  # never wrap: redraw by rows
+        if width < MIN_WIDTH:
+            # Lines cut shorter than this say nothing, and longer ones wrap: the rows counted
+            # for the next erase would be wrong, and every redraw would leave debris.
+            self._write(self._erase() if self._shown else "")
+            self._shown = 0
+            return
         text = self._erase() + "\n".join(_fit(line, width) for line in lines)
         self._shown = len(lines)
         self._write(text)
@@ -123,6 +132,24 @@ class Board:
             self.stream.flush()
         except (OSError, ValueError, AttributeError):
             self.broken = True  # stderr is gone: the run goes on without progress
+
+
+def columns(stream: IO[str] | None) -> int:
+    """The width of the terminal ``stream`` draws on: ``COLUMNS`` first (as shutil does), then
+    that terminal's own size. ``shutil.get_terminal_size()`` asks stdout's terminal, and falls
+    back to 80 columns when stdout is a file (``> out.txt``): the progress on a narrower stderr
+    then wrapped, and each redraw left the wrapped rows behind."""
+    try:
+        env = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        env = 0
+    if env > 0:
+        return env
+    try:
+        size = os.get_terminal_size(stream.fileno()).columns if stream is not None else 0
+    except (AttributeError, ValueError, OSError):
+        size = 0
+    return size if size > 0 else shutil.get_terminal_size().columns
 
 
 def _fit(line: str, width: int) -> str:

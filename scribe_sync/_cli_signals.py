@@ -13,6 +13,13 @@ window: a ``KeyboardInterrupt`` inside ``Condition.wait`` can leave its lock hal
 :meth:`Interrupts.run` is the pattern every caller uses: the body runs in a window, and whatever
 ends it (an interrupt included, even one landing as the window closes) comes back as a value, so
 the code after it (the teardown) always runs.
+
+SIGTERM, SIGHUP and SIGQUIT (``kill``, a closed terminal, Ctrl+\\) take the same road, as two
+Ctrl+C at once:
+nothing new starts, what is in flight is abandoned, what was transcribed is kept, and the
+output is renamed into place or left untouched. Left at their default, they killed the process
+mid-write, leaving ``.part`` files and orphaned children (ffmpeg, the bench's mock server).
+:attr:`Interrupts.signal` then says which one came, for the exit code (128 + its number).
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from typing import Generic, TypeVar
 __all__ = ["Interrupts", "Outcome"]
 
 T = TypeVar("T")
+
+#: Signals that end the run the way a second Ctrl+C does (where the platform has them).
+_TERMINATING: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
 
 
 class Outcome(Generic[T]):
@@ -55,6 +66,8 @@ class Interrupts:
         self._raising = False  # inside a window: the next SIGINT raises
         self._previous: signal._HANDLER = None
         self._installed = False
+        self.signal: int | None = None  # SIGTERM, SIGHUP or SIGQUIT, once one came
+        self._terminating: dict[int, signal._HANDLER] = {}
 
     def install(self) -> None:
         """Take over SIGINT (main thread only); :meth:`uninstall` gives it back."""
@@ -67,6 +80,12 @@ class Interrupts:
         self.count = 0
         signal.signal(signal.SIGINT, self._handle)
         self._installed = True
+        self.signal = None
+        for signum in _TERMINATING:
+            before = signal.getsignal(signum)
+            if before is not signal.SIG_IGN and before is not None:  # nohup: stay immune
+                self._terminating[signum] = before
+                signal.signal(signum, self._terminate)
 
     def uninstall(self, *, ignore: bool = False) -> None:
         """Give SIGINT back to the previous handler, or, with ``ignore``, ignore it from now on:
@@ -75,11 +94,22 @@ class Interrupts:
         if self._installed:
             self._installed = False
             signal.signal(signal.SIGINT, signal.SIG_IGN if ignore else self._previous)
+            for signum, before in self._terminating.items():
+                signal.signal(signum, signal.SIG_IGN if ignore else before)
+            self._terminating.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         if self._raising:
             self._raising = False  # closed here, so a window can never be left open
+            raise KeyboardInterrupt
+
+    def _terminate(self, signum: int, frame: FrameType | None) -> None:
+        # As two Ctrl+C: past every threshold (the batch's second, the single run's second).
+        self.signal = signum
+        self.count += 2
+        if self._raising:
+            self._raising = False
             raise KeyboardInterrupt
 
     @contextlib.contextmanager

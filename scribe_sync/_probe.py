@@ -32,15 +32,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final
 
+from ._cli_io import OutputError, open_output
 from ._probe_measure import match_speech_ends, run_bench, tcp_connect_time
 from ._probe_report import (
     METRICS,
@@ -50,8 +53,8 @@ from ._probe_report import (
     Summary,
     render_table,
     summarize,
+    timing_profile,
     write_plot,
-    write_timing,
 )
 from .client import API_KEY_ENV
 from .errors import ConfigError, ConnectionClosedError
@@ -100,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "pip install 'scribe-sync[bench]')")
     group.add_argument("--record-timing", default=None, metavar="FILE",
                        help="also write every latency measured, as a timing profile that "
-                       "scribe-mock --timing FILE uses for its live delays")
+                       "the mock server (scribe-mock) can replay as its live delays")
 
 
 _LISTENING: Final = re.compile(r"listening on (\S+)")
@@ -147,6 +150,62 @@ def _check_timing(path: str | None) -> None:
                           option="record_timing")
 
 
+def _check_writable(path: str | None) -> None:
+    """Before the run, not after minutes of it: a folder the file cannot be created in (a
+    read-only file system, no permission) is exit 6 in one line."""
+    if path is None:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(directory) and not os.access(directory, os.W_OK):
+        code = errno.EROFS if _read_only(directory) else errno.EACCES
+        raise OutputError(path, OSError(code, os.strerror(code), path))
+
+
+def _read_only(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _write_timing(report: BenchReport, path: str) -> None:
+    """The timing profile, whole or not at all (a temporary file renamed into place)."""
+    out = open_output(path)
+    try:
+        out.write(json.dumps(timing_profile(report), indent=1) + "\n")
+    except BaseException:
+        out.finish(False)
+        raise
+    out.finish(True)
+
+
+def _write_plot(report: BenchReport, path: str) -> None:
+    """The plot, whole or not at all: drawn into a temporary file beside ``path`` (with its
+    extension, which picks matplotlib's format), then renamed into place."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
+                                    suffix=".part" + os.path.splitext(path)[1], dir=directory)
+        os.close(fd)
+        try:
+            write_plot(report, temp)
+            # mkstemp made it private (0600): give it the mode the file had, or the one a
+            # plain open() would have given it.
+            try:
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+            except FileNotFoundError:
+                mask = os.umask(0)  # the only way to read it; the bench's threads are joined
+                os.umask(mask)
+                mode = 0o666 & ~mask
+            os.chmod(temp, mode)
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+    except OSError as exc:
+        raise OutputError(path, exc) from None
+
+
 def _check_plot(path: str | None) -> None:
     if path is None:
         return
@@ -158,21 +217,32 @@ def _check_plot(path: str | None) -> None:
 
 
 def run_command(args: argparse.Namespace, options: Mapping[str, Any],
-                out: IO[str] | None = None) -> int:
-    """``scribe-sync bench``: returns 0, or 5 if a session failed (after reporting)."""
+                out: IO[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
+    """``scribe-sync bench``: returns 0, or 5 if a session failed (after reporting).
+
+    ``stop`` is polled during the run (see :func:`run_bench`): once true, the sessions are
+    closed, the mock server stopped, and ``KeyboardInterrupt`` raised.
+    """
     out = sys.stdout if out is None else out
     _check_plot(args.plot)
     _check_timing(args.record_timing)
+    _check_writable(args.plot)
+    _check_writable(args.record_timing)
     options = dict(options)
     vad = SessionOptions.from_kwargs(**options).commit_strategy is CommitStrategy.VAD
     if vad and args.source is None and "vad_silence_threshold_secs" not in options:
         options["vad_silence_threshold_secs"] = SAMPLE_VAD_SILENCE
     # Everything is checked before a mock starts or a connection opens.
     BenchConfig("", None, sessions=args.sessions, concurrency=args.concurrency,
-                commit_every=args.commit_every, options=options).check()
+                commit_every=args.commit_every, chunk_ms=args.chunk_ms, options=options).check()
     with contextlib.ExitStack() as stack:
         if args.mock:
+            from ._cli_server import mock_server_factory
             from .audio._sample import sample_sentences
+
+            # The child would die on a missing mock extra with its message unseen: the same
+            # one line (exit 2) as --mock elsewhere, before it starts.
+            mock_server_factory()
 
             base_url = stack.enter_context(_mock_process(
                 sample_sentences() if args.source is None else None))
@@ -190,13 +260,13 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
             if not args.quiet and sys.stderr.isatty():
                 sys.stderr.write(f"scribe-sync: session {result.index} done\n")
 
-        report = run_bench(config, progress=progress)
+        report = run_bench(config, progress=progress, stop=stop)
     if args.format == "json":
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         out.write(render_table(report))
     if args.plot is not None:
-        write_plot(report, args.plot)
+        _write_plot(report, args.plot)
     if args.record_timing is not None:
-        write_timing(report, args.record_timing)
+        _write_timing(report, args.record_timing)
     return 5 if report.errors else 0

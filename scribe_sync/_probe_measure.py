@@ -22,6 +22,9 @@ from .session import Session
 
 __all__ = ["QUIET_PEAK", "match_speech_ends", "run_bench", "tcp_connect_time"]
 
+#: How often run_bench looks at its ``stop`` callable, in seconds.
+_STOP_POLL: Final = 0.1
+
 #: Peak level below which a chunk counts as a pause (about -30 dBFS, as Session.stream uses).
 QUIET_PEAK: Final = 1000
 
@@ -141,8 +144,38 @@ class _Sender:
         self._thread.join(timeout)
 
 
+class _Live:
+    """The sessions open now, so that a stopped run can close them from the main thread (any
+    thread may close a session): their loops end at once instead of streaming to the end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: set[Session] = set()
+        self._closed = False
+
+    def add(self, session: Session) -> bool:
+        """Track ``session``; False (and the session closed) once the run was stopped."""
+        with self._lock:
+            if not self._closed:
+                self._sessions.add(session)
+                return True
+        session.close()
+        return False
+
+    def discard(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def close_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.close()
+
+
 def _run_session(config: BenchConfig, client: ScribeClient, index: int,
-                 source: str) -> SessionResult:
+                 source: str, live: _Live) -> SessionResult:
     options = config.session_options()
     try:
         connect = tcp_connect_time(config.base_url, client.open_timeout)
@@ -153,6 +186,8 @@ def _run_session(config: BenchConfig, client: ScribeClient, index: int,
         session = client.connect(**config.options)
     except (ScribeError, TimeoutError) as exc:
         return SessionResult(index, connect=connect, error=str(exc) or type(exc).__name__)
+    if not live.add(session):
+        return SessionResult(index, connect=connect, error="stopped")
     started = time.monotonic() - t0
     manual = options.commit_strategy is CommitStrategy.MANUAL
     first_partial_at: float | None = None
@@ -180,6 +215,7 @@ def _run_session(config: BenchConfig, client: ScribeClient, index: int,
             sender.stop()
             sender.join(client.close_timeout + client.finish_timeout)
         session.close()
+        live.discard(session)
     if sender is None:
         return SessionResult(index, connect=connect, session_started=started, error=error)
     if error is None and sender.error is not None:
@@ -213,13 +249,15 @@ def _source_seconds(source: str, fmt: AudioFormat) -> float:
     return total / fmt.bytes_per_second
 
 
-def run_bench(config: BenchConfig, *, progress: Callable[[SessionResult], None] | None = None
-              ) -> BenchReport:
-    """Run the sessions and measure; session failures are reported, not raised.
+def run_bench(config: BenchConfig, *, progress: Callable[[SessionResult], None] | None = None,
+              stop: Callable[[], bool] | None = None) -> BenchReport:
+    """Run the sessions and measure; session failures are reported, not raised. ``stop`` is
+    polled while they run: once it is true, no session starts and those open are closed.
 
     Raises:
         ConfigError: invalid options (nothing was sent).
         AudioSourceError: the source cannot be read.
+        KeyboardInterrupt: ``stop`` became true (every session is closed, every thread joined).
     """
     options = config.check()
     from .audio import sample_path
@@ -230,15 +268,31 @@ def run_bench(config: BenchConfig, *, progress: Callable[[SessionResult], None] 
     cpu0, wall0 = time.process_time(), time.monotonic()
     results: list[SessionResult] = []
     workers = min(config.concurrency, config.sessions)
+    live = _Live()
+    stopped = False
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="scribe-bench"
                                                ) as pool:
-        futures = [pool.submit(_run_session, config, client, i + 1, source)
-                   for i in range(config.sessions)]
-        for future in concurrent.futures.as_completed(futures):
-            result = future.result()
-            results.append(result)
-            if progress is not None:
-                progress(result)
+        pending = {pool.submit(_run_session, config, client, i + 1, source, live)
+                   for i in range(config.sessions)}
+        try:
+            while pending and not stopped:
+                # Polled, not waited on forever: the main thread must see ``stop`` (a Ctrl+C
+                # is only counted by the command's handler, never raised in a wait).
+                done, pending = concurrent.futures.wait(
+                    pending, _STOP_POLL, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    results.append(result)
+                    if progress is not None:
+                        progress(result)
+                stopped = stop is not None and stop()
+        finally:
+            if pending:  # stopped, or an error: nothing new starts, what runs ends now
+                for future in pending:
+                    future.cancel()
+                live.close_all()
+    if stopped:
+        raise KeyboardInterrupt
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     name = os.path.basename(source) if config.source else "the bundled sample"
     return BenchReport(config, tuple(sorted(results, key=lambda r: r.index)), cpu, wall, name,

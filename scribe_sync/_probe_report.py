@@ -40,6 +40,13 @@ METRICS: Final = (
 )
 
 
+#: The most sessions one run takes (one at a time, some 40 hours of the sample at real time).
+MAX_SESSIONS: Final = 10_000
+#: --chunk-ms' range, the same as the audio sources'.
+MIN_CHUNK_MS: Final = 20
+MAX_CHUNK_MS: Final = 1000
+
+
 @attrs.frozen
 class BenchConfig:
     """What to measure. ``source`` ``None`` is the bundled sample."""
@@ -60,9 +67,13 @@ class BenchConfig:
 
     def check(self) -> SessionOptions:
         """Validate everything (``ConfigError`` naming the option); the session options."""
-        if self.sessions < 1:
-            raise ConfigError(f"--sessions must be at least 1, got {self.sessions}",
-                              option="sessions")
+        if not 1 <= self.sessions <= MAX_SESSIONS:
+            # The bound keeps an absurd -n from queueing billions of sessions in memory.
+            raise ConfigError(f"--sessions must be between 1 and {MAX_SESSIONS}, got "
+                              f"{self.sessions}", option="sessions")
+        if not MIN_CHUNK_MS <= self.chunk_ms <= MAX_CHUNK_MS:
+            raise ConfigError(f"--chunk-ms must be between {MIN_CHUNK_MS} and {MAX_CHUNK_MS}, "
+                              f"got {self.chunk_ms}", option="chunk_ms")
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {self.concurrency}",
                               option="concurrency")

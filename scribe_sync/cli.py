@@ -19,8 +19,9 @@ Exit codes (also in ``--help``): 0 success, 1 internal error (a bug: please repo
 shows the traceback), 2 usage or invalid option, 3 authentication (no key, or the key or token
 was refused), 4 audio source (missing, unreadable or undecodable file, no microphone, no
 ffmpeg), 5 server or connection error, 6 output (cannot write the ``-o`` file or stdout),
-130 interrupted by Ctrl+C (what was transcribed so far is kept and written), 141 stdout closed
-early (piped into ``head``). Every failure but 1 is one line, ``scribe-sync: error: ...``.
+130 interrupted by Ctrl+C (what was transcribed so far is kept and written), 143, 129 and
+131 terminated by SIGTERM, SIGHUP and SIGQUIT (as a second Ctrl+C), 141 stdout closed early
+(piped into ``head``). Every failure but 1 is one line, ``scribe-sync: error: ...``.
 
 The command is split by concern, imported one way (each module only imports those above it):
 :mod:`scribe_sync._cli_args` (arguments, exit codes), :mod:`scribe_sync._cli_signals` (Ctrl+C),
@@ -71,7 +72,7 @@ from ._cli_io import (
 from ._cli_run import isatty, run_source
 from ._cli_server import MOCK_ENTRY_POINT_GROUP, make_client, server
 from ._cli_signals import Interrupts
-from .errors import ScribeError
+from .errors import AudioSourceError, ScribeError
 from .messages import AudioFormat
 
 __all__ = [
@@ -121,6 +122,13 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     source = args.sources[0]
     if args.output is not None:
         check_not_input(args.output, [source])
+    if source == "-" and sys.stdin is None:
+        # Started with fd 0 closed (``<&-``): Python sets sys.stdin to None.
+        raise AudioSourceError("<stdin>", "it is closed; pipe raw PCM into it")
+    if source == "-" and isatty(sys.stdin):
+        # Nobody types raw PCM: waiting on the keyboard would look like a hang.
+        raise AudioSourceError("<stdin>", "it is a terminal; pipe raw PCM into it "
+                               f"(... | {PROG} transcribe -)")
     # The source first: a missing file or a missing audio extra is what the user must fix
     # whatever the key or the server, so it is named before either is looked at.
     opened = _INTERRUPTS.run(lambda: open_source(source, format=_audio_format(kwargs),
@@ -208,7 +216,9 @@ def _cmd_token(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from . import _probe
 
-    return _probe.run_command(args, session_kwargs(args, "text"))
+    # Ctrl+C, SIGTERM and SIGHUP are only counted by the handler: the bench polls the count.
+    return _probe.run_command(args, session_kwargs(args, "text"),
+                              stop=lambda: _INTERRUPTS.count > 0)
 
 
 _COMMANDS: Final = {
@@ -301,10 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One SIGINT handler for the whole command: Ctrl+C raises only where it loses nothing.
     _INTERRUPTS.install()
     try:
+        code = EXIT_INTERRUPTED
         parsed = _INTERRUPTS.run(lambda: build_parser().parse_args(argv))
         if parsed.error is not None:
             if isinstance(parsed.error, KeyboardInterrupt):
-                return EXIT_INTERRUPTED
+                return 128 + (_INTERRUPTS.signal or 2)
             raise parsed.error  # SystemExit from --help, --version or a usage error
         args = parsed.value
         assert args is not None
@@ -314,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # From the command line (no argv), the process ends here: a late Ctrl+C is ignored.
         _INTERRUPTS.uninstall(ignore=argv is None)
+    if code == EXIT_INTERRUPTED and _INTERRUPTS.signal is not None:
+        code = 128 + _INTERRUPTS.signal  # what a shell reports for a process it killed
     if not say(""):
         _silence(2)  # stderr is gone: its final flush must not change the exit code
     return code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from typing import IO, Any
 
@@ -59,6 +60,15 @@ NOT_AUDIO = "not an audio file we can decode"
 _MAX_BLOCK_VALUES = 1 << 20
 
 
+def _native_path(file: str | os.PathLike[str] | IO[bytes]) -> Any:
+    """A path as the bytes the OS knows it by: soundfile encodes a str path as strict UTF-8,
+    which fails (UnicodeEncodeError, not an OSError) on a name holding a byte that is not
+    UTF-8, such as ``bad\\xff.wav``, which Python carries as a surrogate escape."""
+    if isinstance(file, (str, os.PathLike)) and sys.platform != "win32":
+        return os.fsencode(file)
+    return file
+
+
 class FileSource(AudioSource):
     """Audio from a file (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ... whatever libsndfile reads).
 
@@ -104,7 +114,7 @@ class FileSource(AudioSource):
         try:
             # libmpg123 (MP3) prints its complaints on fd 2: they go to the log (see _quiet).
             with quiet_native_stderr(self.name):
-                self._file: Any = soundfile.SoundFile(file)
+                self._file: Any = soundfile.SoundFile(_native_path(file))
         except (soundfile.LibsndfileError, OSError, RuntimeError, TypeError) as exc:
             self._closed = True
             reason = _open_error_reason(file, exc)

@@ -1,0 +1,143 @@
+"""SIGTERM and SIGHUP (``kill``, a closed terminal) at a moment the run is busy: the documented
+code (128 + the signal), no traceback, no ``.part`` file, every output complete or untouched,
+no child process left behind."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import select
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.test_cli import SAMPLE, SRT_TIME, TIMEOUT, _cli, _env, parse_cues
+
+OLD = "the previous transcript, which a terminated run must not damage\n"
+# A plain progress line about audio sent: a session is open and streaming.
+STREAMING = rb"\d+\.\d s of 14\.3 s"
+PROGRESS = ("--progress", "plain", "--progress-every", "0.1")
+
+
+def read_until(proc: subprocess.Popen[bytes], pattern: bytes, seen: bytearray) -> None:
+    """Read stderr until ``pattern`` shows up (the synchronisation point, never a sleep)."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + TIMEOUT
+    while not re.search(pattern, seen):
+        left = deadline - time.monotonic()
+        assert left > 0, bytes(seen[-2000:])
+        ready, _, _ = select.select([proc.stderr], [], [], left)
+        chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
+        assert chunk, f"ended before {pattern!r}: {bytes(seen[-2000:])!r}"
+        seen += chunk
+
+
+def finish(proc: subprocess.Popen[bytes], seen: bytearray) -> int:
+    """Wait for the end, reading stderr to its end; the exit code."""
+    assert proc.stderr is not None
+    try:
+        while chunk := proc.stderr.read(65536):
+            seen += chunk
+        return proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+def _valid_or_old(path: pathlib.Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    if text != OLD:
+        parse_cues(text, SRT_TIME)  # a complete SRT document (perhaps of no cue)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+                         ids=["TERM", "HUP", "QUIT"])
+def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
+    tmp_path: pathlib.Path, sig: signal.Signals,
+) -> None:
+    """Mid-session, SIGTERM/SIGHUP is exit 128+N, with -o complete or untouched (it used to kill
+    the process on the spot: exit by the signal, and a .part file left beside the output)."""
+    out = tmp_path / "out.srt"
+    out.write_text(OLD, encoding="utf-8")
+    proc = subprocess.Popen(
+        _cli("transcribe", SAMPLE, "--mock", "--realtime", "-o", str(out), *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = bytearray()
+    try:
+        read_until(proc, STREAMING, seen)
+        proc.send_signal(sig)
+    finally:
+        code = finish(proc, seen)
+    err = seen.decode(errors="replace")
+    assert code == 128 + sig, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.srt"]
+    _valid_or_old(out)
+
+
+def test_a_terminated_batch_leaves_no_part_file(tmp_path: pathlib.Path) -> None:
+    """SIGTERM on a batch in flight: exit 143, in-flight files abandoned (no .part)."""
+    sources = []
+    for name in ("a", "b"):
+        sources.append(str(tmp_path / f"{name}.flac"))
+        shutil.copyfile(SAMPLE, sources[-1])
+    outdir = tmp_path / "out"
+    proc = subprocess.Popen(
+        _cli("transcribe", *sources, "--mock", "--realtime", "--jobs", "2", "-o", str(outdir),
+             "--format", "srt", *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = bytearray()
+    try:
+        read_until(proc, rb"in flight; audio 0:0[1-9]", seen)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        code = finish(proc, seen)
+    err = seen.decode(errors="replace")
+    assert code == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    for path in outdir.iterdir():
+        assert not path.name.endswith(".part"), sorted(outdir.iterdir())
+        _valid_or_old(path)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+            found += [int(c) for c in handle.read().split()]
+    return found
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None or not os.path.exists("/proc/self/task"),
+                    reason="needs ffmpeg and /proc")
+def test_sigquit_on_an_ffmpeg_source_leaves_no_part_file_nor_ffmpeg(
+    tmp_path: pathlib.Path,
+) -> None:
+    """AAC goes through an ffmpeg child. SIGQUIT (Ctrl+\\) used to kill the command on the
+    spot: a .part file beside the output and ffmpeg orphaned."""
+    audio = tmp_path / "talk.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "quiet", "-y", "-i", SAMPLE, "-c:a", "aac",
+                    str(audio)], check=True, timeout=TIMEOUT)
+    out = tmp_path / "out.txt"
+    proc = subprocess.Popen(
+        _cli("transcribe", str(audio), "--mock", "--realtime", "-o", str(out), *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = bytearray()
+    try:
+        read_until(proc, rb"talk\.m4a: [1-9]\.\d s", seen)  # length unknown
+        children = _children(proc.pid)
+        proc.send_signal(signal.SIGQUIT)
+    finally:
+        code = finish(proc, seen)
+    assert code == 128 + signal.SIGQUIT, seen.decode(errors="replace")
+    assert children  # ffmpeg was there
+    for child in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "talk.m4a"]
