@@ -17,6 +17,7 @@ from typing import Any, Final
 
 __all__ = [
     "ERROR_LOGGER",
+    "NoDetailFilter",
     "RateLimitFilter",
     "rate_limited_exception_handler",
 ]
@@ -64,6 +65,19 @@ class RateLimitFilter(logging.Filter):
             return False
 
 
+class NoDetailFilter(logging.Filter):
+    """Keeps a request error's kind and drops its text and traceback: aiohttp's quote the
+    request line and headers, which carry ``?token=`` and the ``xi-api-key``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {type(record.exc_info[1]).__name__}"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+ERROR_LOGGER.addFilter(NoDetailFilter())
 ERROR_LOGGER.addFilter(RateLimitFilter())
 
 _LOOP_LOGGER: Final = logging.getLogger("mock_server.loop")

@@ -31,6 +31,7 @@ from aiohttp import WSMsgType, web
 from scribe_sync.protocol import REALTIME_PATH
 
 from .cassette import CassetteWriter, SessionTape
+from .logs import NoDetailFilter
 
 __all__ = ["MAX_MESSAGE", "RecordingProxy"]
 
@@ -45,21 +46,9 @@ _SECRET_QUERY: Final = ("token", "xi-api-key", "api_key", "authorization")
 _LOG: Final = logging.getLogger("mock_server.proxy")
 
 
-class _NoDetail(logging.Filter):
-    """Keeps a request error's kind and drops its text and traceback: aiohttp's quote the
-    request line and headers, which carry ``?token=`` and the ``xi-api-key``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            record.msg = f"{record.getMessage()}: {type(record.exc_info[1]).__name__}"
-            record.args = ()
-            record.exc_info = record.exc_text = None
-        return True
-
-
 #: aiohttp's request errors (a malformed request, a handler's exception), without detail.
 HTTP_LOG: Final = logging.getLogger("mock_server.proxy.http")
-HTTP_LOG.addFilter(_NoDetail())
+HTTP_LOG.addFilter(NoDetailFilter())
 
 
 class RecordingProxy:

@@ -249,3 +249,29 @@ def test_at_the_descriptor_limit_the_log_stays_short() -> None:
     errors = [line for line in lines if "shutting down" not in line]
     assert len(errors) <= 20, "".join(errors[:30])
     assert not any(line.startswith("Traceback") for line in lines)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /v1/speech-to-text/realtime?token=SECRET123\x00 HTTP/1.1\r\n\r\n",
+    b"GET /v1/speech-to-text/realtime?token=SECRET123 HTTP/1.1\r\nHost: x\r\n"
+    b"xi-api-key: SECRET123\x01\r\n\r\n",
+    b"GET /v1/speech-to-text/realtime?token=SECRET123 HTTP/1.1\r\nHost: x\r\nBad Header\r\n"
+    b"\r\n",
+])
+def test_a_malformed_request_logs_no_credential(caplog: pytest.LogCaptureFixture,
+                                                request_bytes: bytes) -> None:
+    """aiohttp logs a request it cannot parse with its request line or a header quoted in the
+    error's text and traceback; the mock's log keeps the error's kind only, never the token or
+    the key."""
+    caplog.set_level(logging.DEBUG)
+    with MockServer() as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(request_bytes)
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
+    logged = "\n".join(record.getMessage() + str(record.exc_info) + (record.exc_text or "")
+                       for record in caplog.records)
+    assert "SECRET123" not in logged
+    assert "Error handling request" in logged
