@@ -116,8 +116,44 @@ class Storm:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        # Stopped and joined whatever lands meanwhile: a storm left running would go on
+        # signalling this process after the test restored the handlers (pytest itself would
+        # then take the KeyboardInterrupt).
+        while True:
+            try:
+                self._stop.set()
+                self._thread.join()
+                break
+            except KeyboardInterrupt:
+                continue
+
+
+class RaisingWhileOn:
+    """A SIGINT handler raising KeyboardInterrupt, as Python's default does, until turned off:
+    a test turns it off before it stops its storm, runs the signals still pending through it
+    (:func:`drain`), and only then gives the default handler back."""
+
+    def __init__(self) -> None:
+        self.on = True
+
+    def __call__(self, _signum: int, _frame: Any) -> None:
+        if self.on:
+            raise KeyboardInterrupt
+
+    def off(self) -> None:
+        while True:
+            try:
+                self.on = False
+                return
+            except KeyboardInterrupt:  # one that landed just before the store
+                continue
+
+
+def drain() -> None:
+    """Let the interpreter run the Python handlers of signals already delivered (it does so
+    at a call); the storm is joined, so none is sent after this."""
+    for _ in range(3):
+        signal.getsignal(signal.SIGINT)
 
 
 def _interruptible(body: Callable[[], Any]) -> Any:
@@ -139,14 +175,22 @@ def test_ctrl_c_storm_in_recv_loses_no_segment_of_the_transcript() -> None:
     for text in texts:
         t.push(CommittedTranscript(text))
     t.push_close(1000)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    raising = RaisingWhileOn()
+    previous = signal.signal(signal.SIGINT, raising)
     try:
         with Storm(signal.SIGINT):
-            while _interruptible(lambda: session.recv(timeout=10)) is not None:
+            try:
+                while _interruptible(lambda: session.recv(timeout=10)) is not None:
+                    pass
+            except KeyboardInterrupt:  # one landing outside the guarded call
                 pass
-    except KeyboardInterrupt:  # one landing outside the guarded call
+            finally:
+                raising.off()
+    except KeyboardInterrupt:  # one landing just before the storm stopped raising
         pass
     finally:
+        raising.off()
+        drain()
         signal.signal(signal.SIGINT, previous)
     assert wait_for(session, lambda: session.closed)
     assert [s.text for s in session.segments.segments] == texts
@@ -244,12 +288,14 @@ def test_an_interrupted_close_keeps_one_deadline_and_leaves_nothing_behind() -> 
     # the socket. (Thread.join cannot tell: an interrupted join marks a live thread stopped.)
     assert wait_for(session, lambda: session.closed)
     assert transport.aborted.wait(5)
-    with Storm(signal.SIGUSR1):  # a retried close() under a storm of handled signals returns
-        previous = signal.signal(signal.SIGUSR1, lambda *a: None)
-        try:
+    # A retried close() under a storm of handled signals returns. The handler is in place
+    # before the storm starts and until it is joined (SIGUSR1's default ends the process).
+    previous = signal.signal(signal.SIGUSR1, lambda *a: None)
+    try:
+        with Storm(signal.SIGUSR1):
             session.close()
-        finally:
-            signal.signal(signal.SIGUSR1, previous)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
     assert session.closed
 
 
