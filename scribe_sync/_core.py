@@ -30,7 +30,7 @@ from ._assembler import Assembler, Waiters
 from ._seam import Transport
 from ._state import Chunk, SessionState
 from .errors import ConfigError, ConnectionClosedError, LocalProtocolError, ScribeError
-from .messages import AudioFormat, Event, SessionEnded
+from .messages import AudioFormat, DiarizedTranscript, Event, SessionEnded, SpeakersMerged
 from .protocol import encode_audio_chunk
 from .transcript import Transcript
 
@@ -210,7 +210,8 @@ class SessionCore:
 
     def record(self, event: Event) -> None:
         """Feed the session's transcript (reader thread) and publish a copy of it."""
-        if self.transcript.add(event):
+        # A diarized transcript or a speakers_merged changes words already published.
+        if self.transcript.add(event) or isinstance(event, (DiarizedTranscript, SpeakersMerged)):
             self.published = self.transcript.copy()
 
     def wait_reader(self, deadline: float) -> bool:

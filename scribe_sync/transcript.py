@@ -154,7 +154,9 @@ class Transcript:
     def _attribute(self, index: int) -> None:
         """Give segment ``index`` the speakers of its diarized transcript, if both arrived."""
         diarized = self._diarized.get(index)
-        if diarized is None or index >= len(self._all):
+        # A segment_index the session never had (negative, or ahead of the answers) names no
+        # segment: a hostile or confused server must not move another segment's speakers.
+        if diarized is None or not 0 <= index < len(self._all):
             return
         segment = self._all[index]
         if segment.words is None:

@@ -289,3 +289,21 @@ def test_write_picks_the_format_from_the_suffix(tmp_path: pathlib.Path) -> None:
         transcript.write(tmp_path / "out.docx")
     with pytest.raises(ConfigError, match="unknown transcript format"):
         transcript.render("pdf")
+
+
+@pytest.mark.parametrize("index", [-1, -2, 1, 99])
+def test_a_diarized_transcript_naming_no_segment_changes_nothing(index: int) -> None:
+    """A diarized_transcript whose segment_index names no segment (negative, or ahead of the
+    answers) is kept aside, never raises and never moves another segment's speakers (it used to
+    raise IndexError on the reader thread and end the session)."""
+    from scribe_sync.messages import DiarizedTranscript
+
+    empty = Transcript()
+    assert empty.add(DiarizedTranscript(segment_index=index, text="", words=())) is False
+    assert empty.segments == ()
+    transcript = Transcript()
+    transcript.add(CommittedTranscript("hello"))
+    word = Word(text="x", start=0.0, end=0.1, type="word", speaker_id="speaker_9")
+    transcript.add(DiarizedTranscript(segment_index=index, text="x", words=(word,)))
+    assert [s.text for s in transcript.segments] == ["hello"]
+    assert transcript.segments[0].words is None
