@@ -163,7 +163,9 @@ class SessionCore:
                 self.changes.cancel(bell)
                 break
             self.changes.sleep(bell, None)
-        if self.ending is not None:
+        # Ended, or closed while the write was blocked: the audio was not delivered, and the
+        # caller hears it (a close() racing a blocked send returned success before).
+        if self.ending is not None or self.closing:
             self.check_open(what)
 
     def send_unchecked(self, chunks: list[Chunk]) -> None:

@@ -204,7 +204,9 @@ def test_an_error_then_a_reset_under_a_busy_sender_still_raises_the_server_error
             thread.join(PROMPT)
             session.close()
         assert isinstance(info.value, QuotaExceededError)
-        assert isinstance(outcome[0], ScribeError)
+        # The busy sender either hit the ending (and raised) or was stopped first, a race of
+        # the test's own stop; a send after the ending raises the server's error, always.
+        assert outcome[0] is None or isinstance(outcome[0], ScribeError)
         with pytest.raises(QuotaExceededError):
             session.send_audio(speech(0.1))
 
