@@ -51,6 +51,15 @@ HTTP_LOG: Final = logging.getLogger("mock_server.proxy.http")
 HTTP_LOG.addFilter(NoDetailFilter())
 
 
+async def _forward(kind: WSMsgType, data: Any,
+                   to: web.WebSocketResponse | aiohttp.ClientWebSocketResponse[bool]) -> None:
+    """Send a data message on unchanged: text as text, binary as binary."""
+    if kind is WSMsgType.TEXT:
+        await to.send_str(data)
+    else:
+        await to.send_bytes(data)
+
+
 class RecordingProxy:
     """A recording proxy to ``upstream`` on a background thread.
 
@@ -308,10 +317,7 @@ class RecordingProxy:
                 message = await client.receive()
                 if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
                     tape.client(message.data, loop.time())
-                    if message.type is WSMsgType.TEXT:
-                        await upstream.send_str(message.data)
-                    else:
-                        await upstream.send_bytes(message.data)
+                    await _forward(message.type, message.data, upstream)
                     continue
                 if message.type is WSMsgType.CLOSE:
                     code, reason = int(message.data), message.extra or ""
@@ -328,10 +334,7 @@ class RecordingProxy:
                 message = await upstream.receive()
                 if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
                     tape.server(message.data, loop.time())
-                    if message.type is WSMsgType.TEXT:
-                        await client.send_str(message.data)
-                    else:
-                        await client.send_bytes(message.data)
+                    await _forward(message.type, message.data, client)
                     continue
                 if message.type is WSMsgType.CLOSE:
                     code, reason = int(message.data), message.extra or ""
