@@ -95,10 +95,13 @@ _SPEECH_04 = ms.Speech(audio=speech(0.4), format=AudioFormat.PCM_16000, phrases=
                        seed=0)
 # The soak honours the "explore" profile's example count (a long random run by hand); every
 # other profile runs 25 derandomized examples.
-_EXAMPLES = (settings.default.max_examples
-             if os.environ.get("HYPOTHESIS_PROFILE") == "explore" else 25)
+_EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
+_EXAMPLES = settings.default.max_examples if _EXPLORE else 25
 
 
+# pytest-timeout bounds the whole test, every example included: a long explore run would be
+# cut wherever it stands (and Hypothesis then reports the cut example as flaky).
+@pytest.mark.timeout(0 if _EXPLORE else 300)
 @settings(max_examples=_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(scenario=ms.scenarios(recoverable=True, max_faults=3, max_chunks=12, max_commits=3,
