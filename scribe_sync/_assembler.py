@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -127,6 +128,10 @@ class Assembler:
         self._waiters.notify()
         return True
 
+    def at_limit(self) -> bool:
+        """At or over the bound (lock-free, so a cheap first check before :meth:`full`)."""
+        return self._limit is not None and len(self._queue) >= self._limit
+
     def full(self) -> bool:
         """Over the bound with nothing droppable: the reader should pause (and wait on
         :attr:`room`). Marks the queue paused, so that the consumer sets :attr:`room`."""
@@ -142,34 +147,37 @@ class Assembler:
     def take(self, timeout: float | None) -> Event | None:
         """The oldest event; ``None`` once closed and empty. Raises ``TimeoutError`` when
         nothing came within ``timeout`` (``None``: wait for ever)."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
+        bell: threading.Lock | None = None
         while True:
-            bell = self._waiters.register()
             with self._mutex:
                 if self._queue:
-                    event = self._queue.popleft()
+                    event: Event | None = self._queue.popleft()
                     self._partials -= isinstance(event, PartialTranscript)
                     wake = self._paused and self._low is not None and len(self._queue) <= self._low
                     if wake:
                         self._paused = False
-                    closed = None
+                    closed = False
                 else:
                     event, wake, closed = None, False, self._closed
-            if event is not None:
-                self._waiters.cancel(bell)
+            if event is not None or closed:
+                if bell is not None:
+                    self._waiters.cancel(bell)
                 if wake:
                     self.room.set()
                 return event
-            if closed:
-                self._waiters.cancel(bell)
-                return None
+            if bell is None:
+                # Register, then look again before sleeping: a put between the two is seen by
+                # the second look, a later one rings the bell. A woken consumer takes its event
+                # with no bell of its own: that is the path between a frame and the caller.
+                bell = self._waiters.register()
+                continue
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 self._waiters.cancel(bell)
                 raise TimeoutError(f"no event within {timeout:g} s")
             self._waiters.sleep(bell, remaining)
+            bell = None
 
     def close(self) -> None:
         """No more events will come: a waiting consumer gets the rest, then ``None``.

@@ -12,8 +12,9 @@ Locks (each held briefly, never during a wait or user code):
   Encoding runs under it but outside ``lock``.
 - Each :class:`~scribe_sync._assembler.Assembler` has its own mutex.
 
-Everything a signal handler may read (``ending``, ``closing``, ``published``, the counters) is
-a plain attribute replaced whole, never waited for.
+Everything a signal handler may read (``ending``, ``closing``, the counters) is a plain
+attribute replaced whole, never waited for; the transcript is copied in one C-level step
+(:meth:`~scribe_sync.transcript.Transcript.copy`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ._assembler import Assembler, Waiters
 from ._seam import Transport
 from ._state import Chunk, SessionState
 from .errors import ConfigError, ConnectionClosedError, LocalProtocolError, ScribeError
-from .messages import AudioFormat, DiarizedTranscript, Event, SessionEnded, SpeakersMerged
+from .messages import AudioFormat, Event, SessionEnded
 from .protocol import encode_audio_chunk
 from .transcript import Transcript
 
@@ -124,8 +125,7 @@ class SessionCore:
         self.ending: Ending | None = None
         self.reader_done = False  # the reader thread has released the socket and returns
         self._end_lock = threading.Lock()  # guards the one write of ending
-        self.transcript = Transcript()  # fed by the reader thread only
-        self.published = Transcript()  # a copy of it, replaced whole after each change
+        self.transcript = Transcript()  # fed by the reader thread only; others read copies
 
     # -- sending (any thread) --------------------------------------------------------------
 
@@ -211,10 +211,9 @@ class SessionCore:
         self.changes.notify()
 
     def record(self, event: Event) -> None:
-        """Feed the session's transcript (reader thread) and publish a copy of it."""
-        # A diarized transcript or a speakers_merged changes words already published.
-        if self.transcript.add(event) or isinstance(event, (DiarizedTranscript, SpeakersMerged)):
-            self.published = self.transcript.copy()
+        """Feed the session's transcript (reader thread). Readers copy it when they ask
+        (copying here, after every answer, cost O(segments) per answer on the reader's path)."""
+        self.transcript.add(event)
 
     def wait_reader(self, deadline: float) -> bool:
         """Wait until the reader thread is done or ``deadline``; ``True`` if it is done.

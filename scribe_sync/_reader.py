@@ -51,6 +51,10 @@ class Reader:
         self._connector = connector
         self._on_new_session = on_new_session
         self._lost: tuple[ScribeError | None, int | None, str] | None = None
+        # When the next timer is due (monotonic). Computed after every frame, under the lock
+        # the frame already takes, so that a turn before it goes straight back to reading: the
+        # consumer woken by that frame then finds the GIL free instead of waiting for it.
+        self._due = 0.0
 
     def run(self) -> None:
         core = self._core
@@ -72,6 +76,13 @@ class Reader:
     def _turn(self) -> None:
         core = self._core
         now = time.monotonic()
+        if now < self._due and not core.closing:
+            # Nothing is due. The transport and generation change only on this thread.
+            hold = not core.state.finishing
+            if hold and self._paused(self._due - now):
+                return
+            self._read(core.transport, core.generation, self._due - now)
+            return
         if core.closing and core.close_deadline is not None and now >= core.close_deadline:
             core.transport.abort()  # the close handshake stalled: cut the socket
             self._ended(core.generation, ABNORMAL_CLOSURE, "", None)
@@ -86,6 +97,7 @@ class Reader:
             hold = not (state.finishing or core.closing)
             transport, generation = core.transport, core.generation
             timeout = self._next_timer(now)
+            self._due = now + timeout
         finally:
             core.lock.release()
         if stalled:
@@ -130,7 +142,7 @@ class Reader:
         (the server's frames wait in TCP buffers). ``True`` when it waited."""
         core = self._core
         for queue in (core.events, core.dispatch):
-            if queue is not None and queue.full():
+            if queue is not None and queue.at_limit() and queue.full():
                 logger.debug("a consumer is behind; reading paused")
                 queue.room.wait(timeout)
                 if not queue.full():
@@ -175,7 +187,9 @@ class Reader:
         if not self._lock(core):
             return
         try:
-            delivered = core.state.receive(event, time.monotonic())
+            now = time.monotonic()
+            delivered = core.state.receive(event, now)
+            self._due = now + self._next_timer(now)
         finally:
             core.lock.release()
         for item in delivered:

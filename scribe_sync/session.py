@@ -372,13 +372,13 @@ class Session:
     @property
     def transcript(self) -> str:
         """The committed text so far: each commit once, in order, joined with spaces."""
-        return self._core.published.text
+        return self._core.transcript.copy().text
 
     @property
     def segments(self) -> Transcript:
         """A copy of the committed segments so far (every answer the session accepted, with
         word times on one clock across reconnects): write files from this."""
-        return self._core.published.copy()
+        return self._core.transcript.copy()
 
     @property
     def closed(self) -> bool:

@@ -124,9 +124,11 @@ class Transcript:
         if isinstance(event, SpeakersMerged):
             self._merge(event.from_speaker_id, event.to_speaker_id)
             return False
+        # Each change of _all is one atomic step (an append, an item replaced, the list swapped
+        # whole) and the counters move after it, so that :meth:`copy` from another thread sees
+        # the state after some whole step.
         if isinstance(event, CommittedTranscriptWithTimestamps):
             index = self._twins
-            self._twins += 1
             if index < len(self._all):
                 # The plain message came first; its text stays, the twin adds words and
                 # language.
@@ -138,15 +140,16 @@ class Transcript:
                 self._all.append(
                     Segment(text=event.text, words=event.words, language_code=event.language_code)
                 )
+            self._twins += 1
             self._attribute(index)
             return True
         if isinstance(event, CommittedTranscript):
             index = self._plain
-            self._plain += 1
             if index < len(self._all):
                 self._all[index] = attrs.evolve(self._all[index], text=event.text)
             else:
                 self._all.append(Segment(text=event.text))
+            self._plain += 1
             self._attribute(index)
             return True
         return False
@@ -178,17 +181,22 @@ class Transcript:
                 attrs.evolve(w, speaker_id=new) if w.speaker_id == old else w for w in words
             )
 
-        for index, diarized in self._diarized.items():
-            self._diarized[index] = attrs.evolve(diarized, words=rename(diarized.words))
-        for index, segment in enumerate(self._all):
-            if segment.words is not None:
-                self._all[index] = attrs.evolve(segment, words=rename(segment.words))
+        self._diarized = {index: attrs.evolve(diarized, words=rename(diarized.words))
+                          for index, diarized in self._diarized.items()}
+        # Swapped whole, so that a copy taken meanwhile never mixes old and new names.
+        self._all = [segment if segment.words is None
+                     else attrs.evolve(segment, words=rename(segment.words))
+                     for segment in self._all]
 
     def copy(self) -> Transcript:
-        """An independent copy (the session publishes one after each committed answer)."""
+        """An independent copy. Safe while another thread feeds this transcript (a session's
+        reader thread does): it takes no lock and costs nothing to the feeding thread, and it
+        sees the transcript as it was after some whole event."""
         other = Transcript()
-        other._all = list(self._all)
-        other._plain, other._twins = self._plain, self._twins
+        # Counters first: they move after the list, so they never run ahead of the copy.
+        plain, twins = self._plain, self._twins
+        other._all = list(self._all)  # one C-level step: no change can land inside it
+        other._plain, other._twins = min(plain, len(other._all)), min(twins, len(other._all))
         other._diarized = dict(self._diarized)
         return other
 
