@@ -32,7 +32,7 @@ __all__ = ["CLIENTS", "run"]
 CLIENTS = ("raw", "threaded", "wssync", "iterator", "callbacks", "sdk")
 MODES: dict[str, dict[str, Any]] = {
     "quick": {"unpaced_secs": 30, "unpaced_runs": 1, "paced_secs": 3},
-    "full": {"unpaced_secs": 1200, "unpaced_runs": 3, "paced_secs": 120},
+    "full": {"unpaced_secs": 2400, "unpaced_runs": 7, "paced_secs": 120},
 }
 
 
