@@ -212,6 +212,25 @@ def test_stall_stops_answering_but_keeps_reading() -> None:
         peer.close()
 
 
+def test_a_second_stall_on_a_stalled_session_sends_nothing() -> None:
+    """A stall armed for a later commit fires on a session already stalled: still nothing goes
+    out (the mock once let that commit's answer through, covering every commit since)."""
+    scenario = Scenario(faults=[StallFault(when="chunks", count=1),
+                                StallFault(when="commit", count=2)])
+    with MockServer(scenario=scenario) as server:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        for _ in range(2):
+            peer.send_audio(speech(0.4))
+            peer.commit()
+        # 2 x (4 chunks of 0.1 s + the commit's chunk): every frame read and journaled.
+        records = server.wait_for(lambda rs: bool(rs) and rs[0].chunks == 10)
+        assert [f.message_type for f in records[0].frames if f.direction == "out"] == [
+            "session_started"
+        ]
+        peer.close()
+
+
 def test_delay_preserves_order_and_is_journaled() -> None:
     """Delayed messages keep their order; the journal shows them sent after the commit."""
     scenario = Scenario(delay=Delay(fixed_secs=0.05, jitter_secs=0.05, seed=3,

@@ -47,9 +47,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 from mock_server import Scenario  # noqa: E402
 from mock_server import strategies as ms  # noqa: E402
-from mock_server.faults import DropFault, ErrorFault  # noqa: E402
+from mock_server.faults import DropFault, ErrorFault, StallFault  # noqa: E402
 from mock_server.harness import Harness, MockTarget  # noqa: E402
-from mock_server.testing import speech  # noqa: E402
+from mock_server.testing import silence, speech  # noqa: E402
 from scribe_sync import AudioFormat, CommittedTranscript, ReconnectPolicy  # noqa: E402
 
 # Fast retries and a short answer timeout (stalls are detected by it), so an example costs
@@ -93,6 +93,11 @@ def _cut(audio: bytes, sizes_ms: list[int]) -> list[bytes]:
 # session normally: the iterator used to raise, losing every transcript already received.
 _SPEECH_04 = ms.Speech(audio=speech(0.4), format=AudioFormat.PCM_16000, phrases=((0.0, 0.4),),
                        seed=0)
+# Found by the explore profile: a second stall armed on a session already stalled let one
+# answer out, covering both commits' audio, so the replay repeated the second phrase's words
+# and lost the first's (a mock defect: a stalled session answers nothing).
+_SPEECH_TWO = ms.Speech(audio=speech(0.4) + silence(0.8) + speech(0.4, seed=2) + silence(0.8),
+                        format=AudioFormat.PCM_16000, phrases=((0.0, 0.4), (1.2, 1.6)), seed=0)
 # The soak honours the "explore" profile's example count (a long random run by hand); every
 # other profile runs 25 derandomized examples.
 _EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
@@ -114,6 +119,9 @@ _EXAMPLES = settings.default.max_examples if _EXPLORE else 25
          sp=_SPEECH_04, sizes=[50])
 @example(scenario=Scenario(faults=(DropFault(when="commit", count=1, session=1),)),
          sp=_SPEECH_04, sizes=[50])
+@example(scenario=Scenario(faults=(StallFault(when="chunks", count=1, session=1),
+                                   StallFault(when="commit", count=2, session=1))),
+         sp=_SPEECH_TWO, sizes=[50])
 def test_any_recoverable_schedule_loses_and_repeats_nothing(
     soak_harness: Harness, scenario: Scenario, sp: ms.Speech, sizes: list[int]
 ) -> None:
