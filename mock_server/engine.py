@@ -382,10 +382,7 @@ class Engine:
             out.append(Send(message, delay))
         out.extend(Send(a.payload, delay) if isinstance(a, Send) else a for a in effects.out)
         self._armed.extend(effects.armed)
-        if effects.stall and not self.stalled:
-            # A second stall on a stalled session must not move the cut: everything after the
-            # first was decided while stalled (an answer let out here once made a stalled
-            # session answer its second commit with the first one's audio merged in).
+        if effects.stall and not self.stalled:  # a second stall must not move the cut
             self.stalled = True
             self._stall_at = len(out)
         if any(not isinstance(action, Send) for action in effects.out):
