@@ -69,8 +69,12 @@ main = threading.main_thread().ident
 stop = threading.Event()
 
 
+go = threading.Event()  # set inside the try below: an interrupt in start() would escape it
+
+
 def storm():  # SIGINT at random moments while the main thread iterates
     rng = random.Random(7)
+    go.wait()
     while not stop.wait(rng.uniform(0.0, 0.002)):
         signal.pthread_kill(main, signal.SIGINT)
 
@@ -79,6 +83,7 @@ texts, interrupts = [], 0
 storm_thread = threading.Thread(target=storm, name="test-storm")
 storm_thread.start()
 try:
+    go.set()
     while True:
         try:
             for event in session:
@@ -90,9 +95,12 @@ try:
             interrupts += 1
 finally:
     stop.set()
+    go.set()
     while True:  # the storm's last interrupts may still be on their way
         try:
             storm_thread.join()
+            # The storm is over; a trip still pending must not cut the report or the exit.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             session.close()
             break
         except KeyboardInterrupt:
