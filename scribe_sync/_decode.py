@@ -106,6 +106,10 @@ def _bad_word(key: str, value: Any) -> RemoteProtocolError:
                                f"({type(value).__name__})")
 
 
+def _out_of_range(key: str) -> RemoteProtocolError:
+    return RemoteProtocolError(f"words[]: field {key!r} is out of range")
+
+
 def _decode_words(items: Any) -> tuple[Word, ...]:
     """``words[]``: every field checked once, then each Word built without ``__init__``."""
     if type(items) is not list:
@@ -132,17 +136,27 @@ def _decode_words(items: Any) -> tuple[Word, ...]:
         channel_index = item["channel_index"] if "channel_index" in item else None  # noqa: SIM401
         if type(text) is not str:
             raise _bad_word("text", text)
-        # Floats are finite (the JSON loader refuses the rest); ints are widened to float as
-        # the plain reader does. The common case, a float, costs one test.
-        if type(start) is not float and start is not None:
+        # A float must be finite (the loader parses 1e400 as infinite; inf - inf is NaN, which
+        # is true); ints are widened to float as the plain reader does. The common case, a
+        # finite float, costs two tests.
+        if type(start) is float:
+            if start - start:
+                raise _out_of_range("start")
+        elif start is not None:
             if type(start) is not int:
                 raise _bad_word("start", start)
             start = to_float(start, "start")
-        if type(end) is not float and end is not None:
+        if type(end) is float:
+            if end - end:
+                raise _out_of_range("end")
+        elif end is not None:
             if type(end) is not int:
                 raise _bad_word("end", end)
             end = to_float(end, "end")
-        if type(logprob) is not float and logprob is not None:
+        if type(logprob) is float:
+            if logprob - logprob:
+                raise _out_of_range("logprob")
+        elif logprob is not None:
             if type(logprob) is not int:
                 raise _bad_word("logprob", logprob)
             logprob = to_float(logprob, "logprob")
@@ -324,15 +338,21 @@ SERVER_EVENT_CLASSES: Final = (
 def decode(data: str | bytes) -> ServerEvent:
     """Decode one server frame into a typed event.
 
-    Extra fields are ignored; an unknown ``message_type`` gives :class:`UnknownEvent`.
+    Extra fields are ignored, whatever they hold; an unknown ``message_type`` gives
+    :class:`UnknownEvent`. Every number decoded is finite: NaN and Infinity are refused
+    anywhere, and an overflowing literal (``1e400``) wherever it is kept.
 
     Raises:
         RemoteProtocolError: for anything malformed, and nothing else.
     """
     obj = load_object(data)
     decoder = DECODERS.get(obj["message_type"])
-    if decoder is None:
-        return UnknownEvent(obj["message_type"], obj)
+    if decoder is None or decoder is _decode_session_started:
+        # These keep JSON values unread (the payload; the config's extra keys), which encode()
+        # must be able to write back: parse again, refusing any number out of range.
+        obj = load_object(data, strict=True)
+        if decoder is None:
+            return UnknownEvent(obj["message_type"], obj)
     try:
         return decoder(obj)
     except RemoteProtocolError:

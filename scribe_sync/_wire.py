@@ -3,7 +3,7 @@ keys, and building message instances from values that are already checked.
 
 Every reader raises :class:`~scribe_sync.errors.RemoteProtocolError` naming the field, so the
 decoders built on them keep ``decode``'s contract: that error and nothing else, whatever the
-input. Values come from :data:`STRICT_JSON` only, so their types are exact (``str``, never a
+input. Values come from :func:`load_object` only, so their types are exact (``str``, never a
 subclass), which lets the readers test ``type(value) is str`` instead of ``isinstance``.
 """
 
@@ -75,40 +75,51 @@ def _reject_constant(name: str) -> Any:
 
 def _finite_float(text: str) -> float:
     # json parses 1e400 to inf without consulting parse_constant; such a value would decode
-    # into a field (or UnknownEvent payload) that encode() cannot write back as JSON. Checked
-    # here, per number, because an overflowing number may sit under a key no decoder reads.
+    # into a field (or UnknownEvent payload) that encode() cannot write back as JSON.
     value = float(text)
     if value - value:  # inf - inf is NaN, which is true; a finite float gives 0.0
         raise ValueError(f"number {text[:40]} is out of range")
     return value
 
 
-#: One decoder for every frame: ``json.loads(..., parse_float=...)`` would build a new decoder
-#: (and scanner) per call. Every float it returns is finite; NaN and Infinity are refused.
+#: For frames whose JSON values are kept unread (an ``UnknownEvent``'s payload, the config's
+#: extra keys): every float it returns is finite; NaN and Infinity are refused.
 STRICT_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = (
-    STRICT_JSON.scan_once  # type: ignore[attr-defined]  # set by __init__, not in the stubs
-)
+#: For every other frame: floats are parsed in C (a Python ``parse_float`` per number was a
+#: tenth of a timestamped answer's decode), and each reader of a float checks it is finite
+#: (:func:`to_float`). NaN and Infinity are still refused here. One decoder for every frame:
+#: ``json.loads(..., parse_float=...)`` would build a new decoder (and scanner) per call.
+_FAST_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant)
+_SCANS: Final[dict[bool, tuple[Callable[[str, int], tuple[Any, int]], json.JSONDecoder]]] = {
+    # scan_once: set by __init__, not in the stubs
+    False: (_FAST_JSON.scan_once, _FAST_JSON),  # type: ignore[attr-defined]
+    True: (STRICT_JSON.scan_once, STRICT_JSON),  # type: ignore[attr-defined]
+}
 
 
-def load_object(data: str | bytes | bytearray | memoryview) -> Payload:
-    """Parse one frame into a dict with a string ``message_type``, or raise RemoteProtocolError."""
+def load_object(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -> Payload:
+    """Parse one frame into a dict with a string ``message_type``, or raise RemoteProtocolError.
+
+    Floats may be infinite (an overflowing literal such as ``1e400``) unless ``strict``: the
+    field readers refuse them where they are read.
+    """
     if not isinstance(data, str):
         try:
             # A text frame may arrive as bytes; only other buffers need the copy bytes() makes.
             data = (data if isinstance(data, bytes) else bytes(data)).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RemoteProtocolError(f"frame is not valid UTF-8: {exc.reason}") from None
+    scan, decoder = _SCANS[strict]
     try:
         # The scanner alone, as JSONDecoder.decode calls it, minus two whitespace regex passes
         # (a tenth of a small frame's decode). Anything else, including surrounding whitespace,
         # takes the full path, which also words the error.
         try:
-            obj, end = _SCAN(data, 0)
+            obj, end = scan(data, 0)
         except StopIteration:
             end = -1
         if end != len(data):
-            obj = STRICT_JSON.decode(data)
+            obj = decoder.decode(data)
     # RecursionError: deeply nested arrays exhaust the parser's stack; ValueError covers
     # JSONDecodeError, huge integers and the non-finite numbers refused above.
     except (ValueError, RecursionError) as exc:
@@ -149,8 +160,11 @@ def read(obj: Mapping[str, Any], key: str, kind: str, *, optional: bool) -> Any:
 
 
 def to_float(value: float | int, key: str) -> float:
-    """A JSON number as a float; an int beyond the double range is a RemoteProtocolError."""
+    """A JSON number as a finite float; an overflowing float literal (``1e400``, parsed as
+    infinite) or an int beyond the double range is a RemoteProtocolError."""
     if type(value) is float:
+        if value - value:  # inf - inf is NaN, which is true; a finite float gives 0.0
+            raise RemoteProtocolError(f"field {key!r} is out of range")
         return value
     try:
         return float(value)

@@ -69,7 +69,10 @@ def _field(obj: Mapping[str, Any], key: str, kind: str, *, optional: bool) -> An
         )
     if kind == "float":
         try:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # an overflowing literal, parsed as infinite
+                raise OverflowError
+            return number
         except OverflowError:
             # An integer beyond the double range (JSON ints are unbounded) would otherwise
             # escape decode() as OverflowError, breaking its only-RemoteProtocolError contract.
@@ -315,17 +318,21 @@ def _finite_float(text: str) -> float:
 
 # One decoder for every frame: json.loads(..., parse_float=...) builds a new JSONDecoder (and
 # its scanner) per call, which was a third of the decode time of a partial transcript.
-_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+# Strict (every number finite) for the frames whose values are kept unread: an UnknownEvent's
+# payload, the config's extra keys. Elsewhere an overflowing number is refused where a field
+# is read, and ignored under a key nobody reads, as any other extra field.
+_STRICT: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def _load_object(data: str | bytes) -> Payload:
+def _load_object(data: str | bytes, decoder: json.JSONDecoder = _JSON) -> Payload:
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RemoteProtocolError(f"frame is not valid UTF-8: {exc.reason}") from None
     try:
-        obj = _JSON.decode(data)
+        obj = decoder.decode(data)
     # RecursionError: deeply nested arrays exhaust the parser's stack; ValueError covers
     # JSONDecodeError, huge integers and the non-finite constants refused above.
     except (ValueError, RecursionError) as exc:
@@ -349,7 +356,9 @@ def reference_decode(data: str | bytes) -> ServerEvent:
     obj = _load_object(data)
     decoder = _DECODERS.get(obj["message_type"])
     if decoder is None:
-        return UnknownEvent(obj["message_type"], obj)
+        return UnknownEvent(obj["message_type"], _load_object(data, _STRICT))
+    if obj["message_type"] == "session_started":
+        obj = _load_object(data, _STRICT)
     try:
         return decoder(obj)
     except RemoteProtocolError:

@@ -21,6 +21,7 @@ from scribe_sync.messages import (
     CommittedTranscriptWithTimestamps,
     InputAudioChunk,
     ServerEvent,
+    ServerWarning,
     Word,
 )
 from scribe_sync.protocol import SessionOptions
@@ -290,7 +291,18 @@ NESTED = 100_000
         '{"message_type": "partial_transcript", "text": "x", "n": Infinity}',
         '{"message_type": "x", "n": -Infinity}',
         '{"message_type": "x", "n": 1e400}',
-        '{"message_type": "warning", "warning": "x", "n": -1e400}',
+        '{"message_type": "committed_transcript_with_timestamps", "text": "",'
+        ' "words": [{"text": "a", "start": 1e400}]}',
+        '{"message_type": "committed_transcript_with_timestamps", "text": "",'
+        ' "words": [{"text": "a", "end": -1e400}]}',
+        '{"message_type": "committed_transcript_with_timestamps", "text": "",'
+        ' "words": [{"text": "a", "logprob": -1E+999}]}',
+        '{"message_type": "committed_transcript_with_timestamps", "text": "",'
+        ' "words": [{"text": "a", "characters": [{"text": "a", "start": 1e400}]}]}',
+        '{"message_type": "session_started", "session_id": "s",'
+        ' "config": {"vad_threshold": 1e400}}',
+        '{"message_type": "session_started", "session_id": "s",'
+        ' "config": {"some_new_key": [1e400]}}',
         '{"message_type": "x", "n": ' + "9" * 5000 + "}",
         '{"message_type": "committed_transcript_with_timestamps", "text": "",'
         ' "words": [{"text": "a", "start": ' + "9" * 400 + "}]}",
@@ -306,6 +318,15 @@ def test_hostile_frames_are_remote_protocol_errors(text: str) -> None:
     """Deep nesting, NaN/Infinity, overflowing numbers and huge ints in float fields are refused."""
     with pytest.raises(RemoteProtocolError):
         protocol.decode(text)
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "9" * 400 + ".0"])
+def test_an_overflowing_number_under_an_ignored_key_is_ignored(number: str) -> None:
+    """Extra fields are ignored whatever they hold; only a kept value must be finite."""
+    frame = '{"message_type": "warning", "warning": "x", "n": NUMBER}'.replace("NUMBER", number)
+    assert protocol.decode(frame) == ServerWarning("x")
+    with pytest.raises(RemoteProtocolError, match="out of range"):
+        protocol.decode(frame.replace('"warning"', '"some_new_type"', 1))
 
 
 def test_huge_int_in_int_field_is_kept_exactly() -> None:
