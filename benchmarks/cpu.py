@@ -11,8 +11,9 @@ with a commit every 2 s; each measures ``getrusage(RUSAGE_SELF)`` in its own pro
 the server's CPU is never counted.
 
 - ``unpaced``: as fast as the client and server go; several runs, one client at a time, the
-  order rotating between runs; the median run per client is reported. This is the cost of
-  the work itself (encoding, framing, decoding, hand-offs).
+  order rotating between runs; the median run per client is reported, and its ratios to raw
+  and to the SDK are medians of ratios paired run by run. This is the cost of the work itself
+  (encoding, framing, decoding, hand-offs).
 - ``paced``: real time, every client at once in parallel processes (they are mostly idle),
   for at least 120 s in ``--full`` so the figure is well above the noise: this adds the cost
   of waking up, which is what a live microphone session pays.
@@ -73,10 +74,17 @@ def run(mode: str = "quick") -> dict[str, Any]:
         }
     for result in paced.values():
         result["cpu_secs_per_audio_hour"] = _per_hour(result)
-    for table in (unpaced, paced):
-        raw = table["raw"]["cpu_secs_per_audio_hour"]
-        for result in table.values():
-            result["ratio_to_raw"] = result["cpu_secs_per_audio_hour"] / raw
+    for result in paced.values():
+        result["ratio_to_raw"] = result["cpu_secs_per_audio_hour"] / paced["raw"][
+            "cpu_secs_per_audio_hour"]
+    for result in unpaced.values():
+        # Paired by round (every client once per round, the order rotating): the machine
+        # drifts by 30% between rounds of under a minute, which a ratio of medians keeps.
+        mine = result["runs_cpu_secs_per_audio_hour"]
+        for base in ("raw", "sdk"):
+            theirs = unpaced[base]["runs_cpu_secs_per_audio_hour"]
+            result[f"ratio_to_{base}"] = statistics.median(
+                a / b for a, b in zip(mine, theirs, strict=True))
     return {"params": params, "unpaced": unpaced, "paced": paced}
 
 
