@@ -184,7 +184,7 @@ class Reader:
             return
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s < %r", core.label, event)
-        if not self._lock(core):
+        if not (core.lock.acquire(False) or self._lock(core)):
             return
         try:
             now = time.monotonic()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -44,10 +44,7 @@ from ._state import (  # the constants stay importable from here, as before
 from ._stats import SessionStats, snapshot
 from ._stream import StreamHandle, start_stream
 from ._transport import Transport
-from .errors import (
-    LocalProtocolError,
-    ScribeError,
-)
+from .errors import LocalProtocolError, ScribeError
 from .messages import Event, ServerEvent, SessionConfig, SessionEnded, SessionStarted
 from .protocol import SessionOptions
 from .reconnect import ReconnectPolicy
@@ -218,10 +215,17 @@ class Session:
             if self._recv_claim.locked():
                 self._recv_claim.release()
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Session:
         """Iterate over events until the session ends; see :meth:`recv` for what is raised."""
-        while (event := self.recv()) is not None:
-            yield event
+        return self
+
+    def __next__(self) -> Event:
+        # Not a generator: a loop left with ``break`` would close it by throwing an exception
+        # into it, on the path between the answer and the caller.
+        event = self.recv()
+        if event is None:
+            raise StopIteration
+        return event
 
     def on(self, event_type: type[E], callback: Callable[[E], Any]) -> Subscription:
         """Call ``callback(event)`` on the dispatcher thread for every event of ``event_type``.
