@@ -44,6 +44,25 @@ def test_iterator_yields_events_in_order_and_ends_quietly_on_normal_close() -> N
     session.close()
 
 
+def test_a_loop_left_with_break_loses_nothing_and_the_session_is_its_own_iterator() -> None:
+    """``for ... break`` (waiting for one answer), then ``next()`` or another loop, goes on
+    with the next event; once the session has ended, iteration stops every time."""
+    session, t = make_session()
+    for text in ("a", "b", "c"):
+        t.push(CommittedTranscript(text))
+    t.push_close(1000)
+    assert iter(session) is session
+    for event in session:
+        assert event == CommittedTranscript("a")
+        break
+    assert next(session) == CommittedTranscript("b")
+    assert list(session) == [CommittedTranscript("c")]
+    with pytest.raises(StopIteration):
+        next(session)
+    assert list(session) == []
+    session.close()
+
+
 def test_error_then_close_yields_error_event_then_raises_typed_error() -> None:
     """An error followed by the server's close is yielded, then raised as its subclass."""
     session, t = make_session()
