@@ -257,11 +257,17 @@ class WebSocketTransport:
                 ready = [(None, selectors.EVENT_READ)]  # type: ignore[list-item]
             if not ready:
                 return False, False
-            if any(key is not None and key.data == "wake" for key, _ in ready):
+            readable = rung = False  # (a loop, not any() over generators: once per frame)
+            for key, _ in ready:
+                if key is None or key.data == "socket":
+                    readable = True
+                else:
+                    rung = True
+            if rung:
                 with contextlib.suppress(OSError):
                     while self._wake_r.recv(4096):
                         pass
-                if not any(key is None or key.data == "socket" for key, _ in ready):
+                if not readable:
                     return False, True
                 woken = True
         try:
