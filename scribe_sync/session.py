@@ -115,7 +115,8 @@ class Session:
         for event in early_events:
             core.record(event)
             core.deliver(event)
-        self._handlers: tuple[tuple[Subscription, Handler], ...] = ()
+        self._handlers: dict[Subscription, Handler] = {}
+        self._callbacks: tuple[Handler, ...] = ()  # _handlers' values, read once per event
         self._subscribe_lock = threading.Lock()  # guards _handlers and _dispatcher
         self._dispatcher: threading.Thread | None = None
         self._receiver: int | None = None  # the thread in recv()
@@ -239,12 +240,13 @@ class Session:
         subscription = Subscription(self, event_type, callback)
         core = self._core
         with self._subscribe_lock:
-            self._handlers = (*self._handlers, (subscription, (event_type, callback)))
+            self._handlers[subscription] = (event_type, callback)
+            self._callbacks = tuple(self._handlers.values())
             thread = None
             if self._dispatcher is None:
                 queue = Assembler(core.max_queue)
                 thread = threading.Thread(
-                    target=dispatch, args=(queue, self._current_handlers),
+                    target=dispatch, args=(queue, lambda: self._callbacks),
                     name=f"scribe-dispatch-{self.session_id[:8]}", daemon=True)
                 self._dispatcher = thread
                 if not self._iterating:
@@ -260,12 +262,10 @@ class Session:
             thread.start()
         return subscription
 
-    def _current_handlers(self) -> tuple[Handler, ...]:
-        return tuple(handler for _, handler in self._handlers)
-
     def _unsubscribe(self, subscription: Subscription) -> None:
         with self._subscribe_lock:
-            self._handlers = tuple(h for h in self._handlers if h[0] is not subscription)
+            self._handlers.pop(subscription, None)
+            self._callbacks = tuple(self._handlers.values())
 
     def stream(self, source: Iterable[bytes], *, speed: float | str | None = "auto",
                commit_every: float | None = 20.0, finish: bool = True) -> StreamHandle:
