@@ -74,11 +74,13 @@ def _concurrency(conc: dict[str, Any]) -> list[str]:
            "the window; \"library threads\" are those beyond the user's one per session. "
            "Window per level (s): "
            + ", ".join(f"{k} sessions {v:g}" for k, v in conc["params"]["levels"].items())
-           + ".", "",
+           + f", in {conc['params'].get('rounds', 1)} round(s) with every client once per "
+           "round, the order rotating. Figures are medians over the rounds; the ratios to raw "
+           "are medians of ratios paired round by round.", "",
            "| sessions | client | CPU s / audio h | CPU / raw | process CPU (1.0 = a core) "
-           "| round trips | p50 | p99 | p99 / raw | library threads / session "
+           "| round trips | p50 | p99 | p99 / raw | p99 by round | library threads / session "
            "| RSS / session |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for lv in conc["levels"]:
         for name in conc.get("clients", ("raw", "ours")):
             s = lv[name]
@@ -88,6 +90,7 @@ def _concurrency(conc: dict[str, Any]) -> list[str]:
                 f"| {s['cpu_secs_per_audio_hour']:.1f} | {s.get('cpu_to_raw', 1.0):.2f} "
                 f"| {s['cpu_share']:.2f} | {s['n']} | {fmt_us(s.get('p50'))} "
                 f"| {fmt_us(s.get('p99'))} | {ratio} "
+                f"| {', '.join(fmt_us(p) for p in s.get('p99_rounds', ()))} "
                 f"| {s.get('library_threads_per_session', float('nan')):.2f} "
                 f"| {s['rss_per_session'] / 1024:.0f} KiB |")
     return [*out, ""]
