@@ -57,8 +57,9 @@ class Outcome(Generic[T]):
 class Interrupts:
     """Counts SIGINTs; raises ``KeyboardInterrupt`` only inside a window (see the module doc).
 
-    Off the main thread, or when SIGINT is ignored, :meth:`install` does nothing and windows are
-    plain blocks (``KeyboardInterrupt`` is then raised wherever Python raises it).
+    Off the main thread :meth:`install` does nothing and windows are plain blocks
+    (``KeyboardInterrupt`` is then raised wherever Python raises it). When SIGINT was ignored at
+    start it stays ignored; SIGTERM, SIGHUP and SIGQUIT are still taken over.
     """
 
     def __init__(self) -> None:
@@ -66,6 +67,7 @@ class Interrupts:
         self._raising = False  # inside a window: the next SIGINT raises
         self._previous: signal._HANDLER = None
         self._installed = False
+        self._sigint = False  # the SIGINT handler is ours (SIGINT was not ignored at start)
         self.signal: int | None = None  # SIGTERM, SIGHUP or SIGQUIT, once one came
         self._terminating: dict[int, signal._HANDLER] = {}
 
@@ -74,13 +76,15 @@ class Interrupts:
         if threading.current_thread() is not threading.main_thread():
             return
         previous = signal.getsignal(signal.SIGINT)
-        if previous is signal.SIG_IGN or previous is None:
-            return  # started with SIGINT ignored (nohup, a background job): keep it so
-        self._previous = previous
         self.count = 0
-        signal.signal(signal.SIGINT, self._handle)
-        self._installed = True
         self.signal = None
+        self._installed = True
+        # Started with SIGINT ignored (a background job of a script, nohup): it stays ignored,
+        # but a kill still tears the run down cleanly (it used to kill it mid-write).
+        self._sigint = previous is not signal.SIG_IGN and previous is not None
+        if self._sigint:
+            self._previous = previous
+            signal.signal(signal.SIGINT, self._handle)
         for signum in _TERMINATING:
             before = signal.getsignal(signum)
             if before is not signal.SIG_IGN and before is not None:  # nohup: stay immune
@@ -93,7 +97,8 @@ class Interrupts:
         shutdown sets a Python handler back to the default, which kills with no exit code)."""
         if self._installed:
             self._installed = False
-            signal.signal(signal.SIGINT, signal.SIG_IGN if ignore else self._previous)
+            if self._sigint:
+                signal.signal(signal.SIGINT, signal.SIG_IGN if ignore else self._previous)
             for signum, before in self._terminating.items():
                 signal.signal(signum, signal.SIG_IGN if ignore else before)
             self._terminating.clear()

@@ -81,6 +81,35 @@ def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
     _valid_or_old(out)
 
 
+def test_a_background_job_ignores_sigint_and_still_ends_cleanly_on_sigterm(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Started with SIGINT ignored (``cmd &`` in a script, nohup): a SIGINT changes nothing,
+    and a SIGTERM still ends the run with 143 and -o complete or untouched (it used to take
+    over no signal at all, so a kill left a .part file)."""
+    out = tmp_path / "out.srt"
+    out.write_text(OLD, encoding="utf-8")
+    proc = subprocess.Popen(
+        _cli("transcribe", SAMPLE, "--mock", "--realtime", "-o", str(out), *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    seen = bytearray()
+    try:
+        read_until(proc, STREAMING, seen)
+        proc.send_signal(signal.SIGINT)
+        after = bytearray()
+        read_until(proc, rb"\b[1-9]\.\d s of 14\.3 s", after)  # still streaming
+        seen += after
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        code = finish(proc, seen)
+    err = seen.decode(errors="replace")
+    assert code == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.srt"]
+    _valid_or_old(out)
+
+
 def test_a_terminated_batch_leaves_no_part_file(tmp_path: pathlib.Path) -> None:
     """SIGTERM on a batch in flight: exit 143, in-flight files abandoned (no .part)."""
     sources = []
