@@ -56,6 +56,19 @@ def _valid_or_old(path: pathlib.Path) -> None:
         parse_cues(text, SRT_TIME)  # a complete SRT document (perhaps of no cue)
 
 
+def assert_ended_by(sig: signal.Signals, code: int, seen: bytearray) -> None:
+    """Exit code 128 + the signal, and no traceback on stderr."""
+    err = seen.decode(errors="replace")
+    assert code == 128 + sig, err
+    assert "Traceback" not in err
+
+
+def assert_output_kept(tmp_path: pathlib.Path, out: pathlib.Path) -> None:
+    """Nothing beside ``out`` (no ``.part``), and ``out`` complete or untouched."""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    _valid_or_old(out)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
                          ids=["TERM", "HUP", "QUIT"])
 def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
@@ -74,11 +87,8 @@ def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
         proc.send_signal(sig)
     finally:
         code = finish(proc, seen)
-    err = seen.decode(errors="replace")
-    assert code == 128 + sig, err
-    assert "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.srt"]
-    _valid_or_old(out)
+    assert_ended_by(sig, code, seen)
+    assert_output_kept(tmp_path, out)
 
 
 def test_a_background_job_ignores_sigint_and_still_ends_cleanly_on_sigterm(
@@ -103,11 +113,8 @@ def test_a_background_job_ignores_sigint_and_still_ends_cleanly_on_sigterm(
         proc.send_signal(signal.SIGTERM)
     finally:
         code = finish(proc, seen)
-    err = seen.decode(errors="replace")
-    assert code == 128 + signal.SIGTERM, err
-    assert "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.srt"]
-    _valid_or_old(out)
+    assert_ended_by(signal.SIGTERM, code, seen)
+    assert_output_kept(tmp_path, out)
 
 
 def test_a_terminated_batch_leaves_no_part_file(tmp_path: pathlib.Path) -> None:
@@ -127,9 +134,7 @@ def test_a_terminated_batch_leaves_no_part_file(tmp_path: pathlib.Path) -> None:
         proc.send_signal(signal.SIGTERM)
     finally:
         code = finish(proc, seen)
-    err = seen.decode(errors="replace")
-    assert code == 128 + signal.SIGTERM, err
-    assert "Traceback" not in err
+    assert_ended_by(signal.SIGTERM, code, seen)
     for path in outdir.iterdir():
         assert not path.name.endswith(".part"), sorted(outdir.iterdir())
         _valid_or_old(path)
@@ -164,7 +169,7 @@ def test_sigquit_on_an_ffmpeg_source_leaves_no_part_file_nor_ffmpeg(
         proc.send_signal(signal.SIGQUIT)
     finally:
         code = finish(proc, seen)
-    assert code == 128 + signal.SIGQUIT, seen.decode(errors="replace")
+    assert_ended_by(signal.SIGQUIT, code, seen)
     assert children  # ffmpeg was there
     for child in children:
         with pytest.raises(ProcessLookupError):
