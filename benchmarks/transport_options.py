@@ -6,7 +6,8 @@ client CPU per round trip, the options interleaved sample by sample.
    ``send_frame`` / ``recv_frame``).
 2. ``own-framer``: a small framer of our own over the socket websocket-client opened: the
    header is parsed and the size limit enforced before the payload is read; masking XORs
-   ``int.from_bytes`` words (C speed).
+   ``int.from_bytes`` words; ``own-framer-cmask`` is the same with websockets' C masking loop
+   (``websockets.speedups.apply_mask``), as the session's framing now masks.
 3. ``websockets-sansio``: websockets' sans-I/O ``ClientProtocol`` over a plain socket.
 4. ``current``: the transport the session uses (``scribe_sync._transport``: option 2 behind a
    selector and a wake-up socketpair, so that its reads have a timeout), for reference.
@@ -57,7 +58,8 @@ def _mask(data: bytes, key: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(keys, "big")).to_bytes(n, "big")
 
 
-def _frame(payload: bytes, opcode: int = 1) -> bytes:
+def _frame(payload: bytes, opcode: int = 1,
+           xor: Callable[[bytes, bytes], bytes] = _mask) -> bytes:
     key = os.urandom(4)
     n = len(payload)
     if n < 126:
@@ -66,14 +68,16 @@ def _frame(payload: bytes, opcode: int = 1) -> bytes:
         head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
     else:
         head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    return head + key + _mask(payload, key)
+    return head + key + xor(payload, key)
 
 
 class OwnFramer:
     """Reads whole frames from a buffer; refuses one over ``max_size`` from its header."""
 
-    def __init__(self, sock: socket.socket, max_size: int = 1 << 20) -> None:
+    def __init__(self, sock: socket.socket, max_size: int = 1 << 20,
+                 xor: Callable[[bytes, bytes], bytes] = _mask) -> None:
         self._sock = sock
+        self._xor = xor
         self._buffer = bytearray()
         self._max = max_size
 
@@ -103,10 +107,10 @@ class OwnFramer:
             at += 4
         payload = bytes(self._buffer[at : at + length])
         del self._buffer[: at + length]
-        return b0 & 0x0F, _mask(payload, key) if masked else payload
+        return b0 & 0x0F, self._xor(payload, key) if masked else payload
 
     def send_text(self, payload: bytes) -> None:
-        self._sock.sendall(_frame(payload))
+        self._sock.sendall(_frame(payload, 1, self._xor))
 
 
 def _wsclient_public(url: str) -> Callable[[], None]:
@@ -119,16 +123,22 @@ def _wsclient_public(url: str) -> Callable[[], None]:
     return once
 
 
-def _own_framer(url: str) -> Callable[[], None]:
+def _own_framer(url: str, xor: Callable[[bytes, bytes], bytes] = _mask) -> Callable[[], None]:
     ws = websocket.create_connection(url, skip_utf8_validation=True)
     assert ws.sock is not None
-    framer = OwnFramer(ws.sock)
+    framer = OwnFramer(ws.sock, xor=xor)
 
     def once() -> None:
         framer.send_text(PAYLOAD)
         framer.recv()
 
     return once
+
+
+def _own_framer_cmask(url: str) -> Callable[[], None]:
+    from websockets.speedups import apply_mask
+
+    return _own_framer(url, apply_mask)
 
 
 def _websockets_sansio(url: str) -> Callable[[], None]:
@@ -173,7 +183,8 @@ def _current(url: str) -> Callable[[], None]:
 
 
 OPTIONS = {"wsclient-public": _wsclient_public, "own-framer": _own_framer,
-           "websockets-sansio": _websockets_sansio, "current": _current}
+           "own-framer-cmask": _own_framer_cmask, "websockets-sansio": _websockets_sansio,
+           "current": _current}
 
 
 def main(argv: list[str] | None = None) -> None:

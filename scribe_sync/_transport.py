@@ -45,7 +45,7 @@ from typing import Final
 
 import websocket
 
-from ._framing import BINARY, CLOSE, PING, PONG, TEXT, FrameReader, Violation, encode
+from ._framing import BINARY, CLOSE, PING, PONG, TEXT, FrameReader, Violation, encode, fast_mask
 from ._handshake import (
     Cancel,
     HandshakeWatchdog,
@@ -115,6 +115,7 @@ class WebSocketTransport:
         self._sock: socket.socket | None = ws.sock
         self._ssl = isinstance(self._sock, ssl.SSLSocket)
         self._frames = FrameReader(max_message_size)
+        self._mask = fast_mask()
         # _send_lock guards socket writes, so a pong never lands inside an audio frame.
         self._send_lock = threading.Lock()
         self._close_sent = False
@@ -191,7 +192,7 @@ class WebSocketTransport:
     def send_text(self, text: str | bytes) -> None:
         """Send one text frame (``bytes`` are its UTF-8 payload, sent as they are)."""
         payload = text.encode("utf-8") if isinstance(text, str) else text
-        self._send_raw(encode(TEXT, payload), "send failed")
+        self._send_raw(encode(TEXT, payload, self._mask), "send failed")
 
     def _send_raw(self, data: bytes, what: str) -> None:
         sock = self._sock
@@ -310,7 +311,7 @@ class WebSocketTransport:
                 return Frame("close", code=1005)  # no status code present (RFC 6455 §7.1.5)
             if opcode == PING:
                 with contextlib.suppress(ConnectionClosedError):
-                    self._send_raw(encode(PONG, data), "pong failed")
+                    self._send_raw(encode(PONG, data, self._mask), "pong failed")
             # a pong (solicited or not) is ignored
 
     def _fail(self, code: int, reason: str, message: str) -> ConnectionClosedError:
@@ -329,7 +330,7 @@ class WebSocketTransport:
     def send_close(self, code: int, reason: str) -> None:
         self._close_sent = True
         payload = struct.pack("!H", code) + reason.encode("utf-8")
-        self._send_raw(encode(CLOSE, payload), "close failed")
+        self._send_raw(encode(CLOSE, payload, self._mask), "close failed")
 
     def abort(self) -> None:
         sock = self._sock
