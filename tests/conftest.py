@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -51,6 +52,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+# A suite started as a background job of a script (`pytest &`) inherits SIGINT and SIGQUIT
+# ignored (nohup: SIGHUP), and so would every process it starts: the tests of Ctrl+C, Ctrl+\
+# and a closed terminal would then fail, testing nothing. Taking them back here gives the
+# children the defaults (exec resets a handler, never an ignored signal). The test of a CLI
+# started that way ignores SIGINT in its child itself.
+for _number, _default in ((signal.SIGINT, signal.default_int_handler),
+                          (signal.SIGQUIT, signal.SIG_DFL), (signal.SIGHUP, signal.SIG_DFL)):
+    if signal.getsignal(_number) is signal.SIG_IGN:
+        signal.signal(_number, _default)
 
 
 @pytest.fixture(autouse=True)
