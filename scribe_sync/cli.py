@@ -245,6 +245,24 @@ def _silence(fd: int) -> None:
         os.close(devnull)
 
 
+def _reserve_standard_fds() -> None:
+    """Open /dev/null on fd 0, 1 or 2 where it is closed (``2>&-``), as daemons do.
+
+    Otherwise the next descriptor opened takes the free number: the WebSocket took fd 2 and the
+    redirection of what C decoders print on fd 2 then replaced the connection (the run hung).
+    ``sys.stdout`` and ``sys.stderr`` stay ``None``, so a closed stdout is still reported.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                opened = os.open(os.devnull, os.O_RDWR)
+                if opened != fd:  # the lowest free number: fd itself, unless a lower one was
+                    os.dup2(opened, fd)
+                    os.close(opened)
+
+
 class _QuietHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A log handler that drops a record stderr cannot take rather than print a traceback."""
 
@@ -308,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code = main(["transcribe", str(sample_path()), "--fast", "-o", "sample.srt"])
         assert exit_code == 0
     """
+    _reserve_standard_fds()
     # One SIGINT handler for the whole command: Ctrl+C raises only where it loses nothing.
     _INTERRUPTS.install()
     try:

@@ -197,3 +197,33 @@ def test_a_file_named_like_an_ffmpeg_protocol_is_read_as_a_file(
         assert source.name == name
         samples = sum(len(chunk) for chunk in source) // 2
     assert abs(samples - 16000) < 1100  # AAC adds priming and padding, never a second copy
+
+
+def test_a_pipe_of_this_process_is_read_once_by_ffmpeg() -> None:
+    """``/dev/fd/N`` of a pipe (a shell's ``<(...)``) holding FLAC: libsndfile cannot decode
+    FLAC from a pipe, and ffmpeg, started after it, could not open that descriptor of ours.
+    open_source hands the pipe to ffmpeg as its stdin: the whole file is read, no fd leaks."""
+    from scribe_sync.audio import sample_path
+
+    data = pathlib.Path(sample_path()).read_bytes()
+    before = _open_fds()
+    read, write = os.pipe()
+
+    def feed() -> None:
+        try:
+            with open(write, "wb") as pipe:
+                pipe.write(data)
+        except BrokenPipeError:
+            pass  # the reader gave up; the assertions below say so
+
+    writer = threading.Thread(target=feed, name="test-pipe-writer")
+    writer.start()
+    try:
+        with open_source(f"/dev/fd/{read}") as source:
+            assert isinstance(source, FfmpegSource)
+            pcm = b"".join(source)
+    finally:
+        os.close(read)  # a writer still blocked on a full pipe gets EPIPE and ends
+        writer.join(10)
+    assert len(pcm) > 14 * 32000  # the sample is 14.3 s of speech, at 32000 bytes a second
+    assert _open_fds() == before

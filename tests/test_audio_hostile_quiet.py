@@ -108,6 +108,27 @@ def test_a_process_started_with_fd_2_closed_still_reads_audio() -> None:
     assert fd2_open == "False"
 
 
+def test_a_socket_that_took_a_closed_fd_2_is_left_alone() -> None:
+    """Started with fd 2 closed, a process's next socket takes number 2; a capture then pointed
+    it at the capture file, and what another thread sent on that socket went there."""
+    child = (
+        "import socket\n"
+        "from scribe_sync.audio._quiet import quiet_native_stderr\n"
+        "a, b = socket.socketpair()\n"
+        "assert a.fileno() == 2, a.fileno()\n"
+        "with quiet_native_stderr('test'):\n"
+        "    a.sendall(b'frame')\n"
+        "b.settimeout(10)\n"
+        "print(b.recv(100).decode())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.close(2), timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.decode().split() == ["frame"]
+
+
 def test_a_truncated_mp3_decodes_without_writing_to_stderr(tmp_path: pathlib.Path) -> None:
     """A cut-short MP3 makes libmpg123 warn "Xing stream size off by more than 1%": that goes
     to the log with the other decoder noise, not onto the user's terminal."""

@@ -115,6 +115,22 @@ def test_an_unwritable_stderr_never_changes_the_exit_code(
     assert _is_transcript(out)
 
 
+@pytest.mark.parametrize("where", ["--mock", "--base-url"])
+def test_with_stderr_closed_the_transcript_is_printed(server: MockServer, where: str) -> None:
+    """`2>&-` without -o: the WebSocket used to take fd 2, and the capture of what decoders
+    print on fd 2 replaced it (a hang with --mock, exit 5 against a server)."""
+    target = ["--mock"] if where == "--mock" else ["--base-url", server.base_url,
+                                                    "--api-key", KEY]
+    proc = subprocess.run(
+        _cli("transcribe", SAMPLE, *target, "--fast"), env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, timeout=TIMEOUT, check=False, text=True,
+        preexec_fn=lambda: os.close(2))
+    assert proc.returncode == EXIT_OK
+    words = proc.stdout.split()
+    assert words  # the embedded mock speaks words of its own; the fixture, the sample's
+    assert where == "--mock" or words == SAMPLE_TEXT.split()[: len(words)]
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--jobs", "0"], "--jobs"),
     (["--jobs", "100000"], "--jobs"),

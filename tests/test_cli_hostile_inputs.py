@@ -8,6 +8,9 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import threading
+
+import pytest
 
 from scribe_sync.cli import EXIT_AUDIO, EXIT_OK, EXIT_USAGE
 from tests.test_cli import SAMPLE, TIMEOUT, _cli, _env, one_error_line
@@ -85,3 +88,46 @@ def test_stdin_a_terminal_is_one_line_and_exit_4() -> None:
         os.close(master)
     assert proc.returncode == EXIT_AUDIO, proc.stderr
     assert "terminal" in one_error_line(proc.stderr)
+
+
+def _feed_fifo(path: pathlib.Path, data: bytes) -> threading.Thread:
+    """A writer that opens the named pipe (waiting for its reader, as a shell's would), writes
+    ``data`` and leaves: what is not read by then is gone."""
+    def write() -> None:
+        try:
+            with open(path, "wb") as fifo:
+                fifo.write(data)
+        except BrokenPipeError:
+            pass  # the reader closed early; the test judges the command, not the writer
+
+    writer = threading.Thread(target=write, name="fifo-writer", daemon=True)
+    writer.start()
+    return writer
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None or not hasattr(os, "mkfifo"),
+                    reason="needs ffmpeg and named pipes")
+@pytest.mark.parametrize("content", ["flac", "garbage"])
+def test_a_named_pipe_is_read_once(tmp_path: pathlib.Path, content: str) -> None:
+    """A FLAC file through a named pipe: libsndfile drained part of it and failed, then
+    ffmpeg opened the pipe again and waited for ever for a writer that had left. It is now
+    read once, by ffmpeg; what is not audio is one line and exit 4."""
+    fifo = tmp_path / "talk"
+    os.mkfifo(fifo)
+    data = pathlib.Path(SAMPLE).read_bytes() if content == "flac" else os.urandom(100_000)
+    writer = _feed_fifo(fifo, data)
+    try:
+        proc = subprocess.run(_cli("transcribe", str(fifo), "--mock", "--fast"), env=_env(),
+                              capture_output=True, text=True, timeout=TIMEOUT, check=False,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        if writer.is_alive():  # the command never opened the pipe: let the writer go
+            with open(fifo, "rb") as drain:
+                drain.read()
+        writer.join(TIMEOUT)
+    if content == "flac":
+        assert proc.returncode == EXIT_OK, proc.stderr
+        assert proc.stdout.strip()
+    else:
+        assert proc.returncode == EXIT_AUDIO, proc.stderr
+        assert "talk" in one_error_line(proc.stderr)

@@ -181,6 +181,9 @@ class FfmpegSource(AudioSource):
         timeout: for an http(s), ftp, tcp or tls URL, the seconds without any data after which
             ffmpeg gives up (a server that accepts and then says nothing); ``None`` waits for
             ever. Ignored when ``input_options`` sets ``-rw_timeout`` or ``-timeout``.
+        stdin: an open file that ffmpeg reads as its standard input instead of opening
+            ``location``, which then only names the source in messages: for a pipe or a device
+            that only this process can open, or that can be read only once.
 
     Raises:
         AudioDependencyError: ffmpeg is not available.
@@ -200,6 +203,7 @@ class FfmpegSource(AudioSource):
         input_options: Sequence[str] = (),
         ffmpeg: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        stdin: IO[bytes] | None = None,
     ) -> None:
         location = os.fspath(location)
         super().__init__(format=format, chunk_ms=chunk_ms, name=_redact(location))
@@ -210,7 +214,7 @@ class FfmpegSource(AudioSource):
         self.live = _is_live(location, input_options) if live is None else live
         executable = ffmpeg if ffmpeg is not None else find_ffmpeg()
         codec = ("mulaw", "pcm_mulaw") if self.format.is_ulaw else ("s16le", "pcm_s16le")
-        from_stdin = location == "-"
+        from_stdin = location == "-" or stdin is not None
         #: The ffmpeg command line (it may contain the unredacted URL; do not log it).
         self.command: list[str] = [
             executable,
@@ -221,7 +225,7 @@ class FfmpegSource(AudioSource):
             *network,
             *input_options,
             "-i",
-            location,
+            "pipe:0" if stdin is not None else location,
             "-vn",
             "-sn",
             "-dn",
@@ -241,7 +245,7 @@ class FfmpegSource(AudioSource):
         try:
             self._proc = subprocess.Popen(
                 self.command,
-                stdin=None if from_stdin else subprocess.DEVNULL,
+                stdin=stdin if stdin is not None else None if from_stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
                 # Its own session: Ctrl+C in a terminal reaches Python only, which then kills

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterable
 
 from scribe_sync.errors import ConfigError
@@ -37,7 +38,9 @@ def open_source(
     - ``"-"``: raw audio already in ``format`` from standard input;
     - a URL (``scheme://...``): read through ffmpeg;
     - a path: read with soundfile when libsndfile knows the format, otherwise (video files, AAC,
-      ...) through ffmpeg when it is installed.
+      ...) through ffmpeg when it is installed;
+    - a path that is not a regular file (a named pipe, ``/dev/fd/N`` from a shell's ``<(...)``,
+      a device): read once, by ffmpeg when it is installed, by libsndfile otherwise.
 
     Example::
 
@@ -80,6 +83,8 @@ def open_source(
         if error is None:
             raise
         raise error from exc
+    if _read_once(location):
+        return _open_once(location, format, chunk_ms)
     try:
         return FileSource(location, format=format, chunk_ms=chunk_ms)
     except NotDecodableError as exc:
@@ -103,4 +108,40 @@ def open_source(
     except AudioSourceError as exc:
         logger.info("%s", exc)
         raise AudioSourceError(location, f"{NOT_AUDIO} (tried libsndfile and ffmpeg)") from exc
+    return source
+
+
+def _read_once(location: str) -> bool:
+    """Whether ``location`` is a pipe or a device: a decoder that fails on it has drained what
+    it read, so a second decoder would wait for ever on a pipe whose writer has left."""
+    try:
+        mode = os.stat(location).st_mode
+    except OSError:
+        return False  # FileSource says what is wrong with it
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _open_once(location: str, format: AudioFormat | str, chunk_ms: int) -> AudioSource:
+    """One decoder for a pipe or a device: ffmpeg, which reads any container from a stream and
+    never seeks, fed from a file opened here (so ``/dev/fd/N`` of this process works too);
+    libsndfile where ffmpeg is not installed."""
+    from ._file import NOT_AUDIO, FileSource
+
+    try:
+        find_ffmpeg()
+    except AudioDependencyError:
+        return FileSource(location, format=format, chunk_ms=chunk_ms)
+    try:
+        # A named pipe waits here for its writer, as cat does; closed below once ffmpeg has it.
+        handle = open(location, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise AudioSourceError(location, f"cannot open: {exc.strerror or exc}") from None
+    with handle:  # ffmpeg has its own copy once started
+        source = FfmpegSource(location, format=format, chunk_ms=chunk_ms, stdin=handle)
+    try:
+        source.prefetch()
+    except AudioSourceError as exc:
+        source.close()
+        logger.info("%s", exc)
+        raise AudioSourceError(location, f"{NOT_AUDIO} (tried ffmpeg)") from exc
     return source

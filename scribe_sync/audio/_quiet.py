@@ -62,8 +62,8 @@ def quiet_native_stderr(what: str) -> Iterator[None]:
     module docstring). ``what`` names the source in the log
     (``talk.mp3: [src/libmpg123/layer3.c:...] error: ...``).
 
-    A process without a usable fd 2, or without a writable temporary directory, runs the
-    block as it is.
+    A process without a usable fd 2 (closed when it started, whatever holds the number now),
+    or without a writable temporary directory, runs the block as it is.
     """
     if not _enter():
         yield
@@ -78,6 +78,10 @@ def quiet_native_stderr(what: str) -> Iterator[None]:
 
 def _enter() -> bool:
     global _depth, _saved, _capture
+    if sys.__stderr__ is None:
+        # fd 2 was closed when the process started: whatever holds that number now (a socket,
+        # a file opened since) is not stderr, and pointing it elsewhere would break it.
+        return False
     with _lock:
         if _depth == 0:
             with contextlib.suppress(OSError, ValueError, AttributeError):
