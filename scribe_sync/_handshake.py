@@ -61,22 +61,42 @@ class ProxySettings:
 
     @property
     def display(self) -> str:
-        parsed = urllib.parse.urlsplit(self.url)
-        return f"{parsed.scheme}://{parsed.hostname}:{parsed.port}"
+        try:
+            parsed = urllib.parse.urlsplit(self.url)
+        except ValueError:
+            # Nothing of an unparsable URL is shown: where its password ends is unknown.
+            return "<unparsable URL>"
+        try:
+            port: object = parsed.port
+        except ValueError:
+            port = "<invalid port>"
+        return f"{parsed.scheme}://{parsed.hostname}:{port}"
 
     def options(self) -> dict[str, object]:
-        parsed = urllib.parse.urlsplit(self.url)
+        """The proxy options of websocket-client.
+
+        Raises:
+            ConfigError: not a string, or not an http(s)/socks URL with a host and a port from
+                1 to 65535; the message never shows the password.
+        """
+        allowed = "expected http://, socks5:// or socks4:// with a host"
+        if not isinstance(self.url, str):
+            raise ConfigError(f"invalid proxy={self.url!r}: {allowed}, or None", option="proxy")
         kinds = {"http": "http", "https": "http", "socks5": "socks5", "socks5h": "socks5h",
                  "socks4": "socks4", "socks4a": "socks4a"}
+        try:
+            parsed = urllib.parse.urlsplit(self.url)
+            port = parsed.port  # ValueError for a non-numeric port or one out of 0-65535
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ConfigError(f"invalid proxy {self.display!r}: {allowed} and a port from 1 to "
+                              "65535", option="proxy")
         if parsed.scheme not in kinds or not parsed.hostname:
-            raise ConfigError(
-                f"invalid proxy {self.display!r}: expected http://, socks5:// or socks4:// "
-                "with a host",
-                option="proxy",
-            )
+            raise ConfigError(f"invalid proxy {self.display!r}: {allowed}", option="proxy")
         options: dict[str, object] = {
             "http_proxy_host": parsed.hostname,
-            "http_proxy_port": parsed.port or (1080 if parsed.scheme.startswith("socks") else 8080),
+            "http_proxy_port": port or (1080 if parsed.scheme.startswith("socks") else 8080),
             "proxy_type": kinds[parsed.scheme],
         }
         if parsed.username:

@@ -1,4 +1,5 @@
-"""Session options: every query parameter of docs/protocol.md §2, validated on construction.
+"""Session options: every query parameter of docs/protocol.md §2, validated on construction,
+and the ranges of the client's and the reconnect policy's numeric settings.
 
 An invalid option fails here, before any connection, with a :class:`ConfigError` naming the
 option, the value and what is allowed. Pure values: no I/O, no URL building (see ``_url``).
@@ -7,8 +8,8 @@ option, the value and what is allowed. Pure values: no I/O, no URL building (see
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -16,12 +17,18 @@ from .errors import ConfigError
 from .messages import AudioFormat, CommitStrategy
 
 __all__ = [
+    "CLIENT_RANGES",
     "ENTITY_CATEGORIES",
     "ENTITY_REDACTION_MODES",
     "MAX_KEYTERMS",
     "MAX_KEYTERM_LENGTH",
+    "MAX_SECONDS",
     "MAX_TRANSCRIPT_EDIT_LENGTH",
+    "RECONNECT_RANGES",
+    "Range",
     "SessionOptions",
+    "check_number",
+    "check_settings",
     "invalid_option",
 ]
 
@@ -36,11 +43,93 @@ ENTITY_REDACTION_MODES: Final = ("redacted", "entity_type", "enumerated_entity_t
 MAX_KEYTERMS: Final = 50
 MAX_KEYTERM_LENGTH: Final = 20
 MAX_TRANSCRIPT_EDIT_LENGTH: Final = 2000
+#: The longest timeout, interval or delay accepted, in seconds (a day, as for the ffmpeg
+#: timeout). Far longer ones overflow the waits they reach (socket timeouts, lock and thread
+#: timeouts) only mid-session; none has a use beyond a day.
+MAX_SECONDS: Final = 86400
 
 
 def invalid_option(option: str, value: Any, allowed: str) -> ConfigError:
     """The error for ``option=value``: names the option, the value and what is allowed."""
-    return ConfigError(f"invalid {option}={value!r}: {allowed}", option=option)
+    try:
+        shown = repr(value)
+    except ValueError:  # an int beyond the interpreter's digit limit for str()
+        shown = f"<{type(value).__name__} too large to show>"
+    return ConfigError(f"invalid {option}={shown}: {allowed}", option=option)
+
+
+class Range(NamedTuple):
+    """The values a numeric option accepts: ``low`` to ``high``, ints only if ``integer``."""
+
+    low: float
+    high: float
+    integer: bool = False
+    above: bool = False  # ``low`` itself is refused (a zero timeout or delay means nothing)
+    none_ok: bool = False
+
+    def describe(self) -> str:
+        span = (f"above {self.low} and at most {self.high}" if self.above
+                else f"from {self.low} to {self.high} inclusive")
+        return span + (", or None" if self.none_ok else "")
+
+
+def check_number(option: str, value: Any, allowed: Range) -> None:
+    """Refuse ``value`` unless it is in ``allowed``: the one check of every numeric option.
+
+    Raises:
+        ConfigError: a bool, a non-number, NaN, an infinity or a number out of range.
+    """
+    if value is None and allowed.none_ok:
+        return
+    kind = "an integer" if allowed.integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int if allowed.integer else (int, float))):
+        raise invalid_option(option, value, f"expected {kind} {allowed.describe()}")
+    # Compare directly: math.isfinite() raises OverflowError for ints beyond the float range,
+    # and the chained comparison is already False for NaN and the infinities.
+    inside = (allowed.low < value <= allowed.high if allowed.above
+              else allowed.low <= value <= allowed.high)
+    if not inside:
+        raise invalid_option(option, value, f"must be {allowed.describe()}")
+
+
+_SECONDS: Final = Range(0, MAX_SECONDS, above=True)
+
+#: The numeric settings of :class:`~scribe_sync.ScribeClient`.
+CLIENT_RANGES: Final = {
+    "open_timeout": _SECONDS,
+    "close_timeout": _SECONDS,
+    "finish_timeout": _SECONDS,
+    "io_timeout": _SECONDS,
+    "keepalive_interval": _SECONDS._replace(none_ok=True),
+    "max_queue": Range(1, 1_000_000_000, integer=True, none_ok=True),
+    "max_message_size": Range(1, 2**30, integer=True, none_ok=True),
+}
+#: The numeric settings of :class:`~scribe_sync.reconnect.ReconnectPolicy` (``jitter`` is
+#: checked by the policy itself). These bounds keep ``initial_delay * multiplier **
+#: (max_attempts - 1)``, which a delay computes before capping it at ``max_delay``, within the
+#: float range (86400 * 10**299 at most), and the longest wait, ``max_delay *
+#: rate_limited_factor``, a valid timeout.
+RECONNECT_RANGES: Final = {
+    "max_attempts": Range(1, 300, integer=True),
+    "initial_delay": _SECONDS,
+    "max_delay": _SECONDS,
+    "multiplier": Range(0, 10, above=True),
+    "budget": _SECONDS,
+    "rate_limited_factor": Range(0, 100, above=True),
+    "buffer_seconds": _SECONDS,
+    "answer_timeout": _SECONDS,
+}
+
+
+def check_settings(holder: object, ranges: Mapping[str, Range]) -> None:
+    """Check each attribute of ``holder`` named in ``ranges`` (session options, a client with
+    :data:`CLIENT_RANGES`, a reconnect policy with :data:`RECONNECT_RANGES`).
+
+    Raises:
+        ConfigError: naming the first setting out of its range.
+    """
+    for option, allowed in ranges.items():
+        check_number(option, getattr(holder, option), allowed)
 
 
 def _enum(option: str, enum_type: Any, allowed: Iterable[Any]) -> Callable[[Any], Any]:
@@ -83,18 +172,6 @@ def _check_bool(option: str, value: Any, *, optional: bool = True) -> None:
         raise invalid_option(option, value, "expected True or False")
 
 
-def _check_number(option: str, value: Any, low: float, high: float, *, integer: bool) -> None:
-    if value is None:
-        return
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int if integer else (int, float))):
-        raise invalid_option(option, value, f"expected {kind} from {low} to {high} inclusive")
-    # Compare directly: math.isfinite() raises OverflowError for ints beyond the float range,
-    # and the chained comparison is already False for NaN and the infinities.
-    if not low <= value <= high:
-        raise invalid_option(option, value, f"must be from {low} to {high} inclusive")
-
-
 def _check_language(option: str, value: str) -> None:
     if not _LANGUAGE_RE.match(value):
         raise invalid_option(
@@ -121,6 +198,13 @@ def _check_entities(option: str, values: tuple[str, ...] | None) -> None:
 
 
 _FIELDS_DOC: Final = "see SessionOptions for the list"
+# None: not sent, the server's default applies.
+_SESSION_RANGES: Final = {
+    "vad_silence_threshold_secs": Range(0.3, 3.0, none_ok=True),
+    "vad_threshold": Range(0.1, 0.9, none_ok=True),
+    "min_speech_duration_ms": Range(50, 2000, integer=True, none_ok=True),
+    "min_silence_duration_ms": Range(50, 2000, integer=True, none_ok=True),
+}
 
 # Named converters: mypy's attrs plugin only understands named functions as converters.
 _audio_format_converter = _enum("audio_format", AudioFormat, AudioFormat)
@@ -213,14 +297,7 @@ class SessionOptions:
             raise invalid_option(
                 "model_id", self.model_id, "expected a model id such as 'scribe_v2_realtime'"
             )
-        _check_number(
-            "vad_silence_threshold_secs", self.vad_silence_threshold_secs, 0.3, 3.0, integer=False
-        )
-        _check_number("vad_threshold", self.vad_threshold, 0.1, 0.9, integer=False)
-        _check_number("min_speech_duration_ms", self.min_speech_duration_ms, 50, 2000, integer=True)
-        _check_number(
-            "min_silence_duration_ms", self.min_silence_duration_ms, 50, 2000, integer=True
-        )
+        check_settings(self, _SESSION_RANGES)
         if self.language_code is not None:
             if not isinstance(self.language_code, str):
                 raise invalid_option("language_code", self.language_code, "expected a string")

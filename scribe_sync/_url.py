@@ -104,7 +104,11 @@ def check_base_url(base_url: str) -> urllib.parse.SplitResult:
     allowed = "expected an http://, https://, ws:// or wss:// URL"
     if not isinstance(base_url, str) or _CONTROL_RE.search(base_url):
         raise _bad_base_url(base_url, allowed + " without control characters")
-    parsed = urllib.parse.urlsplit(base_url)
+    try:
+        # ValueError for an unclosed "[" or a bracketed host that is not an IPv6 address
+        parsed = urllib.parse.urlsplit(base_url)
+    except ValueError:
+        raise _bad_base_url(base_url, allowed + " with a valid host") from None
     if parsed.scheme not in _WS_SCHEMES or not parsed.hostname:
         raise _bad_base_url(base_url, allowed)
     try:

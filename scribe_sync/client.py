@@ -85,6 +85,10 @@ class ScribeClient:
             and the session ends with ``ConnectionClosedError`` (``code == 1009``). ``None``
             removes the limit.
 
+    Timeouts and intervals are seconds above 0 and at most 86400 (a day); ``max_queue`` is at
+    most 1,000,000,000 and ``max_message_size`` at most 2**30. Anything else (a bool, a string,
+    NaN, an infinity) raises :class:`ConfigError` naming the option, before any connection.
+
     TLS certificates are verified by default. ``verify=False`` logs a warning (once per client).
     The API key never appears in this object's ``repr``, in exception text or in log records.
     """
@@ -112,27 +116,9 @@ class ScribeClient:
             raise ConfigError("api_key must be a non-empty string", option="api_key")
         if api_key is not None:
             check_credential("api_key", api_key)  # CR/LF would inject upgrade headers
-        for name, value in (("open_timeout", open_timeout), ("close_timeout", close_timeout),
-                            ("finish_timeout", finish_timeout), ("io_timeout", io_timeout)):
-            if not value > 0:
-                raise ConfigError(f"invalid {name}={value!r}: must be > 0 seconds", option=name)
-        if keepalive_interval is not None and not keepalive_interval > 0:
-            raise ConfigError(
-                f"invalid keepalive_interval={keepalive_interval!r}: must be > 0 or None",
-                option="keepalive_interval",
-            )
-        if max_queue is not None and max_queue < 1:
-            raise ConfigError(f"invalid max_queue={max_queue!r}: must be >= 1 or None",
-                              option="max_queue")
-        if max_message_size is not None and (
-            not isinstance(max_message_size, int) or max_message_size < 1
-        ):
-            raise ConfigError(
-                f"invalid max_message_size={max_message_size!r}: a positive number of bytes "
-                "or None",
-                option="max_message_size",
-            )
         check_base_url(base_url)  # a bad scheme, host or port fails here, not mid-connect
+        # Loaded here, not on import: touching scribe_sync.connect stays cheap (test_public_api).
+        from ._options import CLIENT_RANGES, check_settings, invalid_option
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.open_timeout = open_timeout
@@ -141,19 +127,24 @@ class ScribeClient:
         self.io_timeout = io_timeout
         self.keepalive_interval = keepalive_interval
         self.max_queue = max_queue
-        self._tls = TLSSettings(
-            verify=verify, ca_file=None if ca_file is None else os.fspath(ca_file),
-            context=ssl_context,
-        )
         self.max_message_size = max_message_size
+        check_settings(self, CLIENT_RANGES)
+        if not isinstance(verify, bool):
+            raise invalid_option("verify", verify, "expected True or False")
+        ca_path = os.fspath(ca_file) if isinstance(ca_file, (str, os.PathLike)) else ca_file
+        if ca_path is not None and (not isinstance(ca_path, str) or not ca_path):
+            raise invalid_option("ca_file", ca_file, "expected the path of a PEM file, or None")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise invalid_option("ssl_context", ssl_context, "expected an ssl.SSLContext, or None")
+        self._tls = TLSSettings(verify=verify, ca_file=ca_path, context=ssl_context)
+        self._proxy = None if proxy is None else ProxySettings(proxy)
+        if self._proxy is not None:
+            self._proxy.options()  # validate now, before any connection
         if not verify and ssl_context is None:
             logger.warning(
                 "TLS certificate verification is disabled (verify=False): the connection to %s "
                 "can be intercepted; prefer ca_file= to trust a private CA", self.base_url
             )
-        self._proxy = None if proxy is None else ProxySettings(proxy)
-        if self._proxy is not None:
-            self._proxy.options()  # validate now, before any connection
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "unset"
@@ -177,7 +168,10 @@ class ScribeClient:
                 function returning a fresh one (needed with ``reconnect``, since a token is
                 consumed by its first connection).
             reconnect: ``True`` or a :class:`~scribe_sync.reconnect.ReconnectPolicy` to survive
-                lost connections without losing audio (see the README, "Reconnect").
+                lost connections without losing audio (see the README, "Reconnect"). Its
+                delays, ``budget``, ``buffer_seconds`` and ``answer_timeout`` must be at most
+                86400 s, ``max_attempts`` at most 300, ``multiplier`` at most 10 and
+                ``rate_limited_factor`` at most 100.
             **options: any :class:`~scribe_sync.SessionOptions` field, e.g.
                 ``audio_format="pcm_16000"``, ``commit_strategy="vad"``,
                 ``include_timestamps=True``, ``language_code="en"``.
@@ -188,6 +182,7 @@ class ScribeClient:
             TimeoutError: no ``session_started`` within ``open_timeout``.
             ConnectionClosedError: the connection failed.
         """
+        from ._options import invalid_option
         from .protocol import SessionOptions
         from .reconnect import ReconnectPolicy
         from .session import Session
@@ -200,6 +195,9 @@ class ScribeClient:
                 "variable, or connect with token=",
                 option="api_key",
             )
+        if reconnect is not None and not isinstance(reconnect, (bool, ReconnectPolicy)):
+            raise invalid_option("reconnect", reconnect,
+                                 "expected True, False, None or a ReconnectPolicy")
         policy = ReconnectPolicy() if reconnect is True else reconnect or None
         if policy is not None and isinstance(token, str):
             raise ConfigError(

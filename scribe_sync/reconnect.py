@@ -29,7 +29,7 @@ a commit unanswered for ``answer_timeout``   yes: the connection is stalled; it 
 from __future__ import annotations
 
 import random
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
@@ -63,12 +63,6 @@ RETRYABLE_ERROR_TYPES: Final = frozenset({
 RETRYABLE_CLOSE_CODES: Final = frozenset({1001, 1006, 1011, 1012, 1013})
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"invalid {attribute.name}={value!r}: must be > 0",
-                          option=attribute.name)
-
-
 @attrs.frozen(kw_only=True)
 class ReconnectPolicy:
     """How a session reconnects. ``connect(reconnect=True)`` uses these defaults.
@@ -78,6 +72,11 @@ class ReconnectPolicy:
     The policy gives up after ``max_attempts`` consecutive failed attempts or once ``budget``
     seconds have passed since the connection was lost.
 
+    Every number is checked when the policy is made (:class:`~scribe_sync.ConfigError` names
+    the first one wrong): ``max_attempts`` from 1 to 300, ``multiplier`` above 0 and at most 10,
+    ``rate_limited_factor`` above 0 and at most 100, the seconds above 0 and at most 86400, and
+    ``jitter`` from 0 to below 1.
+
     Attributes:
         buffer_seconds: the bound on audio kept for replay (see :class:`AudioBufferFullError`).
         answer_timeout: a commit unanswered for this long means the connection is stalled
@@ -85,20 +84,26 @@ class ReconnectPolicy:
         seed: seed for the jitter, for reproducible tests; ``None`` for a random one.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive)
-    initial_delay: float = attrs.field(default=0.5, validator=_positive)
-    max_delay: float = attrs.field(default=10.0, validator=_positive)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    max_attempts: int = attrs.field(default=5)
+    initial_delay: float = attrs.field(default=0.5)
+    max_delay: float = attrs.field(default=10.0)
+    multiplier: float = attrs.field(default=2.0)
     jitter: float = 0.2
-    budget: float = attrs.field(default=60.0, validator=_positive)
-    rate_limited_factor: float = attrs.field(default=4.0, validator=_positive)
-    buffer_seconds: float = attrs.field(default=300.0, validator=_positive)
-    answer_timeout: float = attrs.field(default=15.0, validator=_positive)
+    budget: float = attrs.field(default=60.0)
+    rate_limited_factor: float = attrs.field(default=4.0)
+    buffer_seconds: float = attrs.field(default=300.0)
+    answer_timeout: float = attrs.field(default=15.0)
     seed: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not 0 <= self.jitter < 1:
-            raise ConfigError(f"invalid jitter={self.jitter!r}: must be from 0 to below 1",
+        # Loaded with the first policy, not with the package (start-up stays light).
+        from ._options import RECONNECT_RANGES, check_settings
+
+        check_settings(self, RECONNECT_RANGES)  # a bool, a string, NaN, ±inf or out of range
+        jitter = self.jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not (
+                0 <= jitter < 1):
+            raise ConfigError(f"invalid jitter={jitter!r}: a number from 0 to below 1",
                               option="jitter")
 
     def delay(self, attempt: int, error: BaseException | None, rng: random.Random) -> float:
