@@ -73,11 +73,13 @@ exit codes:
   4    audio source: missing, unreadable or undecodable file, a directory, no microphone,
        no ffmpeg
   5    server error or connection failure
-  6    output: cannot write the output file or stdout (disk full, permission denied,
-       stdout closed and no output file)
+  6    output: cannot write the output file, the summary file or stdout, or create the
+       output directory (disk full, permission denied, stdout closed and no output file)
   130  interrupted (Ctrl+C); what was transcribed so far is kept and written
-  143  terminated (SIGTERM), or 129 for SIGHUP, 131 for SIGQUIT: as a second Ctrl+C,
-       in-flight files are abandoned; outputs are complete or untouched, never .part files
+  143  terminated (SIGTERM), or 129 for SIGHUP, 131 for SIGQUIT: as a second Ctrl+C.
+       One input: what was transcribed so far is written at once, replacing the output
+       file (left untouched if nothing was). A batch of files: the files in flight are
+       abandoned, their outputs untouched, and the completed ones kept. Never a .part file
   141  stdout was closed early (for example piped into head)
 With many inputs, the code is that of the first input (in command-line order) that failed.
 A stderr that cannot be written never changes the code.
@@ -144,9 +146,12 @@ a batch:
   Each input gets its own session, up to --jobs at once, and its own output inside the -o
   directory, named after it (talks/x.flac -> out/x.srt), written whole or not at all. A
   failed input never stops the others. The first Ctrl+C starts no new file and lets those
-  in flight finish; a second abandons them (every completed output is kept). At the end, a
-  summary on stderr, and with --summary FILE as JSON: per file ok, failed (with the reason)
-  or skipped, its audio seconds, segments and wall time, and the totals.
+  in flight finish; a second abandons them (every completed output is kept). SIGTERM,
+  SIGHUP and SIGQUIT do both at once. At the end, a summary on stderr, and with --summary
+  FILE as JSON: per file ok, failed (with the reason), skipped or interrupted (naming
+  Ctrl+C or the signal), its audio seconds, segments and wall time, and the totals. An -o
+  directory that cannot be created, or a --summary FILE that could not be written, is
+  refused (exit 6) before any file starts.
 """
 
 # =============================================================================================

@@ -5,15 +5,18 @@ whole (through a temporary file renamed into place) or not at all, so that ``--s
 can resume an interrupted batch. A failure (a missing or corrupt file, a server error after the
 reconnect policy gave up) ends that file only. The main thread only waits and draws the
 progress (:mod:`scribe_sync._cli_progress`), and counts Ctrl+C (:mod:`scribe_sync._cli_signals`):
-the first starts no new file and lets those in flight finish, the second abandons them. The
+the first starts no new file and lets those in flight finish, the second abandons them.
+SIGTERM, SIGHUP and SIGQUIT do both at once, and the results name the signal, not Ctrl+C. The
 results go to stderr and, with ``--summary FILE``, to JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -22,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from ._cli_args import EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, PROG, default_jobs
-from ._cli_batch_job import Job, run_job
+from ._cli_batch_job import Abandon, Job, run_job
 from ._cli_errors import describe
-from ._cli_io import check_not_input, clean, open_output, say
+from ._cli_io import OutputError, check_not_input, check_writable, clean, open_output, say
 from ._cli_progress import Rate, clock, status
 from ._cli_run import board_for
 from ._cli_signals import Interrupts
@@ -88,6 +91,23 @@ def _check_summary_not_an_output(summary: str, jobs: Sequence[Job]) -> None:
                               "replace that transcript; choose another file", option="output")
 
 
+def _make_directory(outdir: str) -> None:
+    """Create ``-o DIR/`` (and its parents).
+
+    Raises:
+        OutputError: it cannot be created (exit 6, as any output that cannot be written): a
+            folder we may not write to, or a file of that name (``-o notes.txt/``).
+    """
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except FileExistsError:  # exist_ok: the name is taken by something other than a folder
+        raise OutputError(f"-o {outdir}", NotADirectoryError(
+            errno.ENOTDIR, f"{outdir.rstrip(os.sep)} is not a directory"),
+            action="create") from None
+    except OSError as exc:
+        raise OutputError(f"-o {outdir}", exc, action="create") from None
+
+
 @attrs.define
 class _Board:
     """What the main thread shows: an overall line and one status line per file in flight."""
@@ -141,14 +161,12 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
             raise ConfigError(f"-o {outdir} must be a directory with many inputs",
                               option="output")
         jobs = plan(args.sources, outdir, fmt)
-        try:
-            os.makedirs(outdir, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create -o {outdir}: {exc.strerror or exc}",
-                              option="output") from None
+        _make_directory(outdir)
     if args.summary is not None:
         check_not_input(args.summary, args.sources, "--summary")
         _check_summary_not_an_output(args.summary, jobs)
+        # Written after the whole run: found unwritable only then, it would waste the run.
+        check_writable(args.summary, f"--summary {args.summary}")
     if args.skip_existing:
         for job in jobs:
             if os.path.exists(job.output):
@@ -156,7 +174,7 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
     workers = min(args.jobs or default_jobs(), max(1, len(jobs)))
     options = dict(kwargs, reconnect=True)  # server failures retried per the default policy
     stop = threading.Event()  # first Ctrl+C: start no new file
-    abandon = threading.Event()  # second Ctrl+C: end the files in flight now
+    abandon = Abandon()  # second Ctrl+C, or SIGTERM/SIGHUP/SIGQUIT: end the files in flight now
     lock = threading.Lock()  # guards handing out the jobs
     changed = threading.Condition()
     pending = iter(jobs)
@@ -196,17 +214,26 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
         return True
 
     interrupted = False
+    stopped_by = ("Ctrl+C", EXIT_INTERRUPTED)  # named in the results of the files not started
     try:
         if not wait(0):
             interrupted = True
             stop.set()
+            stopped_by = _cause(interrupts)
             flying = sum(1 for j in jobs if j.started and j.result is None)
-            say(f"\n{PROG}: interrupted: no new file; finishing {flying} in flight "
-                "(Ctrl+C again to abandon them)\n")
-            if not wait(1):
-                abandon.set()
+            if interrupts.signal is None:
+                say(f"\n{PROG}: interrupted: no new file; finishing {flying} in flight "
+                    "(Ctrl+C again to abandon them)\n")
+                if not wait(1):
+                    abandon.set(*_cause(interrupts))  # a second Ctrl+C, or a signal after it
+            else:
+                # A kill, a closed terminal, Ctrl+\: no time to finish anything (the sender
+                # may follow with SIGKILL), so no promise to finish them either.
+                say(f"\n{PROG}: terminated ({stopped_by[0]}): no new file"
+                    + (f"; abandoning {flying} in flight" if flying else "") + "\n")
+                abandon.set(*stopped_by)
     except BaseException:  # a bug here, or a KeyboardInterrupt from another handler
-        abandon.set()
+        abandon.set(*_cause(interrupts))
         raise
     finally:
         # The workers end (abandoned sessions close at once) and are joined, whatever happened.
@@ -217,14 +244,33 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
             board.clear()
     for job in jobs:
         if job.result is None:
-            job.never_started()
-    return _report(args, jobs, time.monotonic() - started, interrupted=interrupted)
+            job.never_started(*stopped_by)
+    # The exit code of a batch ended by a signal is the process's (128 + its number), in the
+    # summary too, not the 130 of Ctrl+C.
+    return _report(args, jobs, time.monotonic() - started,
+                   interrupted=_cause(interrupts)[1] if interrupted else None)
 
 
-def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *, interrupted: bool) -> int:
+def _cause(interrupts: Interrupts) -> tuple[str, int]:
+    """What interrupted the batch, as its results say it (Ctrl+C, or the signal's name), and
+    its exit code (130, or 128 + the signal's number)."""
+    number = interrupts.signal
+    if number is None:
+        return "Ctrl+C", EXIT_INTERRUPTED
+    try:
+        return signal.Signals(number).name, 128 + number
+    except ValueError:
+        return f"signal {number}", 128 + number
+
+
+def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *,
+            interrupted: int | None) -> int:
+    """The per-file lines, the totals and --summary; the exit code (``interrupted``: the code
+    of what interrupted the batch)."""
     results = [job.result for job in jobs if job.result is not None]
     failed = [r for r in results if r.status == "failed"]
-    code = (EXIT_INTERRUPTED if interrupted else failed[0].exit_code if failed else EXIT_OK)
+    code = (interrupted if interrupted is not None else failed[0].exit_code if failed
+            else EXIT_OK)
     counts = {status: sum(1 for r in results if r.status == status)
               for status in ("ok", "failed", "skipped", "interrupted")}
     audio = sum(r.audio_seconds for r in results)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .client import ScribeClient
     from .session import Session
 
-__all__ = ["FileResult", "Job", "run_job"]
+__all__ = ["Abandon", "FileResult", "Job", "run_job"]
 
 logger = logging.getLogger("scribe_sync.cli")
 _POLL = 0.2  # how soon a worker sees the second Ctrl+C
@@ -66,17 +66,38 @@ class Job:
         self.result = FileResult(self.source, self.output, "skipped",
                                  error=f"{self.output} exists")
 
-    def never_started(self) -> None:
+    def never_started(self, cause: str = "Ctrl+C", code: int = EXIT_INTERRUPTED) -> None:
+        """The batch was stopped (by ``cause``: Ctrl+C, SIGTERM, ...) before this file."""
         self.result = FileResult(self.source, self.output, "interrupted",
-                                 error="not started (Ctrl+C)", exit_code=EXIT_INTERRUPTED)
+                                 error=f"not started ({cause})", exit_code=code)
+
+
+class Abandon:
+    """Set by the main thread to end the files in flight now: a second Ctrl+C, or SIGTERM,
+    SIGHUP or SIGQUIT. ``cause`` names it in their results, so that a summary says which, and
+    ``code`` is their exit code (130, or 128 + the signal's number)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.cause = "Ctrl+C"
+        self.code = EXIT_INTERRUPTED
+
+    def set(self, cause: str, code: int) -> None:
+        # Written before the event: a worker that sees it set reads these.
+        self.cause, self.code = cause, code
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
 
 
 class _Abandoned(Exception):
-    """The second Ctrl+C: this file's session is closed without waiting for its transcripts."""
+    """The second Ctrl+C (or a signal): this file's session is closed without waiting for its
+    transcripts."""
 
 
 def run_job(job: Job, client: ScribeClient, options: dict[str, Any], fmt: str,
-            args: argparse.Namespace, abandon: threading.Event) -> None:
+            args: argparse.Namespace, abandon: Abandon) -> None:
     """Transcribe ``job``'s input into its output; sets ``job.result`` whatever happens."""
     from .audio import open_source
 
@@ -120,7 +141,8 @@ def run_job(job: Job, client: ScribeClient, options: dict[str, Any], fmt: str,
         logger.info("done: %s -> %s", job.source, job.output)
     except _Abandoned:
         job.result = FileResult(job.source, job.output, "interrupted",
-                                error="abandoned (Ctrl+C)", exit_code=EXIT_INTERRUPTED,
+                                error=f"abandoned ({abandon.cause})",
+                                exit_code=abandon.code,
                                 audio_seconds=round(job.position, 3),
                                 segments=len(received(session, popped)),
                                 wall_seconds=_since(started))

@@ -6,6 +6,8 @@
   temporary file beside it and renamed into place only once there is something to keep; a
   device or a pipe is written directly. Every failure to write is one :class:`OutputError`.
 - :func:`check_not_input`: ``-o`` must not name an input (it would replace the audio).
+- :func:`check_writable`: an output written only at the end (``--summary``) is checked before
+  the run, without creating or truncating it.
 - :func:`say`: a line on stderr that never fails the run (stderr may be closed or full).
 - :func:`native_stderr_captured`: keeps what C libraries (libsndfile, mpg123, PortAudio/ALSA)
   print on file descriptor 2 off the user's screen, unless ``-v`` asked for it.
@@ -31,6 +33,7 @@ __all__ = [
     "Output",
     "OutputError",
     "check_not_input",
+    "check_writable",
     "clean",
     "native_stderr_captured",
     "open_output",
@@ -101,11 +104,12 @@ class Metered:
 
 
 class OutputError(ScribeError):
-    """The output (stdout or ``-o FILE``) could not be written: ``cannot write FILE: REASON``."""
+    """The output (stdout or ``-o FILE``) could not be written: ``cannot write FILE: REASON``
+    (``action`` "create" for the ``-o`` directory of a batch). Exit 6, whatever the reason."""
 
-    def __init__(self, name: str, exc: OSError) -> None:
+    def __init__(self, name: str, exc: OSError, *, action: str = "write") -> None:
         reason = exc.strerror or str(exc) or type(exc).__name__
-        super().__init__(f"cannot write {name}: {reason}")
+        super().__init__(f"cannot {action} {name}: {reason}")
         self.name = name
         self.errno = exc.errno
 
@@ -246,6 +250,56 @@ def open_output(path: str) -> Output:
         os.unlink(temp)
         raise OutputError(path, exc) from None
     return Output(stream, path, temp=temp, target=target)
+
+
+def _refuse(name: str, code: int) -> OutputError:
+    return OutputError(name, OSError(code, os.strerror(code)))
+
+
+def check_writable(path: str, name: str) -> None:
+    """Refuse now an output that :func:`open_output` could not open at the end of the run, as
+    ``name`` (``--summary FILE``), and touch nothing: opening it now would truncate the file,
+    which a run refused or interrupted later must leave as it was. What is checked is what
+    open_output needs: a regular (or new) file that may be written, in a folder where its
+    temporary file can be made; a device or a pipe that may be written (not opened: a FIFO
+    would block until a reader came).
+
+    Raises:
+        OutputError: the file or its folder cannot be written (missing, a directory, not a
+            directory, permission denied, a read-only file system).
+    """
+    if not path or path.endswith(os.sep):
+        raise _refuse(name, errno.EISDIR if path else errno.ENOENT)
+    try:
+        info: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:  # a parent that is a file (ENOTDIR), or one we may not search
+        raise OutputError(name, exc) from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise _refuse(name, errno.EISDIR)
+    if info is not None and not os.access(path, os.W_OK):
+        raise _refuse(name, _denied(path))
+    if info is not None and (not stat.S_ISREG(info.st_mode) or _is_special(path)):
+        return  # written in place, never renamed over: its folder does not matter
+    folder = os.path.dirname(os.path.realpath(path))
+    try:
+        if not stat.S_ISDIR(os.stat(folder).st_mode):
+            raise _refuse(name, errno.ENOTDIR)
+    except OSError as exc:
+        raise OutputError(name, exc) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _refuse(name, _denied(folder))
+
+
+def _denied(path: str) -> int:
+    """Why access() refused to write ``path``: a read-only file system says so (EROFS), as
+    open() would, rather than a "permission denied" that chmod cannot fix."""
+    try:
+        readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        readonly = False
+    return errno.EROFS if readonly else errno.EACCES
 
 
 def check_not_input(output: str, inputs: Sequence[str], flag: str = "-o") -> None:

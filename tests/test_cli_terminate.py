@@ -1,9 +1,10 @@
 """SIGTERM and SIGHUP (``kill``, a closed terminal) at a moment the run is busy: the documented
-code (128 + the signal), no traceback, no ``.part`` file, every output complete or untouched,
-no child process left behind."""
+code (128 + the signal), no traceback, no ``.part`` file, every output complete or untouched
+(one input: what was transcribed so far), no child process left behind."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
 import re
@@ -15,6 +16,7 @@ import time
 
 import pytest
 
+from scribe_sync.cli import build_parser
 from tests.test_cli import SAMPLE, SRT_TIME, TIMEOUT, _cli, _env, parse_cues
 
 OLD = "the previous transcript, which a terminated run must not damage\n"
@@ -89,6 +91,42 @@ def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
         code = finish(proc, seen)
     assert_ended_by(sig, code, seen)
     assert_output_kept(tmp_path, out)
+
+
+def _transcribe_help() -> str:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return " ".join(sub.choices["transcribe"].format_help().split())
+
+
+def test_sigterm_on_one_input_writes_what_was_transcribed_as_the_help_says(
+    tmp_path: pathlib.Path,
+) -> None:
+    """One input, -o FILE, SIGTERM once a segment came: exit 143, and the file is replaced with
+    what was transcribed so far (a complete SRT of the segments received, not the whole audio),
+    as after Ctrl+C; no .part. The help used to promise "outputs are complete or untouched"
+    (read: the old file kept) for every terminated run."""
+    out = tmp_path / "out.srt"
+    out.write_text(OLD, encoding="utf-8")
+    proc = subprocess.Popen(
+        _cli("transcribe", SAMPLE, "--mock", "--realtime", "--commit-every", "2", "-o", str(out),
+             *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = bytearray()
+    try:
+        read_until(proc, rb"of 14\.3 s.*, [1-9]\d* segments?\b", seen)  # a segment arrived
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        code = finish(proc, seen)
+    assert_ended_by(signal.SIGTERM, code, seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    text = out.read_text(encoding="utf-8")
+    assert text != OLD
+    cues = parse_cues(text, SRT_TIME)
+    assert cues and cues[-1][1] < 14.0, text  # what came before the signal, not the rest
+    assert ("143 terminated (SIGTERM), or 129 for SIGHUP, 131 for SIGQUIT: as a second Ctrl+C. "
+            "One input: what was transcribed so far is written at once, replacing the output "
+            "file") in _transcribe_help()
 
 
 def test_a_background_job_ignores_sigint_and_still_ends_cleanly_on_sigterm(
