@@ -1,8 +1,8 @@
 """Outputs the command cannot write, found before any session starts (exit 6, one line), and a
 batch ended by a signal that says which one ended it.
 
-Permission tests run the command as ``nobody`` when the suite runs as root (root writes
-anywhere), and are skipped when root cannot drop its privileges.
+Permission tests run the command without the capabilities that let root write anywhere when
+the suite runs as root, and are skipped when root cannot give them up.
 """
 
 from __future__ import annotations
@@ -26,24 +26,33 @@ from tests.test_cli import KEY, SAMPLE, TIMEOUT, _cli, _env, one_error_line
 from tests.test_cli_terminate import PROGRESS, assert_ended_by, finish, read_until
 
 OLD = "an older summary, which a refused or unfinished run must not touch\n"
-NOBODY = 65534
 
 
 @pytest.fixture
 def unprivileged(work: pathlib.Path) -> list[str]:
-    """What to put before the command so that file permissions bind it: ``setpriv`` to
-    ``nobody`` when the suite runs as root (as the reproductions do), nothing otherwise."""
+    """What to put before the command so that file permissions bind it: as root, ``setpriv``
+    dropping the capabilities that override them (root stays the owner of the checkout, which
+    may sit in a private folder: CI clones into ``mktemp -d``, where ``nobody`` could not run
+    the code and these tests were skipped); nothing otherwise."""
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("running as root without setpriv: permissions would not bind")
-    prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", "import mock_server, scribe_sync.cli"],
-                           cwd=work, env=_env(HOME=str(work)), capture_output=True,
-                           timeout=TIMEOUT, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"root cannot run the command as nobody here: {probe.stderr[-200:]!r}")
+    prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+    locked = work / "probe"
+    locked.mkdir(mode=0o555)
+    try:
+        probe = subprocess.run(
+            [*prefix, sys.executable, "-c",
+             f"import os, scribe_sync.cli; os.mkdir({str(locked / 'x')!r})"],
+            cwd=work, env=_env(HOME=str(work)), capture_output=True, timeout=TIMEOUT,
+            check=False)
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(locked)
+    if b"PermissionError" not in probe.stderr:
+        pytest.skip(f"root cannot give up its file permissions here: {probe.stderr[-200:]!r}")
     return prefix
 
 
