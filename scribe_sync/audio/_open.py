@@ -84,15 +84,15 @@ def open_source(
             raise
         raise error from exc
     if _read_once(location):
-        return _open_once(location, format, chunk_ms)
+        if not _has_ffmpeg():
+            return FileSource(location, format=format, chunk_ms=chunk_ms)  # libsndfile alone
+        return _prefetched(_piped(location, format, chunk_ms), f"{NOT_AUDIO} (tried ffmpeg)")
     try:
         return FileSource(location, format=format, chunk_ms=chunk_ms)
     except NotDecodableError as exc:
         not_audio = exc
     # libsndfile does not read containers such as MP4 or M4A; ffmpeg reads almost anything.
-    try:
-        find_ffmpeg()
-    except AudioDependencyError:
+    if not _has_ffmpeg():
         raise AudioSourceError(
             location, f"{NOT_AUDIO} (tried libsndfile; ffmpeg, which reads more formats, is "
             "not installed)",
@@ -103,11 +103,26 @@ def open_source(
         "file:" + os.path.abspath(location), format=format, chunk_ms=chunk_ms
     )
     source.name = location  # what the user named, in messages
+    return _prefetched(source, f"{NOT_AUDIO} (tried libsndfile and ffmpeg)")
+
+
+def _has_ffmpeg() -> bool:
     try:
-        source.prefetch()  # ffmpeg fails at once on what it cannot read: say so now, in one line
+        find_ffmpeg()
+    except AudioDependencyError:
+        return False
+    return True
+
+
+def _prefetched(source: FfmpegSource, not_audio: str) -> FfmpegSource:
+    """``source`` once ffmpeg has read its start: it fails at once on what it cannot read, so
+    that is said now, in one line (``not_audio``), with ffmpeg's own words in the log."""
+    try:
+        source.prefetch()
     except AudioSourceError as exc:
+        source.close()
         logger.info("%s", exc)
-        raise AudioSourceError(location, f"{NOT_AUDIO} (tried libsndfile and ffmpeg)") from exc
+        raise AudioSourceError(source.name, not_audio) from exc
     return source
 
 
@@ -121,27 +136,14 @@ def _read_once(location: str) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def _open_once(location: str, format: AudioFormat | str, chunk_ms: int) -> AudioSource:
-    """One decoder for a pipe or a device: ffmpeg, which reads any container from a stream and
-    never seeks, fed from a file opened here (so ``/dev/fd/N`` of this process works too);
-    libsndfile where ffmpeg is not installed."""
-    from ._file import NOT_AUDIO, FileSource
-
-    try:
-        find_ffmpeg()
-    except AudioDependencyError:
-        return FileSource(location, format=format, chunk_ms=chunk_ms)
+def _piped(location: str, format: AudioFormat | str, chunk_ms: int) -> FfmpegSource:
+    """ffmpeg reading a pipe or a device as its stdin, from a file opened here (so that
+    ``/dev/fd/N`` of this process works too): it reads any container from a stream and never
+    seeks, so one pass is enough."""
     try:
         # A named pipe waits here for its writer, as cat does; closed below once ffmpeg has it.
         handle = open(location, "rb")  # noqa: SIM115
     except OSError as exc:
         raise AudioSourceError(location, f"cannot open: {exc.strerror or exc}") from None
     with handle:  # ffmpeg has its own copy once started
-        source = FfmpegSource(location, format=format, chunk_ms=chunk_ms, stdin=handle)
-    try:
-        source.prefetch()
-    except AudioSourceError as exc:
-        source.close()
-        logger.info("%s", exc)
-        raise AudioSourceError(location, f"{NOT_AUDIO} (tried ffmpeg)") from exc
-    return source
+        return FfmpegSource(location, format=format, chunk_ms=chunk_ms, stdin=handle)
