@@ -11,11 +11,15 @@ The contenders add scribe-sync's layers one at a time to the 20-line client:
 - ``parts``: the same 20 lines over scribe-sync's own parts: its transport and framing
   (``scribe_sync._transport``), its decoder (typed events) and its ``Assembler`` in place of the
   queue. No session: no commit accounting, replay buffer, answer rules or transcript;
+- ``rules``: ``parts`` plus the session's rules, called as the session calls them: each chunk
+  and the commit accounted for by ``SessionState`` under a lock before it is written, each
+  answer applied by ``SessionState.receive`` under that lock and fed to a ``Transcript`` before
+  it is queued. Still no ``Session``: no API layer, no timers, no second lock;
 - ``iterator``: a ``Session`` and ``for event in session`` (benchmark 1's contender).
 
-``parts`` minus ``20-line`` is the cost of the parts; ``iterator`` minus ``parts`` is the
-session's own work per round trip: accounting for the commit before it is sent, then applying
-the answer to the ledger, the replay buffer and the transcript before it is handed over.
+``parts`` minus ``20-line`` is the cost of the parts; ``rules`` minus ``parts`` the cost of the
+rules' work per round trip (the commit ledger, the replay buffer, the answer filter, the
+transcript); ``iterator`` minus ``rules`` what the session adds around them.
 A diagnostic: it imports private modules, which no benchmark target does. Prints JSON and a
 table of medians and paired medians against the 20-line client, in µs.
 """
@@ -38,7 +42,7 @@ from ._rtclient import CHUNKS, connect_raw
 
 __all__ = ["CONTENDERS", "run"]
 
-CONTENDERS = ("20-line", "parts", "iterator")
+CONTENDERS = ("20-line", "parts", "rules", "iterator")
 Split = tuple[int, int]  # (send path, round trip), ns
 Sampler = Callable[[], Split]
 
@@ -49,8 +53,10 @@ def _text(audio: bytes, commit: bool) -> bytes:
                        "sample_rate": RATE}).encode()
 
 
-def _threaded(url: str, quiet: float, ours: bool) -> tuple[Sampler, Callable[[], None]]:
-    """The 20-line client; ``ours``: over scribe-sync's transport, decoder and Assembler."""
+def _threaded(url: str, quiet: float, ours: bool, rules: bool = False
+              ) -> tuple[Sampler, Callable[[], None]]:
+    """The 20-line client; ``ours``: over scribe-sync's transport, decoder and Assembler;
+    ``rules``: and the session's rules on both paths."""
     send: Callable[[Any], object]
     put: Callable[[Any], object]
     empty: type[Exception]
@@ -82,6 +88,9 @@ def _threaded(url: str, quiet: float, ours: bool) -> tuple[Sampler, Callable[[],
 
         def answered(event: Any) -> bool:
             return isinstance(event, CommittedTranscript)
+
+        if rules:
+            send, put, chunks, commit = _ruled(transport, assembler)
 
         def close() -> None:
             transport.abort()  # the reader returns; stop() releases it after the join
@@ -144,6 +153,37 @@ def _threaded(url: str, quiet: float, ours: bool) -> tuple[Sampler, Callable[[],
     return sample, stop
 
 
+def _ruled(transport: Any, assembler: Any) -> tuple[Callable[[Any], object],
+                                                    Callable[[Any], object], list[Any], Any]:
+    """``send`` and ``put`` through the session's rules, as its sender and reader call them."""
+    from scribe_sync._state import SessionState
+    from scribe_sync.messages import AudioFormat
+    from scribe_sync.protocol import encode_audio_chunk
+    from scribe_sync.transcript import Transcript
+
+    state = SessionState(AudioFormat("pcm_16000"), twin_expected=False)
+    transcript = Transcript()
+    lock, mutex = threading.RLock(), threading.Lock()
+
+    def send(audio: bytes | None) -> None:
+        with mutex:
+            with lock:
+                now = time.monotonic()
+                out = state.commit(now) if audio is None else state.audio(audio, None, now)
+            for chunk in out:
+                transport.send_text(encode_audio_chunk(chunk.audio, chunk.commit, RATE,
+                                                       chunk.previous_text))
+
+    def put(event: Any) -> None:
+        with lock:
+            delivered = state.receive(event, time.monotonic())
+        for item in delivered:
+            transcript.add(item)
+            assembler.put(item)
+
+    return send, put, list(CHUNKS), None
+
+
 def _iterator(url: str, quiet: float) -> tuple[Sampler, Callable[[], None]]:
     from scribe_sync import CommittedTranscript, ScribeClient
 
@@ -173,7 +213,8 @@ def _worker(args: dict[str, Any]) -> None:
     if name == "iterator":
         sample, close = _iterator(url, quiet)
     else:
-        sample, close = _threaded(url, quiet, ours=name == "parts")
+        sample, close = _threaded(url, quiet, ours=name in ("parts", "rules"),
+                                  rules=name == "rules")
     print("ready", flush=True)
     try:
         for line in sys.stdin:

@@ -109,3 +109,18 @@ def test_doc_update_refuses_a_page_without_markers(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="markers"):
         update_doc(results, doc)
     assert doc.read_text() == "# Benchmarks\n"
+
+
+@pytest.mark.timeout(120)
+def test_stages_runs_every_contender() -> None:
+    """`python -m benchmarks.stages`: every contender, the rules one included, completes its
+    round trips and is reported against the 20-line client (never a timing judged)."""
+    from benchmarks.stages import CONTENDERS as STAGES
+    from benchmarks.stages import run
+
+    result = run(samples=3, warmup=1)
+    assert result["samples"] == 3
+    assert set(STAGES) == {"20-line", "parts", "rules", "iterator"} <= set(result)
+    for name in STAGES:
+        assert result[name]["round trip"] > 0 and result[name]["send path"] > 0
+    assert result["20-line"]["paired round trip"] == 0
