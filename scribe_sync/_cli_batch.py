@@ -91,13 +91,18 @@ def _check_summary_not_an_output(summary: str, jobs: Sequence[Job]) -> None:
                               "replace that transcript; choose another file", option="output")
 
 
-def _make_directory(outdir: str) -> None:
-    """Create ``-o DIR/`` (and its parents).
+def _make_directory(outdir: str) -> list[str]:
+    """Create ``-o DIR/`` (and its parents); returns the folders created, outermost first.
 
     Raises:
         OutputError: it cannot be created (exit 6, as any output that cannot be written): a
             folder we may not write to, or a file of that name (``-o notes.txt/``).
     """
+    missing: list[str] = []
+    folder = os.path.abspath(outdir)
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
     try:
         os.makedirs(outdir, exist_ok=True)
     except FileExistsError:  # exist_ok: the name is taken by something other than a folder
@@ -106,6 +111,17 @@ def _make_directory(outdir: str) -> None:
             action="create") from None
     except OSError as exc:
         raise OutputError(f"-o {outdir}", exc, action="create") from None
+    return missing
+
+
+def _unmake(folders: list[str]) -> None:
+    """Remove the folders :func:`_make_directory` created for a run refused before it began
+    (innermost first; one that is no longer empty stays, with its parents)."""
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 @attrs.define
@@ -146,6 +162,7 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
     if args.output is None:
         raise ConfigError("many inputs, --summary and --skip-existing need -o (a directory for "
                           "many inputs)", option="output")
+    made: list[str] = []
     if len(args.sources) == 1 and not _names_directory(args.output):
         # One input and -o FILE, with --summary or --skip-existing: a batch of one, into FILE.
         source = args.sources[0]
@@ -161,12 +178,17 @@ def run_batch(args: argparse.Namespace, client: ScribeClient, kwargs: dict[str, 
             raise ConfigError(f"-o {outdir} must be a directory with many inputs",
                               option="output")
         jobs = plan(args.sources, outdir, fmt)
-        _make_directory(outdir)
+        # Made before --summary is checked, which may name a file in it; unmade if refused.
+        made = _make_directory(outdir)
     if args.summary is not None:
-        check_not_input(args.summary, args.sources, "--summary")
-        _check_summary_not_an_output(args.summary, jobs)
-        # Written after the whole run: found unwritable only then, it would waste the run.
-        check_writable(args.summary, f"--summary {args.summary}")
+        try:
+            check_not_input(args.summary, args.sources, "--summary")
+            _check_summary_not_an_output(args.summary, jobs)
+            # Written after the whole run: found unwritable only then, it would waste the run.
+            check_writable(args.summary, f"--summary {args.summary}")
+        except (ConfigError, OutputError):
+            _unmake(made)
+            raise
     if args.skip_existing:
         for job in jobs:
             if os.path.exists(job.output):

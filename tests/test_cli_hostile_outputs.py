@@ -126,6 +126,40 @@ def test_an_output_folder_named_like_a_file_says_it_is_not_a_directory(
 # --summary that could not be written at the end
 
 
+@pytest.mark.parametrize(("outdir", "summary", "reason", "left"), [
+    ("out/", "nosuch/s.json", "No such file or directory", []),
+    ("a/b/c/", "notes/s.json", "Not a directory", []),
+    ("kept/new/", "kept/new", "Is a directory", ["kept"]),
+    ("out/", "out/", "Is a directory", []),
+], ids=["new-folder", "new-parents", "existing-parent", "the-folder-itself"])
+def test_a_refused_summary_leaves_no_output_folder_behind(
+    work: pathlib.Path, outdir: str, summary: str, reason: str, left: list[str],
+) -> None:
+    """-o DIR/ is created before --summary is checked (the summary may be a file in it); a
+    refused summary left the empty folders it had made. Now they are removed again, and only
+    those: a folder that was there before stays."""
+    (work / "notes").write_text("not a folder\n", encoding="utf-8")
+    if left:
+        (work / left[0]).mkdir()
+    before = _contents(work)
+    proc, sessions = _run(work, "-o", outdir, "--summary", summary)
+    assert proc.returncode == EXIT_OUTPUT, proc.stderr
+    assert one_error_line(proc.stderr) == (
+        f"scribe-sync: error: cannot write --summary {summary}: {reason}")
+    assert sessions == 0
+    assert _contents(work) == before
+
+
+def test_a_summary_inside_a_new_output_folder_is_accepted(work: pathlib.Path) -> None:
+    """The other side of the removal above: --summary naming a file in the -o folder the run
+    creates is checked once that folder exists, and the run writes both."""
+    proc, sessions = _run(work, "-o", "out/", "--summary", "out/s.json")
+    assert proc.returncode == 0, proc.stderr
+    assert sessions == 1
+    assert json.loads((work / "out" / "s.json").read_text(encoding="utf-8"))
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["in.txt", "s.json"]
+
+
 @pytest.mark.parametrize(("summary", "reason"), [
     ("nosuch/s.json", "No such file or directory"),
     ("folder", "Is a directory"),
