@@ -101,6 +101,7 @@ class _Run:
         self.handle: _Handle | None = None
         self.display: Display | None = None
         self.out: Output | None = None
+        self.written = False  # the output was written (else -o's old file stays)
 
     def pump(self, interrupts_allowed: int) -> bool:
         """Receive until the session ends (True), or until more than ``interrupts_allowed``
@@ -200,7 +201,9 @@ def run_source(args: argparse.Namespace, client: ScribeClient, meter: Metered,
             logger.warning("the last transcripts were lost: %s", exc)
     # The teardown: outside every window, so it always runs to its end.
     try:
-        _teardown(run, stdout, ended_well=error is None)
+        # Interrupted, a run ended well only if something arrived: Ctrl+C before the first
+        # segment leaves -o's old file as it was.
+        run.written = _teardown(run, stdout, ended_well=error is None and not interrupted)
     except BaseException as exc:
         if error is None or isinstance(error, KeyboardInterrupt):
             raise
@@ -216,7 +219,8 @@ def run_source(args: argparse.Namespace, client: ScribeClient, meter: Metered,
     return EXIT_OK
 
 
-def _teardown(run: _Run, stdout: Output, ended_well: bool) -> None:
+def _teardown(run: _Run, stdout: Output, ended_well: bool) -> bool:
+    """Close the session, then write the output from what arrived; ``True`` if written."""
     if run.handle is None:
         run.meter.close()  # not handed to a stream, which closes it when it ends
     session = run.session
@@ -241,6 +245,7 @@ def _teardown(run: _Run, stdout: Output, ended_well: bool) -> None:
                 run.out.finish(written)
         finally:
             stdout.finish(True)
+    return written
 
 
 def _summary(args: argparse.Namespace, run: _Run, started: float) -> None:
@@ -248,4 +253,8 @@ def _summary(args: argparse.Namespace, run: _Run, started: float) -> None:
         return
     line = summary_line(run.meter.seconds, received(run.session, run.popped),
                         time.monotonic() - started)
-    say(f"{PROG}: {line}" + (f"; written to {args.output}" if args.output else "") + "\n")
+    if args.output and run.written:
+        line += f"; written to {args.output}"
+    elif args.output:
+        line += f"; {args.output} left as it was"
+    say(f"{PROG}: {line}\n")

@@ -93,6 +93,31 @@ def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
     assert_output_kept(tmp_path, out)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_signal_before_the_first_segment_leaves_the_old_output_as_it_was(
+    tmp_path: pathlib.Path, sig: signal.Signals,
+) -> None:
+    """A session open and streaming, no segment yet (the sample's first word ends at 1.7 s):
+    Ctrl+C or SIGTERM keeps -o's old file byte for byte, as the docs promise, and the last line
+    says so. It used to be replaced by an empty SRT document, "written to" it."""
+    out = tmp_path / "out.srt"
+    out.write_text(OLD, encoding="utf-8")
+    proc = subprocess.Popen(
+        _cli("transcribe", SAMPLE, "--mock", "--realtime", "-o", str(out), *PROGRESS),
+        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = bytearray()
+    try:
+        read_until(proc, rb"0\.\d s of 14\.3 s.*\b0 segments", seen)
+        proc.send_signal(sig)
+    finally:
+        code = finish(proc, seen)
+    assert_ended_by(sig, code, seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    assert out.read_text(encoding="utf-8") == OLD
+    last = seen.decode().strip().splitlines()[-1]
+    assert ", 0 segments, 0 words in " in last and last.endswith(f"; {out} left as it was"), last
+
+
 def _transcribe_help() -> str:
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
