@@ -75,7 +75,7 @@ def _threaded(url: str, quiet: float, ours: bool, rules: bool = False
             got = transport.recv(None)
             return None if got is None or got.kind == "close" else got.data
 
-        assembler = Assembler(None)
+        assembler: Assembler[Any] = Assembler(None)
         send, put, empty = transport.send_text, assembler.put, TimeoutError
         end: Callable[[], None] = assembler.close  # take() then returns None
 

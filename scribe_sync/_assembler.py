@@ -1,5 +1,6 @@
 """Where received events wait for a consumer: a bounded queue with high and low water marks
-(after websockets' ``sync/messages.py`` Assembler), and a lock-free wake-up list.
+(after websockets' ``sync/messages.py`` Assembler), a lock-free wake-up list, and the mark that
+tells ``finish()`` the callbacks have caught up.
 
 Waiting never uses ``threading.Condition``: a ``KeyboardInterrupt`` landing in its lock restore
 leaves the lock broken. A waiter blocks on a private lock of its own instead, which an
@@ -13,11 +14,13 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Generic, TypeVar
 
-from .messages import Event, PartialTranscript
+from .messages import PartialTranscript
 
-__all__ = ["Assembler", "Waiters"]
+__all__ = ["Assembler", "Barrier", "Waiters"]
+
+T = TypeVar("T")
 
 #: A paused reader goes on once the queue is down to this fraction of its bound.
 LOW_WATER: Final = 0.5
@@ -70,7 +73,19 @@ class Waiters:
                 pass
 
 
-class Assembler:
+class Barrier:
+    """A mark the reader puts in the dispatcher's queue behind the events of every frame it has
+    read so far; the dispatcher sets :attr:`reached` when it takes it, once the callbacks have
+    run for all of them. ``finish()`` waits for it: an answer the reader has counted is not yet
+    an answer a callback has seen."""
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = False
+
+
+class Assembler(Generic[T]):
     """Events from the reader thread to one consumer (the iterator, or the dispatcher).
 
     Over ``limit`` events the oldest queued partial transcript is dropped (a newer one
@@ -88,7 +103,7 @@ class Assembler:
         self._limit = limit
         self._low = None if limit is None else int(limit * LOW_WATER)
         self._mutex = threading.Lock()  # guards _queue, _partials and _paused
-        self._queue: collections.deque[Event] = collections.deque()
+        self._queue: collections.deque[T] = collections.deque()
         self._partials = 0  # partial transcripts in _queue
         self._closed = False
         self._paused = False  # the reader waits for room
@@ -102,7 +117,7 @@ class Assembler:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, event: Event, give_up: Callable[[], bool] = bool) -> bool:
+    def put(self, event: T, give_up: Callable[[], bool] = bool) -> bool:
         """Queue ``event`` (reader thread), applying the overflow rule first. ``False``: the
         mutex stayed busy and ``give_up()`` said to stop waiting for it (the session is
         closing while a consumer interrupted by a signal holds the mutex)."""
@@ -146,7 +161,7 @@ class Assembler:
             self.room.clear()
             return True
 
-    def take(self, timeout: float | None) -> Event | None:
+    def take(self, timeout: float | None) -> T | None:
         """The oldest event; ``None`` once closed and empty. Raises ``TimeoutError`` when
         nothing came within ``timeout`` (``None``: wait for ever)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -154,7 +169,7 @@ class Assembler:
         while True:
             with self._mutex:
                 if self._queue:
-                    event: Event | None = self._queue.popleft()
+                    event: T | None = self._queue.popleft()
                     self._partials -= isinstance(event, PartialTranscript)
                     wake = self._paused and self._low is not None and len(self._queue) <= self._low
                     if wake:
@@ -180,6 +195,16 @@ class Assembler:
                 raise TimeoutError(f"no event within {timeout:g} s")
             self._waiters.sleep(bell, remaining)
             bell = None
+
+    def discard(self, keep: Callable[[T], bool]) -> int:
+        """Drop every queued item but those ``keep`` accepts; returns how many were dropped."""
+        with self._mutex:
+            kept = [item for item in self._queue if keep(item)]
+            dropped = len(self._queue) - len(kept)
+            self._queue.clear()
+            self._queue.extend(kept)
+            self._partials = sum(isinstance(item, PartialTranscript) for item in kept)
+        return dropped
 
     def close(self) -> None:
         """No more events will come: a waiting consumer gets the rest, then ``None``.

@@ -19,6 +19,7 @@ attribute replaced whole, never waited for; the transcript is copied in one C-le
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -27,7 +28,7 @@ from typing import Final
 
 import attrs
 
-from ._assembler import Assembler, Waiters
+from ._assembler import Assembler, Barrier, Waiters
 from ._seam import Transport
 from ._state import Chunk, SessionState
 from .errors import ConfigError, ConnectionClosedError, LocalProtocolError, ScribeError
@@ -112,8 +113,12 @@ class SessionCore:
         self.send_owner: int | None = None  # the thread holding send_mutex
         self.sample_rate = audio_format.sample_rate
         self.label = ""  # the session id, for log lines
-        self.events = Assembler(max_queue)
-        self.dispatch: Assembler | None = None  # created by the first on()
+        self.events: Assembler[Event] = Assembler(max_queue)
+        self.dispatch: Assembler[Event | Barrier] | None = None  # created by the first on()
+        # Marks finish() asks the reader to queue behind every frame read so far (a deque:
+        # appended and taken without a lock); dispatch_done: the dispatcher has returned.
+        self.barriers: collections.deque[Barrier] = collections.deque()
+        self.dispatch_done = False
         self.max_queue = max_queue
         self.changes = Waiters()  # woken by every delivered event and by the ending
         # Written by one thread each; read anywhere without a lock.

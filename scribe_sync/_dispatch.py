@@ -2,7 +2,8 @@
 
 Started by the first ``Session.on``; it takes events from its own bounded queue (an
 :class:`~scribe_sync._assembler.Assembler` the reader fills) until ``SessionEnded``. A callback
-that raises is logged and does not stop the others.
+that raises is logged and does not stop the others. A :class:`~scribe_sync._assembler.Barrier`
+in the queue is marked reached (``finish()`` waits for it), never shown to a callback.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._assembler import Assembler
+from ._assembler import Assembler, Barrier
+from ._core import SessionCore
 from .messages import Event, SessionEnded
 
 __all__ = ["Handler", "dispatch"]
@@ -22,17 +24,27 @@ logger = logging.getLogger("scribe_sync")
 Handler = tuple[type[Event], Callable[[Any], Any]]
 
 
-def dispatch(queue: Assembler, handlers: Callable[[], Sequence[Handler]]) -> None:
+def dispatch(core: SessionCore, queue: Assembler[Event | Barrier],
+             handlers: Callable[[], Sequence[Handler]]) -> None:
     """Run callbacks until the session has ended; ``handlers()`` gives the current ones."""
-    while True:
-        item = queue.take(None)
-        if item is None:
-            return
-        for event_type, callback in handlers():
-            if isinstance(item, event_type):
-                try:
-                    callback(item)
-                except Exception:
-                    logger.exception("callback %r failed on %s", callback, type(item).__name__)
-        if isinstance(item, SessionEnded):
-            return
+    try:
+        while True:
+            item = queue.take(None)
+            if item is None:
+                return
+            if isinstance(item, Barrier):
+                item.reached = True
+                core.changes.notify()
+                continue
+            for event_type, callback in handlers():
+                if isinstance(item, event_type):
+                    try:
+                        callback(item)
+                    except Exception:
+                        logger.exception("callback %r failed on %s", callback,
+                                         type(item).__name__)
+            if isinstance(item, SessionEnded):
+                return
+    finally:
+        core.dispatch_done = True
+        core.changes.notify()

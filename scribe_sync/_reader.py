@@ -5,6 +5,8 @@ check for stalled commits, reconnects and the close deadline, all on one timeout
 timer due. It never runs user code. One turn:
 
 1. the session ended: stop; the connection was lost: reconnect (or end the session);
+   ``finish()`` asked to know when the callbacks have caught up: queue its mark for the
+   dispatcher, behind every frame read so far;
 2. closing past its deadline: cut the socket; a commit stalled: drop the connection;
    a keepalive due: send it;
 3. a consumer's queue is full of undroppable events: wait for room (not while finishing or
@@ -63,6 +65,8 @@ class Reader:
                 if self._lost is not None:
                     self._reconnect()
                     continue
+                if core.barriers:
+                    self._pass_barriers()
                 self._turn()
         except Exception as exc:  # a bug: end the session rather than hang it
             logger.exception("reader failed")
@@ -72,6 +76,16 @@ class Reader:
             core.transport.release()
             core.reader_done = True
             core.changes.notify()
+
+    def _pass_barriers(self) -> None:
+        """Queue finish()'s marks for the dispatcher, behind every event of the frames read so
+        far (this thread is between frames here: each of them is wholly delivered)."""
+        core = self._core
+        while core.barriers:
+            barrier = core.barriers.popleft()
+            dispatch = core.dispatch
+            if dispatch is not None:
+                dispatch.put(barrier, core.is_closing)
 
     def _turn(self) -> None:
         core = self._core

@@ -1,5 +1,6 @@
-"""Ending a session: ``finish()``'s wait for every answer, and ``close()`` with one deadline
-from its first call, after which every thread of the session has ended.
+"""Ending a session: ``finish()``'s wait for every answer (and, with callbacks, for the
+callbacks to have run for them), and ``close()`` with one deadline from its first call, after
+which every thread of the session has ended.
 
 A function of the shared core (no thread of its own); :meth:`Session.close` calls it, possibly
 from a callback or a signal handler, so it never waits on a lock that interrupted code on the
@@ -9,20 +10,25 @@ same thread may hold.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Sequence
 
 import attrs
 
+from ._assembler import Barrier
 from ._core import CLOSE_REASON, Ending, SessionCore, fresh
 from ._endings import ABNORMAL_CLOSURE
 from ._replay import Chunk
 from ._state import SessionState
 from ._stream import StreamHandle
 from .errors import IncompleteTranscriptError, ScribeError
+from .messages import SessionEnded
 
 __all__ = ["Outcome", "await_answers", "close_session"]
+
+logger = logging.getLogger("scribe_sync")
 
 
 @attrs.frozen
@@ -34,6 +40,7 @@ class Outcome:
     unanswered: int
     unanswered_seconds: float
     closed_by_caller: bool
+    callbacks_behind: bool = False  # answered, but the callbacks had not run for it all
 
     def check(self, timeout: float) -> None:
         """Raise what ``finish()`` reports (after the session is closed)."""
@@ -44,7 +51,12 @@ class Outcome:
             raise fresh(ending.error)
         # Another thread's close() ended the wait: closing discards what is unanswered, by
         # request, so that is not finish()'s to report.
-        if self.closed_by_caller or self.answered:
+        if self.closed_by_caller:
+            return
+        if self.answered:
+            if self.callbacks_behind:
+                raise TimeoutError(f"the callbacks had not run for every final transcript "
+                                   f"within {timeout:g} s (see close() for what was left)")
             return
         if ending is not None:
             raise IncompleteTranscriptError(
@@ -55,10 +67,12 @@ class Outcome:
         raise TimeoutError(f"the final transcripts did not arrive within {timeout:g} s")
 
 
-def await_answers(core: SessionCore, deadline: float) -> Outcome:
+def await_answers(core: SessionCore, deadline: float,
+                  dispatcher: threading.Thread | None = None) -> Outcome:
     """Commit what is uncommitted, mark the session finishing (nothing pauses the reader any
     more), and wait until every commit is answered, the session ends or closes, or
-    ``deadline``."""
+    ``deadline``; then, with callbacks (and not on their own thread, which cannot wait for
+    itself), until they have run for every event read so far."""
 
     def make(state: SessionState, now: float) -> list[Chunk]:
         chunks = state.commit(now)
@@ -82,8 +96,30 @@ def await_answers(core: SessionCore, deadline: float) -> Outcome:
             core.changes.cancel(bell)
             break
         core.changes.sleep(bell, deadline - time.monotonic())
+    behind = False
+    if answered and dispatcher is not None and dispatcher is not threading.current_thread():
+        behind = not _await_callbacks(core, deadline)
     return Outcome(ending, answered, state.pending_plain, state.unanswered_seconds,
-                   core.closing)
+                   core.closing, behind)
+
+
+def _await_callbacks(core: SessionCore, deadline: float) -> bool:
+    """Wait until the callbacks have run for every event of the frames read so far (a
+    :class:`Barrier` the reader queues behind them), or the dispatcher has returned (the session
+    ended: ``SessionEnded`` came last); ``False`` at ``deadline`` or once closing."""
+    barrier = Barrier()
+    core.barriers.append(barrier)
+    core.transport.wake()  # the reader may be waiting for a frame
+    while True:
+        bell = core.changes.register()
+        if barrier.reached or core.dispatch_done:
+            core.changes.cancel(bell)
+            return True
+        remaining = deadline - time.monotonic()
+        if core.closing or remaining <= 0:
+            core.changes.cancel(bell)
+            return False
+        core.changes.sleep(bell, remaining)
 
 
 def close_session(core: SessionCore, close_timeout: float, reader: threading.Thread,
@@ -129,3 +165,12 @@ def close_session(core: SessionCore, close_timeout: float, reader: threading.Thr
         core.end(ABNORMAL_CLOSURE, "", None)
     if dispatcher is not None and dispatcher is not current:
         dispatcher.join(max(0.1, deadline - time.monotonic()))
+        queue = core.dispatch
+        if dispatcher.is_alive() and queue is not None:
+            # Past the deadline, callbacks still running: what they have not been handed is
+            # dropped (said, not silent), so that the dispatcher ends once the current callback
+            # returns; SessionEnded still comes last.
+            dropped = queue.discard(lambda item: isinstance(item, SessionEnded))
+            if dropped:
+                logger.warning("close: %d event(s) not handed to the callbacks within the "
+                               "close timeout were dropped", dropped)

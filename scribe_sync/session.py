@@ -27,20 +27,12 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._assembler import Assembler
+from ._assembler import Assembler, Barrier
 from ._core import SessionCore, check_text, check_timeout, fresh
 from ._dispatch import Handler, dispatch
 from ._reader import Connector, Reader
 from ._shutdown import await_answers, close_session
-from ._state import (  # the constants stay importable from here, as before
-    COMMIT_PAD_SECONDS,  # noqa: F401
-    CONTEXT_CHARS,  # noqa: F401
-    KEEPALIVE_SECONDS,  # noqa: F401
-    MAX_CHUNK_SECONDS,  # noqa: F401
-    MIN_COMMIT_SECONDS,  # noqa: F401
-    UNSOLICITED_COMMIT_MARGIN_SECONDS,  # noqa: F401
-    SessionState,
-)
+from ._state import SessionState
 from ._stats import SessionStats, snapshot
 from ._stream import StreamHandle, start_stream
 from ._transport import Transport
@@ -244,9 +236,9 @@ class Session:
             self._callbacks = tuple(self._handlers.values())
             thread = None
             if self._dispatcher is None:
-                queue = Assembler(core.max_queue)
+                queue: Assembler[Event | Barrier] = Assembler(core.max_queue)
                 thread = threading.Thread(
-                    target=dispatch, args=(queue, lambda: self._callbacks),
+                    target=dispatch, args=(core, queue, lambda: self._callbacks),
                     name=f"scribe-dispatch-{self.session_id[:8]}", daemon=True)
                 self._dispatcher = thread
                 if not self._iterating:
@@ -304,7 +296,7 @@ class Session:
         delivered before the error."""
         core = self._core
         if keep_sent and not (core.closing or core.ending is not None):
-            await_answers(core, time.monotonic() + self._finish_timeout)
+            await_answers(core, time.monotonic() + self._finish_timeout, self._dispatcher)
         if core.local_error is None and not (core.closing or core.ending is not None):
             core.local_error = error
         self.close()
@@ -315,15 +307,17 @@ class Session:
         """Commit what is uncommitted, wait for every commit's transcripts, then close.
 
         Waits for the ``committed_transcript`` of every commit sent (and its timestamped twin
-        when timestamps or language detection are on). If another thread calls :meth:`close`
-        meanwhile, ``finish`` returns once the session has closed.
+        when timestamps or language detection are on), then for the callbacks, if any, to
+        have run for every event received (not when called from a callback). If another
+        thread calls :meth:`close` meanwhile, ``finish`` returns once the session has closed.
 
         Args:
             timeout: seconds to wait for the final transcripts; the client's ``finish_timeout``
                 when ``None``.
 
         Raises:
-            TimeoutError: the transcripts did not all arrive in time (the session is closed).
+            TimeoutError: the transcripts did not all arrive, or the callbacks did not run
+                for them, in time (the session is closed).
             ValueError: ``timeout`` is negative or not finite.
             IncompleteTranscriptError: the server ended the session before answering every
                 commit (the session is closed).
@@ -332,7 +326,7 @@ class Session:
         check_timeout("timeout", timeout)
         timeout = self._finish_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        outcome = await_answers(self._core, deadline)
+        outcome = await_answers(self._core, deadline, self._dispatcher)
         self.close()
         outcome.check(timeout)
 
@@ -343,8 +337,9 @@ class Session:
         Uncommitted audio is not transcribed; use :meth:`finish` to keep it. The close timeout
         runs from the first call: a call interrupted (Ctrl+C) and retried keeps that deadline,
         and once it has passed the reader cuts the socket and ends by itself. Afterwards every
-        thread the session started has ended (except the calling callback's own dispatcher,
-        which ends as soon as the callback returns).
+        thread the session started has ended, except a dispatcher still in a callback (the
+        caller's own, or a slow one at the deadline: the events it was not handed are then
+        dropped, with a warning), which ends as soon as that callback returns.
         """
         close_session(self._core, self._close_timeout, self._reader, self._streams,
                       self._dispatcher)
