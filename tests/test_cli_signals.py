@@ -243,3 +243,44 @@ def test_the_output_is_written_from_the_sessions_own_segments_when_it_has_them()
         snapshot.add(CommittedTranscript(text=text))
     assert received(_WithSegments(snapshot), popped) is snapshot  # type: ignore[arg-type]
     assert received(None, popped) is popped
+
+
+# A Ctrl+C while the command's modules are still being imported (the first ~0.15 s), made
+# deterministic: an import hook raises KeyboardInterrupt where the signal would have landed.
+_EARLY = """
+import sys
+
+class Interrupting:
+    def find_spec(self, name, path=None, target=None):
+        if name == "scribe_sync._cli_args":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupting())
+from scribe_sync.__main__ import main
+sys.exit(main())
+"""
+
+
+def test_a_ctrl_c_while_the_command_is_still_importing_is_one_line_and_130() -> None:
+    """It printed the import's traceback and exited 1: the command's own handler is installed
+    only once its modules are loaded. The entry point (``scribe-sync``, ``python -m
+    scribe_sync``) now ends such a run as Ctrl+C does later."""
+    proc = subprocess.run([sys.executable, "-c", _EARLY, "transcribe", SAMPLE, "--mock"],
+                          env=_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=TIMEOUT, check=False)
+    assert proc.returncode == EXIT_INTERRUPTED
+    assert proc.stderr == "scribe-sync: interrupted\n"
+    assert proc.stdout == ""
+
+
+def test_the_installed_command_is_that_entry_point() -> None:
+    """``scribe-sync`` runs ``scribe_sync.__main__:main``, the function the test above checks,
+    and so does ``python -m scribe_sync``."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "scribe-sync"]
+    assert script.value == "scribe_sync.__main__:main"
+    proc = subprocess.run([sys.executable, "-m", "scribe_sync", "--version"], env=_env(),
+                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert proc.returncode == EXIT_OK and proc.stdout.startswith("scribe-sync ")
