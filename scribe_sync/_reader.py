@@ -285,6 +285,8 @@ class Reader:
         deadline = time.monotonic() + delay
         while True:
             bell = core.changes.register()
+            if core.barriers:  # finish() need not wait for the new connection
+                self._pass_barriers()
             remaining = deadline - time.monotonic()
             if core.closing or remaining <= 0:
                 core.changes.cancel(bell)

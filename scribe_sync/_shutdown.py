@@ -109,7 +109,8 @@ def _await_callbacks(core: SessionCore, deadline: float) -> bool:
     ended: ``SessionEnded`` came last); ``False`` at ``deadline`` or once closing."""
     barrier = Barrier()
     core.barriers.append(barrier)
-    core.transport.wake()  # the reader may be waiting for a frame
+    core.transport.wake()  # the reader may be waiting for a frame,
+    core.changes.notify()  # or backing off before a reconnect
     while True:
         bell = core.changes.register()
         if barrier.reached or core.dispatch_done:

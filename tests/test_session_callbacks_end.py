@@ -179,3 +179,37 @@ def test_with_callbacks_only_leaving_the_block_loses_no_answer_over_a_real_socke
         assert len(seen) == 20 == len(session.segments)
         assert seen == [segment.text for segment in session.segments.segments]
         assert not session_threads(session, "dispatch")
+
+
+def test_finish_does_not_wait_for_a_reconnect_to_know_the_callbacks_caught_up() -> None:
+    """Every answer in and seen, then the connection lost: the reader backs off before
+    reconnecting. finish() has nothing left to wait for and returns at once, instead of waiting
+    for the new connection (or timing out, blaming the callbacks, if none comes)."""
+    from scribe_sync import ConnectionClosedError, Reconnecting, ReconnectPolicy
+    from scribe_sync.messages import SessionConfig, SessionStarted
+    from scribe_sync.protocol import SessionOptions
+    from scribe_sync.session import Session
+    from tests.doubles import ScriptedTransport
+
+    attempts: list[object] = []
+
+    def connector(cancel: object) -> tuple[object, object, tuple[()]]:
+        attempts.append(cancel)  # never reached: the backoff outlasts the test
+        raise ConnectionClosedError("refused")
+
+    transport = ScriptedTransport()
+    session = Session(transport, SessionStarted("0" * 32, SessionConfig()), SessionOptions(),
+                      keepalive_interval=None, close_timeout=1.0, finish_timeout=30.0,
+                      reconnect=ReconnectPolicy(initial_delay=60, max_delay=60),
+                      connector=connector)  # type: ignore[arg-type]
+    gap, seen = threading.Event(), []
+    session.on(CommittedTranscript, seen.append)
+    session.on(Reconnecting, lambda event: gap.set())
+    session.send_audio(HALF_SECOND)
+    session.commit()
+    transport.push(CommittedTranscript("one"))
+    transport.fail()
+    assert gap.wait(5)
+    session.finish(timeout=5)  # it raised TimeoutError after 5 s, "callbacks had not run"
+    assert seen == [CommittedTranscript("one")] and attempts == []
+    _dispatcher_ends(session)
