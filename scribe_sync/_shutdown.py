@@ -42,6 +42,17 @@ class Outcome:
     closed_by_caller: bool
     callbacks_behind: bool = False  # answered, but the callbacks had not run for it all
 
+    def blame(self, core: SessionCore, timeout: float) -> None:
+        """Before ``finish()`` closes the session: if its wait timed out with commits
+        unanswered, the session ends with :class:`IncompleteTranscriptError`, so that iterators
+        and callbacks learn it too (they saw a clean close, and a ``stream()`` a warning)."""
+        if (self.ending is None and not self.answered and not self.closed_by_caller
+                and core.local_error is None):
+            core.local_error = IncompleteTranscriptError(
+                f"the final transcripts did not arrive within {timeout:g} s: {self.unanswered} "
+                f"commit(s) ({self.unanswered_seconds:.1f} s of audio) unanswered; the "
+                "transcript tail is missing", unanswered_seconds=self.unanswered_seconds)
+
     def check(self, timeout: float) -> None:
         """Raise what ``finish()`` reports (after the session is closed)."""
         ending = self.ending

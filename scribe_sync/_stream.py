@@ -153,7 +153,8 @@ def _run(session: _Target, handle: StreamHandle, source: Iterable[bytes],
         if not session.closed and not stop.is_set():
             handle.error = exc
             fail(exc, keep_sent=reading)
-    except TimeoutError as exc:  # finish() gave up waiting; the session is closed
+    except TimeoutError as exc:  # finish() gave up waiting; the session is closed, and ended
+        # with IncompleteTranscriptError when answers were missing (iterators raise that)
         handle.error = exc
         logger.warning("%s: %s", session.session_id, exc)
     except Exception as exc:

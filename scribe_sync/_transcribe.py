@@ -52,6 +52,8 @@ def transcribe(
             before any connection is made. A source that fails midway (a damaged file) loses
             nothing: the audio sent is transcribed first, and the error's ``transcript``
             attribute holds that partial :class:`~scribe_sync.transcript.Transcript`.
+        IncompleteTranscriptError: the server did not answer every commit within the
+            client's ``finish_timeout`` (or closed first): the transcript's tail is missing.
         ServerError, ConnectionClosedError: see their docs.
 
     Example::

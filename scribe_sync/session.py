@@ -327,6 +327,7 @@ class Session:
         timeout = self._finish_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         outcome = await_answers(self._core, deadline, self._dispatcher)
+        outcome.blame(self._core, timeout)
         self.close()
         outcome.check(timeout)
 

@@ -213,3 +213,38 @@ def test_finish_does_not_wait_for_a_reconnect_to_know_the_callbacks_caught_up() 
     session.finish(timeout=5)  # it raised TimeoutError after 5 s, "callbacks had not run"
     assert seen == [CommittedTranscript("one")] and attempts == []
     _dispatcher_ends(session)
+
+
+def test_a_finish_that_timed_out_ends_the_session_with_the_missing_tail() -> None:
+    """finish() gave up on an unanswered commit: it raises TimeoutError, and the session's
+    ending says the tail is missing, to the iterator and to the callbacks alike (they saw a
+    clean close: a transcribe() or a stream() over a stalled server returned an empty
+    transcript with only a warning in the log)."""
+    from scribe_sync import IncompleteTranscriptError
+
+    session, _ = make_session()
+    ended: list[SessionEnded] = []
+    done = threading.Event()
+    session.on(SessionEnded, lambda event: (ended.append(event), done.set()))
+    session.send_audio(HALF_SECOND)
+    with pytest.raises(TimeoutError, match=r"did not arrive within 0\.2 s"):
+        session.finish(timeout=0.2)
+    with pytest.raises(IncompleteTranscriptError, match="1 commit") as raised:
+        list(session)
+    assert raised.value.unanswered_seconds == pytest.approx(0.5)
+    assert done.wait(5)
+    assert isinstance(ended[0].error, IncompleteTranscriptError)
+    _dispatcher_ends(session)
+
+
+def test_a_stream_whose_finish_timed_out_makes_the_iterator_raise() -> None:
+    """session.stream(): the sender's finish() timing out ended the iteration quietly; now the
+    loop raises IncompleteTranscriptError, and the handle keeps the TimeoutError."""
+    from scribe_sync import IncompleteTranscriptError
+
+    session, _ = make_session(finish_timeout=0.2)
+    handle = session.stream([HALF_SECOND, HALF_SECOND], speed=None)
+    with pytest.raises(IncompleteTranscriptError):
+        list(session)
+    handle.join(5)
+    assert isinstance(handle.error, TimeoutError)
