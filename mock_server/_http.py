@@ -15,16 +15,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final
 
 from aiohttp import web
 
+from scribe_sync._redact import RedactingFilter
+
 from ._session import WebSocketSession
 from .context import ServerContext
-from .journal import REDACTED, redact_headers, redact_query
+from .journal import REDACTED, redact_headers, redact_query, secrets_of
 from .params import parse_query
 
 __all__ = ["ACCESS_LOGGER", "MAX_BODY", "REALTIME_PATH", "TOKEN_PATH", "build_app", "is_loopback"]
@@ -36,24 +37,9 @@ MAX_BODY: Final = 1 << 20  # admin scenario bodies; larger ones get 413
 CONTEXT_KEY: Final[web.AppKey[ServerContext]] = web.AppKey("context")
 
 # The access log has every request line, query string included ("?token=sutkn_..."): it goes
-# to "mock_server.access" through a filter that masks credentials first.
-_SECRET_LOG_RE: Final = re.compile(r"(?i)([?&](?:token|api_key|xi-api-key)=)[^&#\s\"]+")
-
-
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        redacted = _SECRET_LOG_RE.sub(r"\g<1>" + REDACTED, message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
+# to "mock_server.access" through the client's own filter, which masks credentials first.
 ACCESS_LOGGER: Final = logging.getLogger("mock_server.access")
-ACCESS_LOGGER.addFilter(_RedactingFilter())
+ACCESS_LOGGER.addFilter(RedactingFilter(mask=REDACTED))
 
 
 def is_loopback(host: str | None) -> bool:
@@ -123,10 +109,11 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
         # must not log a traceback each): aiohttp finds this response unwritable and drops
         # the connection quietly.
         return web.Response(status=400)
+    known = secrets_of(request.headers, query, settings.api_keys)
     log = ctx.journal.open(
         path=request.path,
-        query=redact_query(query),
-        headers=redact_headers(list(request.headers.items())),
+        query=redact_query(query, known),
+        headers=redact_headers(list(request.headers.items()), known),
         remote=_remote(request),
     )
     session = WebSocketSession(ctx, request, ws, log)

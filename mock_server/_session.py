@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 from .actions import ERROR_TYPES, Action, Close, Drop, Record, Send, error_actions
 from .bench import BenchStream
 from .context import AnswerSource, ServerContext, SessionSetup
-from .journal import JournalFrame, SessionLog, key_label, redact_query
+from .journal import JournalFrame, SessionLog, key_label, redact_query, secrets_of
 from .params import InvalidParams, parse_params
 from .scenarios import Delay
 
@@ -315,7 +315,8 @@ class WebSocketSession:
             SessionSetup(
                 settings=settings,
                 params=params,
-                query=redact_query(query),
+                query=redact_query(query, secrets_of({"xi-api-key": key}, query,
+                                                     settings.api_keys)),
                 key_label=key_label(key),
                 index=self.log.index,
                 scenario=scenario,

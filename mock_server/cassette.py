@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import attrs
 
+from scribe_sync._redact import SECRET_NAMES, is_secret_name
+
 from ._cassette_io import CassetteWriter, LineError, natural_key, read_lines
 from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line, shown
 
@@ -38,8 +40,10 @@ __all__ = [
     "load_cassette",
 ]
 
-#: Query parameters that carry a credential: never written to a cassette.
-SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key", "authorization"})
+#: Query parameter names that carry a credential (in lower case, ``-`` for ``_``; any name
+#: ending in ``-key``, ``-token`` or ``-secret`` too): never written to a cassette. The rule is
+#: the client's own (``scribe_sync._redact.is_secret_name``).
+SECRET_PARAMS: Final = SECRET_NAMES
 _REDACTED: Final = "<redacted>"
 _OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
@@ -151,7 +155,7 @@ class SessionTape:
         self.n = n
         self.path = path
         self.query = {name: list(values) for name, values in sorted(query.items())
-                      if name.lower() not in SECRET_PARAMS}
+                      if not is_secret_name(name)}
         self.auth = auth
         self.secrets = tuple(s for s in secrets if s)
         # Each secret as written and as a JSON encoder escapes it (in a frame's exact text),

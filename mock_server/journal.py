@@ -3,9 +3,11 @@
 Written on the server's event loop, read from any thread: :class:`Journal` hands out frozen
 snapshots (:class:`SessionRecord`) and lets a test wait for sessions to finish without sleeping.
 Every change to a session's log happens under the journal's lock, so a snapshot is consistent
-(``audio_bytes`` and ``audio_sha256`` always describe the same audio). Secrets (``xi-api-key``,
-``authorization``, ``cookie`` headers and the ``token`` query parameter) are redacted before they
-are stored.
+(``audio_bytes`` and ``audio_sha256`` always describe the same audio). Secrets are redacted
+before they are stored: headers and query parameters named like a credential, whatever their
+case and whether words are joined by ``-`` or ``_`` (``xi-api-key``, ``XI_API_KEY``,
+``token``, ``TOKEN``, ``authorization``, ``cookie``, ``...-token``, ``...-key``), and
+``sec-websocket-protocol``, through which a browser client may pass one.
 
 Memory is bounded by default (:class:`FramePolicy`): counts, digests and errors are kept for every
 session, frames only for the first ``per_session`` frames of a session and only for the
@@ -19,10 +21,12 @@ import collections
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
+
+from scribe_sync._redact import is_secret_name
 
 from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
@@ -37,8 +41,6 @@ __all__ = [
 ]
 
 REDACTED: Final = "<redacted>"
-_SECRET_HEADERS: Final = frozenset({"xi-api-key", "authorization", "cookie", "proxy-authorization"})
-_SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key"})
 
 
 @attrs.frozen
@@ -129,20 +131,39 @@ class FramePolicy:
 DEFAULT_FRAME_POLICY: Final = FramePolicy()
 
 
-def redact_headers(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Header name (lower case) -> value, secrets redacted."""
+def _holds(value: str, known: Collection[str]) -> bool:
+    return any(secret in value for secret in known)
+
+
+def redact_headers(headers: Sequence[tuple[str, str]], known: Collection[str] = ()
+                   ) -> dict[str, str]:
+    """Header name (lower case) -> value; secrets redacted: by name (``is_secret_name``, the
+    client's own rule), and any value holding one of ``known`` (the mock's keys, what the
+    client sent as its key)."""
     return {
-        name.lower(): (REDACTED if name.lower() in _SECRET_HEADERS else value)
+        name.lower(): (REDACTED if is_secret_name(name) or _holds(value, known) else value)
         for name, value in headers
     }
 
 
-def redact_query(query: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Query parameters with secret values redacted."""
+def redact_query(query: Mapping[str, Sequence[str]], known: Collection[str] = ()
+                 ) -> dict[str, list[str]]:
+    """Query parameters, secrets redacted as :func:`redact_headers` does (a key pasted into
+    the wrong parameter is still a key)."""
     return {
-        name: ([REDACTED] * len(values) if name in _SECRET_PARAMS else list(values))
+        name: [REDACTED if is_secret_name(name) or _holds(v, known) else v for v in values]
         for name, values in query.items()
     }
+
+
+def secrets_of(headers: Mapping[str, str], query: Mapping[str, Sequence[str]],
+               keys: Collection[str] | None) -> set[str]:
+    """The credentials a request carries or the mock knows, to redact wherever they appear
+    (values under 4 characters are left: they would redact innocent text)."""
+    found = set(keys or ())
+    found.update(v for n, v in headers.items() if is_secret_name(n))
+    found.update(v for n, vs in query.items() if is_secret_name(n) for v in vs)
+    return {s.strip() for s in found if len(s.strip()) >= 4}
 
 
 def key_label(secret: str) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "ERROR_LOGGER",
     "NoDetailFilter",
     "RateLimitFilter",
+    "SubprotocolFilter",
     "rate_limited_exception_handler",
 ]
 
@@ -77,8 +78,23 @@ class NoDetailFilter(logging.Filter):
         return True
 
 
+class SubprotocolFilter(logging.Filter):
+    """aiohttp warns when a client's WebSocket subprotocols match none of the server's, quoting
+    them; a browser client may pass its key or token as one. The warning stays, the values go."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Client protocols" in str(record.msg):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "%s: the client's WebSocket subprotocols match none of the mock's " \
+                         "(values not shown: they may carry a credential)"
+            record.args = (remote,)
+        return True
+
+
 ERROR_LOGGER.addFilter(NoDetailFilter())
 ERROR_LOGGER.addFilter(RateLimitFilter())
+# aiohttp's own logger for WebSocket handshakes (aiohttp.log.ws_logger).
+logging.getLogger("aiohttp.websocket").addFilter(SubprotocolFilter())
 
 _LOOP_LOGGER: Final = logging.getLogger("mock_server.loop")
 _LOOP_LOGGER.addFilter(RateLimitFilter())

@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import attrs
 
+from scribe_sync._redact import is_secret_name
+
 from ._replay_faults import FaultLayer
 from .actions import (
     Action,
@@ -36,7 +38,7 @@ from .actions import (
     Send,
     SessionStarted,
 )
-from .cassette import SECRET_PARAMS, RecordedSession, bytes_per_sample
+from .cassette import RecordedSession, bytes_per_sample
 from .faults import Fault
 
 __all__ = ["REPLAY_TIMINGS", "Mismatch", "Replayer", "options_of"]
@@ -56,7 +58,7 @@ class Mismatch(Exception):
 def options_of(query: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
     """The query options a session is matched by: every parameter but the credentials."""
     return {name: tuple(values) for name, values in sorted(query.items())
-            if name.lower() not in SECRET_PARAMS}
+            if not is_secret_name(name)}
 
 
 @attrs.frozen

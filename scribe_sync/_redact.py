@@ -14,20 +14,36 @@ from collections.abc import Callable
 from typing import Final
 
 __all__ = [
-    "SECRET_HEADERS",
-    "SECRET_PARAMS",
+    "SECRET_NAMES",
     "RedactingFilter",
+    "is_secret_name",
     "redact_log_text",
     "redact_url",
 ]
 
-#: Header names (lower case) whose values are credentials.
-SECRET_HEADERS: Final = frozenset({"xi-api-key", "authorization", "proxy-authorization", "cookie"})
-#: Query parameter names whose values are credentials.
-SECRET_PARAMS: Final = frozenset({"token", "xi-api-key", "api_key"})
+#: Header and query parameter names whose values are credentials, in lower case with ``-`` for
+#: ``_`` (``XI_API_KEY`` is ``xi-api-key``); any name ending in ``-key``, ``-token`` or
+#: ``-secret`` is one too. ``sec-websocket-protocol``: a browser client may pass its key or
+#: token as a WebSocket subprotocol.
+SECRET_NAMES: Final = frozenset({
+    "xi-api-key", "api-key", "apikey", "key", "token", "secret", "password", "auth",
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "sec-websocket-protocol",
+})
+_SECRET_SUFFIXES: Final = ("-key", "-token", "-secret")
 
-_PARAMS: Final = "|".join(sorted(map(re.escape, SECRET_PARAMS)))
-_HEADERS: Final = "|".join(sorted(map(re.escape, SECRET_HEADERS)))
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter of this name carries a credential (any case, ``_``
+    or ``-`` between words)."""
+    canonical = name.lower().replace("_", "-")
+    return canonical in SECRET_NAMES or canonical.endswith(_SECRET_SUFFIXES)
+
+
+# The same rule as a pattern for names inside text (case-insensitive; "-" or "_" between words).
+_NAMES: Final = (r"(?:[\w-]*[-_])?(?:key|token|secret)|api[-_]?key|password|auth"
+                 r"|(?:proxy[-_])?authorization|(?:set[-_])?cookie|sec[-_]websocket[-_]protocol")
+_PARAMS: Final = _NAMES
+_HEADERS: Final = _NAMES
 # In a URL a value ends at "&" or "#" (it is percent-encoded). In log text it also ends at
 # whitespace, ";" or a quote, so the rest of a request line ("HTTP/1.1") survives.
 _URL_PARAM_RE: Final = re.compile(rf"(?i)([?&](?:{_PARAMS})=)[^&#]*")

@@ -238,3 +238,41 @@ def test_mock_access_log_masks_credentials(caplog: pytest.LogCaptureFixture) -> 
         '127.0.0.1 "GET /v1/speech-to-text/realtime?model_id=m&token=<redacted> HTTP/1.1" 101',
         "GET /x?api_key=<redacted>&xi-api-key=<redacted> HTTP/1.1",
     ]
+
+
+@pytest.mark.parametrize(("query", "headers"), [
+    ("xi_api_key={key}", {}),
+    ("XI-API-KEY={key}", {}),
+    ("TOKEN={token}", {}),
+    ("Api_Key={key}", {}),
+    ("language_code={key}", {"xi-api-key": "{key}"}),
+    ("", {"xi-api-key": "{key}", "Sec-WebSocket-Protocol": "{key}"}),
+    ("", {"xi-api-key": "{key}", "X_Api_Key": "{key}"}),
+], ids=["underscored", "upper-case", "upper-case-token", "mixed", "key-in-another-parameter",
+        "subprotocol", "odd-header"])
+def test_the_mock_journal_redacts_credentials_under_any_spelling(
+    query: str, headers: dict[str, str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A credential under a name spelled another way (case, ``_`` for ``-``), pasted into
+    another parameter, or sent as a WebSocket subprotocol stayed in clear in the journal (the
+    redaction matched a few exact names), and aiohttp's warning about the subprotocol quoted
+    it in the log. Now neither holds it, whatever the spelling."""
+    caplog.set_level(logging.DEBUG)
+    with MockServer(api_keys=[KEY]) as server:
+        token = server.mint_token(KEY)
+        url = f"{server.ws_url}?model_id=scribe_v2_realtime"
+        if query:
+            url += "&" + query.format(key=KEY, token=token)
+        sent = [f"{name}: {value.format(key=KEY)}" for name, value in headers.items()]
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            ws = websocket.create_connection(url, header=sent, timeout=5)
+            with contextlib.suppress(websocket.WebSocketException, OSError):
+                ws.recv()
+            ws.close()
+        (record,) = server.wait_idle()
+    handshake = json.dumps([record.query, record.headers])
+    assert KEY not in handshake and token not in handshake and "<redacted>" in handshake
+    if query.startswith("language_code"):
+        return  # the caller's paste: its error message and request line quote the value
+    assert KEY not in repr(record)
+    assert not [r for r in caplog.records if KEY in r.getMessage()]
