@@ -94,6 +94,10 @@ def check_credential(option: str, value: str) -> None:
         )
 
 
+#: The password of a URL's user information, up to its last "@" before the path.
+_USERINFO_RE: Final = re.compile(r"(//[^/?#@]*?:)[^/?#]*@")
+
+
 def check_base_url(base_url: str) -> urllib.parse.SplitResult:
     """``base_url`` split, if it is an http(s)/ws(s) URL with a host and a valid port.
 
@@ -117,6 +121,10 @@ def check_base_url(base_url: str) -> urllib.parse.SplitResult:
         port = 0
     if port == 0:
         raise _bad_base_url(base_url, "the port must be a number from 1 to 65535")
+    if parsed.username is not None or parsed.password is not None:
+        raise _bad_base_url(base_url, "no user name or password in it (the service "
+                                      "authenticates with the API key or a token; a proxy's go "
+                                      "in proxy=)")
     return parsed
 
 
@@ -125,6 +133,8 @@ def _bad_base_url(value: Any, allowed: str) -> ConfigError:
     # client checks its base URL at construction and should not pay for them on import.
     from ._options import invalid_option
 
+    if isinstance(value, str):  # shown with any password masked: never in an error's text
+        value = _USERINFO_RE.sub(r"\1***@", value)
     return invalid_option("base_url", value, allowed)
 
 

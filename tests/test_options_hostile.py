@@ -100,6 +100,17 @@ def test_an_unparsable_base_url_is_a_config_error_naming_it(url: str) -> None:
     refused("base_url", lambda: scribe_sync.connect(api_key=KEY, base_url=url))
 
 
+@pytest.mark.parametrize("url", [f"http://user:{SECRET}@127.0.0.1:1", "https://user@api.io",
+                                 f"wss://:{SECRET}@h", f"http://u:{SECRET}@[::1"])
+def test_a_base_url_with_a_user_or_password_is_refused_without_showing_it(url: str) -> None:
+    """A password in base_url reached exception text ("could not connect to user:...@host");
+    the service takes no user information, so base_url refuses any, masking the password."""
+    for make in (lambda: ScribeClient(KEY, base_url=url),
+                 lambda: scribe_sync.connect(api_key=KEY, base_url=url)):
+        error = refused("base_url", make)
+        assert SECRET not in str(error) and SECRET not in repr(error)
+
+
 @pytest.mark.parametrize("proxy", [
     f"http://u:{SECRET}@[::1", f"http://u:{SECRET}@127.0.0.1:99999",
     f"http://u:{SECRET}@[zz]:3128", f"http://u:{SECRET}@127.0.0.1:0", f"socks5://u:{SECRET}@h:x",
