@@ -40,11 +40,11 @@ def _transcript(value: str) -> tuple[Utterance, ...]:
     """``--transcript``: a text (one utterance), an inline JSON list of utterances
     (``'["a", "b"]'``) or ``@FILE`` (one per line, or a JSON list)."""
     from .script import Utterance, load_script  # needs the mock extra; --help does not
+    from .validation import read_config_file
 
     if value.startswith("@"):
         try:
-            with open(value[1:], encoding="utf-8") as handle:
-                text = handle.read()
+            text = read_config_file(value[1:])
         except (OSError, UnicodeDecodeError) as exc:
             reason = describe_error(exc)
             raise argparse.ArgumentTypeError(f"cannot read {value[1:]!r}: {reason}") from None

@@ -31,7 +31,7 @@ import attrs
 from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, close_for_error
 from .faults import FAULTS, TRIGGERS, Fault, RandomFaults, fault_from_dict
 from .script import Utterance, parse_script
-from .validation import MockConfigError, at_least
+from .validation import MockConfigError, at_least, read_config_file
 
 __all__ = [
     "DEFAULT_ERROR_TEXTS",
@@ -136,5 +136,4 @@ def load_scenario(source: str | os.PathLike[str] | Mapping[str, Any] | Scenario)
     text = str(source)
     if text.lstrip().startswith("{"):
         return Scenario.from_dict(json.loads(text))
-    with open(source, encoding="utf-8") as handle:
-        return Scenario.from_dict(json.load(handle))
+    return Scenario.from_dict(json.loads(read_config_file(source)))

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .timing import LIVE, TimingProfile
+from .validation import read_config_file
 
 __all__ = ["TimingFileError", "load_timing"]
 
@@ -61,12 +62,12 @@ def load_timing(path: str | os.PathLike[str]) -> TimingProfile:
     """
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(read_config_file(name))
     except FileNotFoundError:
         raise TimingFileError(f"{name}: no such timing profile") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        detail = "not valid JSON" if isinstance(exc, ValueError) else str(exc)
+        detail = ("not valid JSON" if isinstance(exc, ValueError)
+                  else exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
         raise TimingFileError(f"{name}: cannot read the timing profile: {detail}") from None
     if not isinstance(data, dict) or data.get("format") != _FORMAT:
         raise TimingFileError(f"{name}: not a timing profile (scribe-sync bench "

@@ -8,11 +8,18 @@ from the attribute, so a message always names the field the caller wrote.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["MockConfigError", "at_least", "between", "check", "optional"]
+__all__ = ["MAX_CONFIG_FILE", "MockConfigError", "at_least", "between", "check", "optional",
+           "read_config_file"]
+
+#: The largest scenario, script or timing file read (far above any real one).
+MAX_CONFIG_FILE: Final = 16 * 1024 * 1024
 
 Validator = Callable[[Any, Any, Any], None]
 
@@ -86,3 +93,26 @@ def optional(inner: Validator, none_means: str = "off") -> Validator:
             ) from None
 
     return validate
+
+
+def read_config_file(path: str | os.PathLike[str], max_size: int = MAX_CONFIG_FILE) -> str:
+    """The text of a small configuration file (a scenario, a script, a timing profile).
+
+    Raises:
+        OSError: it cannot be opened, is not a regular file (``/dev/zero``, a FIFO that would
+            block, a directory) or is larger than ``max_size``; the reason is its ``strerror``.
+        UnicodeDecodeError: it is not UTF-8.
+    """
+    # Non-blocking open: a FIFO with no writer must be refused, not waited on.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_size > max_size:
+            raise OSError(errno.EFBIG, f"larger than {max_size // (1024 * 1024)} MiB")
+        os.set_blocking(descriptor, True)
+        data = handle.read(max_size + 1)
+    if len(data) > max_size:  # grew while read
+        raise OSError(errno.EFBIG, f"larger than {max_size // (1024 * 1024)} MiB")
+    return data.decode("utf-8")

@@ -39,6 +39,8 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "count.json").write_text('{"faults": [{"action": "drop", "count": -1}]}')
     (tmp_path / "rate.json").write_text('{"random_faults": {"rate": 5}}')
     (tmp_path / "bad.pem").write_text("not a certificate")
+    (tmp_path / "zero.json").symlink_to("/dev/zero")  # endless: it was read to exhaustion
+    os.mkfifo(tmp_path / "fifo.json")  # no writer: start-up waited for one for ever
     return tmp_path
 
 
@@ -54,6 +56,12 @@ def files(tmp_path: Path) -> Path:
         (["--scenario", "{d}/count.json"], "count must be an integer >= 1"),
         (["--scenario", "{d}/rate.json"], "rate must be a number from 0 to 1"),
         (["--key-scenario", "k={d}/garbage.json"], "--key-scenario"),
+        (["--scenario", "/dev/zero"], "/dev/zero: cannot read it: not a regular file"),
+        (["--scenario", "{d}/fifo.json"], "fifo.json: cannot read it: not a regular file"),
+        (["--key-scenario", "k={d}/zero.json"], "not a regular file"),
+        (["--transcript", "@/dev/zero"], "not a regular file"),
+        (["--transcript", "@{d}/fifo.json"], "not a regular file"),
+        (["--timing", "{d}/zero.json"], "cannot read the timing profile: not a regular file"),
         (["--transcript", "@{d}/missing.txt"], "--transcript"),
         (["--transcript", "[1, "], "--transcript"),
         (["--certfile", "{d}/bad.pem"], "--certfile"),
