@@ -8,7 +8,8 @@
   :func:`add_replay_options` and :func:`replay_settings`.
 
 Exit codes: 0 done (``diff``: no difference), 1 ``diff`` found differences or ``record`` could
-not write a session (each failure was one line on stderr as it happened), 2 bad usage or an
+not record a session (not written, or its upstream not reached; each failure was one line on
+stderr as it happened), 2 bad usage or an
 unreadable cassette (one line on stderr, never a traceback).
 """
 
@@ -130,7 +131,7 @@ def _record(args: argparse.Namespace) -> int:
                 pass
         print("scribe-mock record: stopped", file=sys.stderr, flush=True)
         if proxy.failures:
-            print(f"scribe-mock record: {len(proxy.failures)} session(s) not written",
+            print(f"scribe-mock record: {len(proxy.failures)} session(s) not recorded",
                   file=sys.stderr, flush=True)
             return 1
         return 0

@@ -9,7 +9,9 @@ cassette (:mod:`mock_server.cassette`, docs/cassettes.md).
   the proxy; tokens are never recorded.
 - Whatever the upstream does is recorded as it happened and passed on: a refused handshake
   (the same HTTP status), an error message, a close (the same code and reason), a dropped
-  connection (the client's connection is dropped too).
+  connection (the client's connection is dropped too). An upstream the proxy cannot reach at
+  all is the proxy's failure, not the service's answer: the client gets 502, and the session is
+  not recorded but counted in :attr:`RecordingProxy.failures`.
 - No credential is written or logged: the query's credentials are dropped from the cassette,
   every line is scrubbed of the key and token besides, and the access log is off (request
   lines carry ``?token=``).
@@ -28,6 +30,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from scribe_sync._redact import is_secret_name
 from scribe_sync.protocol import REALTIME_PATH
 
 from .cassette import CassetteWriter, SessionTape
@@ -42,7 +45,6 @@ MAX_MESSAGE: Final = 16 * 1024 * 1024
 _CLOSE_GRACE: Final = 2.0  # seconds the other direction gets to finish after one ends
 _NO_STATUS: Final = frozenset({1005, 1006})  # codes that never appear in a close frame
 #: Query parameters whose values are credentials, lower case (matched case-insensitively).
-_SECRET_QUERY: Final = ("token", "xi-api-key", "api_key", "authorization")
 _LOG: Final = logging.getLogger("mock_server.proxy")
 
 
@@ -79,9 +81,9 @@ class RecordingProxy:
         handshake_timeout: seconds the upstream gets to complete its handshake (one that
             trickles its answer is refused with 504 after that, and recorded so).
 
-    A session that cannot be written (disk full, directory gone) is logged on the
-    ``mock_server.proxy`` logger and kept in :attr:`failures`; its client was answered all
-    the same.
+    A session that cannot be written (disk full, directory gone) or whose upstream could not
+    be reached is logged on the ``mock_server.proxy`` logger and kept in :attr:`failures`; its
+    client was answered all the same.
     """
 
     def __init__(self, upstream: str, cassette: str | os.PathLike[str], *,
@@ -226,7 +228,7 @@ class RecordingProxy:
         secrets = [key] if key else []
         query = urllib.parse.parse_qs(request.query_string, keep_blank_values=True)
         for name, values in query.items():
-            if name.lower() in _SECRET_QUERY:
+            if is_secret_name(name):
                 secrets.extend(values)
         return headers, secrets
 
@@ -281,8 +283,9 @@ class RecordingProxy:
             self._write(tape)
             return web.Response(status=exc.status)
         except (aiohttp.ClientError, OSError):
-            tape.refused(502, "the proxy could not reach the upstream", loop.time())
-            self._write(tape)
+            # The proxy's own failure (no route, refused connection, TLS), not the service's
+            # answer: replaying it in CI would blame the service. Reported, never written.
+            self._not_recorded(number, "the proxy could not reach the upstream")
             return web.json_response({"detail": "the proxy could not reach the upstream"},
                                      status=502)
         # A peer gets the grace period, not aiohttp's 10 s, to answer our close frame.
@@ -361,6 +364,14 @@ class RecordingProxy:
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
+
+    def _not_recorded(self, number: int, reason: str) -> None:
+        failure = f"session {number} was not recorded: {reason}"
+        _LOG.error("%s", failure)
+        with self._count_lock:
+            self._finished += 1
+            self.failures.append(failure)
+            self._count_lock.notify_all()
 
     def _write(self, tape: SessionTape) -> None:
         """Write a finished session; a failure is reported, never raised into the handler

@@ -82,6 +82,29 @@ def test_an_upstream_refusal_reaches_the_client_with_its_status(tmp_path: pathli
     assert KEY not in path.read_text()
 
 
+def test_an_upstream_the_proxy_cannot_reach_is_reported_not_recorded(
+        tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing listens upstream: the client gets 502, as before, but the cassette used to
+    record it as the service's refusal, and every replay in CI then failed as if the service
+    had answered 502. It is the proxy's failure: logged, counted, never written."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, not listening: refused
+        path = tmp_path / "none.jsonl"
+        with caplog.at_level(logging.ERROR, logger="mock_server.proxy"), \
+                RecordingProxy(url, path) as proxy:
+            with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+                Peer(proxy, api_key=KEY)
+            with pytest.raises(OSError, match="session 1 was not recorded: the proxy could "
+                                              "not reach the upstream"):
+                proxy.wait_written(1)
+    assert caught.value.status_code == 502
+    assert proxy.failures == ["session 1 was not recorded: the proxy could not reach the "
+                              "upstream"]
+    assert not path.exists() or not load(path).sessions
+    assert "session 1 was not recorded" in caplog.text and KEY not in caplog.text
+
+
 def test_an_upstream_that_trickles_its_101_is_given_up_on(tmp_path: pathlib.Path) -> None:
     """One byte of its answer at a time, never finishing: the client gets 504 once the
     handshake timeout passes (it waited for ever, or five minutes, before), and the cassette

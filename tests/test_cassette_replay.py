@@ -277,27 +277,6 @@ def test_upstream_error_and_close_are_forwarded_exactly(tmp_path: pathlib.Path) 
     assert (close["by"], close["code"], close["reason"]) == ("server", 1013, "try later")
 
 
-def test_unreachable_upstream_is_recorded_and_replayed_as_502(tmp_path: pathlib.Path) -> None:
-    """No upstream at all: the client's handshake gets 502, recorded as refused; the replay
-    refuses the handshake the same way."""
-    import websocket
-
-    path = tmp_path / "down.jsonl"
-    with MockServer() as gone:
-        dead = gone.base_url
-    with RecordingProxy(dead, path) as proxy:
-        with pytest.raises(websocket.WebSocketBadStatusException) as caught:
-            Peer(proxy, api_key=KEY)
-        proxy.wait_written(1)
-    assert caught.value.status_code == 502
-    assert load(path).sessions[0].of("refused")[0]["status"] == 502
-    with MockServer(cassette=path) as replay, pytest.raises(
-        websocket.WebSocketBadStatusException
-    ) as again:
-        Peer(replay, api_key="k")
-    assert again.value.status_code == 502
-
-
 def test_kept_audio_streams_again_and_passes_a_strict_replay(tmp_path: pathlib.Path) -> None:
     """Recorded with keep_audio, a cassette gives back each chunk's audio: streamed again,
     chunk for chunk, it is the recording exactly; without it, asking says how to keep it."""
