@@ -78,6 +78,15 @@ def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
 ) -> None:
     """Mid-session, SIGTERM/SIGHUP is exit 128+N, with -o complete or untouched (it used to kill
     the process on the spot: exit by the signal, and a .part file left beside the output)."""
+    out, code, seen = _signal_once(tmp_path, sig, STREAMING)
+    assert_ended_by(sig, code, seen)
+    assert_output_kept(tmp_path, out)
+
+
+def _signal_once(tmp_path: pathlib.Path, sig: signal.Signals, when: bytes,
+                 ) -> tuple[pathlib.Path, int, bytearray]:
+    """A real-time run into ``-o`` (an older file there), sent ``sig`` once its stderr shows
+    ``when``: the output's path, the exit code and all of stderr."""
     out = tmp_path / "out.srt"
     out.write_text(OLD, encoding="utf-8")
     proc = subprocess.Popen(
@@ -85,12 +94,11 @@ def test_a_terminated_run_leaves_its_output_complete_and_no_part_file(
         env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = bytearray()
     try:
-        read_until(proc, STREAMING, seen)
+        read_until(proc, when, seen)
         proc.send_signal(sig)
     finally:
         code = finish(proc, seen)
-    assert_ended_by(sig, code, seen)
-    assert_output_kept(tmp_path, out)
+    return out, code, seen
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
@@ -100,17 +108,7 @@ def test_a_signal_before_the_first_segment_leaves_the_old_output_as_it_was(
     """A session open and streaming, no segment yet (the sample's first word ends at 1.7 s):
     Ctrl+C or SIGTERM keeps -o's old file byte for byte, as the docs promise, and the last line
     says so. It used to be replaced by an empty SRT document, "written to" it."""
-    out = tmp_path / "out.srt"
-    out.write_text(OLD, encoding="utf-8")
-    proc = subprocess.Popen(
-        _cli("transcribe", SAMPLE, "--mock", "--realtime", "-o", str(out), *PROGRESS),
-        env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen = bytearray()
-    try:
-        read_until(proc, rb"0\.\d s of 14\.3 s.*\b0 segments", seen)
-        proc.send_signal(sig)
-    finally:
-        code = finish(proc, seen)
+    out, code, seen = _signal_once(tmp_path, sig, rb"0\.\d s of 14\.3 s.*\b0 segments")
     assert_ended_by(sig, code, seen)
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
     assert out.read_text(encoding="utf-8") == OLD
