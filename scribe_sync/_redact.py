@@ -42,14 +42,12 @@ def is_secret_name(name: str) -> bool:
 # The same rule as a pattern for names inside text (case-insensitive; "-" or "_" between words).
 _NAMES: Final = (r"(?:[\w-]*[-_])?(?:key|token|secret)|api[-_]?key|password|auth"
                  r"|(?:proxy[-_])?authorization|(?:set[-_])?cookie|sec[-_]websocket[-_]protocol")
-_PARAMS: Final = _NAMES
-_HEADERS: Final = _NAMES
 # In a URL a value ends at "&" or "#" (it is percent-encoded). In log text it also ends at
 # whitespace, ";" or a quote, so the rest of a request line ("HTTP/1.1") survives.
-_URL_PARAM_RE: Final = re.compile(rf"(?i)([?&](?:{_PARAMS})=)[^&#]*")
-_LOG_PARAM_RE: Final = re.compile(rf"(?i)([?&;](?:{_PARAMS})=)[^&#;\s'\"]*")
+_URL_PARAM_RE: Final = re.compile(rf"(?i)([?&](?:{_NAMES})=)[^&#]*")
+_LOG_PARAM_RE: Final = re.compile(rf"(?i)([?&;](?:{_NAMES})=)[^&#;\s'\"]*")
 # Header lines, optionally prefixed as websockets' debug log does ("< ", "> ").
-_LOG_HEADER_RE: Final = re.compile(rf"(?im)^(\s*(?:[<>] )?(?:{_HEADERS})\s*:\s*)\S.*?(\r?)$")
+_LOG_HEADER_RE: Final = re.compile(rf"(?im)^(\s*(?:[<>] )?(?:{_NAMES})\s*:\s*)\S.*?(\r?)$")
 
 
 def redact_url(url: str, mask: str = "***") -> str:
