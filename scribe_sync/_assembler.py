@@ -60,6 +60,21 @@ class Waiters:
         """Unregister ``bell`` without sleeping."""
         self._set.discard(bell)
 
+    def wait_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+        """Sleep until ``done()`` is true or the monotonic ``deadline`` passes (``None``: no
+        deadline); returns whether ``done()`` was. ``done`` is asked again after each
+        :meth:`notify`, by the waiting thread."""
+        while True:
+            bell = self.register()
+            if done():
+                self.cancel(bell)
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                self.cancel(bell)
+                return False
+            self.sleep(bell, remaining)
+
     def notify(self) -> None:
         """Wake every registered waiter."""
         if not self._set:

@@ -161,13 +161,9 @@ class SessionCore:
     def _await_decision(self, generation: int, what: str) -> None:
         """After a failed write, wait for the reader to say what it means: an ending is
         raised; a reconnect keeps the audio for the replay, so the call succeeds."""
-        while True:
-            bell = self.changes.register()
-            if self.ending is not None or self.generation != generation or (
-                    not self.state.connected) or self.closing:
-                self.changes.cancel(bell)
-                break
-            self.changes.sleep(bell, None)
+        self.changes.wait_until(
+            lambda: (self.ending is not None or self.generation != generation
+                     or not self.state.connected or self.closing), None)
         # Ended, or closed while the write was blocked: the audio was not delivered, and the
         # caller hears it (a close() racing a blocked send returned success before).
         if self.ending is not None or self.closing:
@@ -223,15 +219,7 @@ class SessionCore:
     def wait_reader(self, deadline: float) -> bool:
         """Wait until the reader thread is done or ``deadline``; ``True`` if it is done.
         (Not ``Thread.join``: an interrupted join can mark a live thread stopped.)"""
-        import time
-
-        while True:
-            bell = self.changes.register()
-            remaining = deadline - time.monotonic()
-            if self.reader_done or remaining <= 0:
-                self.changes.cancel(bell)
-                return self.reader_done
-            self.changes.sleep(bell, remaining)
+        return self.changes.wait_until(lambda: self.reader_done, deadline)
 
     def is_closing(self) -> bool:
         return self.closing

@@ -282,16 +282,13 @@ class Reader:
     def _sleep(self, delay: float) -> bool:
         """Wait ``delay`` seconds before an attempt; ``True`` if the session began closing."""
         core = self._core
-        deadline = time.monotonic() + delay
-        while True:
-            bell = core.changes.register()
+
+        def closing() -> bool:
             if core.barriers:  # finish() need not wait for the new connection
                 self._pass_barriers()
-            remaining = deadline - time.monotonic()
-            if core.closing or remaining <= 0:
-                core.changes.cancel(bell)
-                return core.closing
-            core.changes.sleep(bell, remaining)
+            return core.closing
+
+        return core.changes.wait_until(closing, time.monotonic() + delay)
 
     def _resume(self, transport: Transport, started: SessionStarted,
                 early: tuple[ServerEvent, ...], attempt: int) -> None:

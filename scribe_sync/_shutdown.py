@@ -99,14 +99,9 @@ def await_answers(core: SessionCore, deadline: float,
         core.dispatch.unpause()
     core.transport.wake()
     state = core.state
-    while True:
-        bell = core.changes.register()
-        ending = core.ending
-        answered = state.answered
-        if ending is not None or answered or deadline <= time.monotonic() or core.closing:
-            core.changes.cancel(bell)
-            break
-        core.changes.sleep(bell, deadline - time.monotonic())
+    core.changes.wait_until(
+        lambda: core.ending is not None or state.answered or core.closing, deadline)
+    ending, answered = core.ending, state.answered
     behind = False
     if answered and dispatcher is not None and dispatcher is not threading.current_thread():
         behind = not _await_callbacks(core, deadline)
@@ -122,16 +117,9 @@ def _await_callbacks(core: SessionCore, deadline: float) -> bool:
     core.barriers.append(barrier)
     core.transport.wake()  # the reader may be waiting for a frame,
     core.changes.notify()  # or backing off before a reconnect
-    while True:
-        bell = core.changes.register()
-        if barrier.reached or core.dispatch_done:
-            core.changes.cancel(bell)
-            return True
-        remaining = deadline - time.monotonic()
-        if core.closing or remaining <= 0:
-            core.changes.cancel(bell)
-            return False
-        core.changes.sleep(bell, remaining)
+    core.changes.wait_until(
+        lambda: barrier.reached or core.dispatch_done or core.closing, deadline)
+    return barrier.reached or core.dispatch_done
 
 
 def close_session(core: SessionCore, close_timeout: float, reader: threading.Thread,
