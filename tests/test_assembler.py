@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scribe_sync import CommittedTranscript, PartialTranscript
-from scribe_sync._assembler import Assembler
+from scribe_sync._assembler import Assembler, Waiters
 from scribe_sync.messages import Event
 
 # An operation: put a partial, put a committed transcript, or take one event.
@@ -75,3 +78,31 @@ def test_take_times_out_with_the_builtin_timeout_error() -> None:
         queue.take(0)
     queue.close()
     assert queue.take(None) is None
+
+
+def test_wait_until_asks_again_after_each_notify_until_done() -> None:
+    waiters, flag, asked = Waiters(), threading.Event(), threading.Event()
+    result: list[bool] = []
+
+    def done() -> bool:
+        asked.set()
+        return flag.is_set()
+
+    thread = threading.Thread(target=lambda: result.append(waiters.wait_until(done, None)),
+                              name="test-waiter")
+    thread.start()
+    assert asked.wait(10)
+    asked.clear()
+    waiters.notify()  # not done yet: it asks again and sleeps on
+    assert asked.wait(10)
+    flag.set()
+    waiters.notify()
+    thread.join(10)
+    assert result == [True]
+
+
+def test_wait_until_returns_false_at_its_deadline() -> None:
+    waiters = Waiters()
+    assert waiters.wait_until(lambda: False, time.monotonic() + 0.01) is False
+    assert waiters.wait_until(lambda: False, time.monotonic() - 1) is False
+    assert waiters.wait_until(lambda: True, time.monotonic() - 1) is True
