@@ -47,6 +47,7 @@ SECRET_PARAMS: Final = SECRET_NAMES
 _REDACTED: Final = "<redacted>"
 _OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
+_ENDINGS: Final = frozenset({"close", "refused"})  # the last line of every session
 #: The longest line and the largest file :func:`load` reads: a client message is at most
 #: 16 MiB (what the recording proxy relays), its audio kept with ``--keep-audio`` as long in
 #: base64; an hour's audio is a few hundred MiB.
@@ -269,7 +270,15 @@ class SessionTape:
                                             "status": status, "body": body}))
 
     def text(self) -> str:
-        """The session's lines (its ``session`` line first), secrets scrubbed."""
+        """The session's lines (its ``session`` line first), secrets scrubbed.
+
+        Raises:
+            ValueError: the session has not ended (:meth:`close` or :meth:`refused`): its
+                lines would not load, as a cassette cut short does not.
+        """
+        if not self.closed:
+            raise ValueError(f"session {self.n} has not ended: record its close or refusal "
+                             "before writing it")
         head = _line("session", {"n": self.n, "path": self.path, "query": self.query,
                                  "auth": self.auth})
         return "".join(self._dump(line) for line in (head, *self.lines))
@@ -312,9 +321,15 @@ def load(path: str | os.PathLike[str]) -> Cassette:
         files = [source]
     sessions: list[RecordedSession] = []
     keep_audio = True
+    seen: dict[int, Path] = {}  # a replay hands sessions out by number: each is one session
     for file in files:
         kept, found = _load_file(file)
         keep_audio = keep_audio and kept
+        for session in found:
+            if session.n in seen:
+                raise CassetteError(f"{file}: session {session.n} again (also in "
+                                    f"{seen[session.n].name}): one recording per cassette")
+            seen[session.n] = file
         sessions.extend(found)
     return Cassette(str(source), keep_audio, tuple(sessions))
 
@@ -327,6 +342,7 @@ def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
     sessions: list[RecordedSession] = []
     current: dict[str, Any] | None = None
     lines: list[Mapping[str, Any]] = []
+    starts: dict[int, int] = {}  # session number -> the line of its session line
     keep_audio = False
     number = 0
     try:
@@ -339,11 +355,18 @@ def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
                 continue
             if kind == "session":
                 if current is not None:
-                    sessions.append(_session(current, lines))
+                    sessions.append(_ended(file, number, current, lines))
+                if obj["n"] in starts:
+                    raise CassetteError(f"{file}:{number}: session {obj['n']} again (first at "
+                                        f"line {starts[obj['n']]})")
+                starts[obj["n"]] = number
                 current, lines = obj, []
                 continue
             if current is None:
                 raise CassetteError(f"{file}:{number}: a {kind} line before any session line")
+            if lines and lines[-1]["kind"] in _ENDINGS:
+                raise CassetteError(f"{file}:{number}: a {kind} line after session "
+                                    f"{current['n']} ended")
             lines.append(obj)
     except FileNotFoundError:
         raise CassetteError(f"{file}: no such cassette") from None
@@ -355,7 +378,7 @@ def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
     if number == 0:
         raise CassetteError(f"{file}: the cassette is empty")
     if current is not None:
-        sessions.append(_session(current, lines))
+        sessions.append(_ended(file, number + 1, current, lines))
     # Each session is written when it ends: concurrent sessions reach the file out of the
     # order they started, which is the order a replay hands them out in.
     sessions.sort(key=lambda session: session.n)
@@ -386,6 +409,16 @@ def _check_header(file: Path, number: int, obj: Mapping[str, Any], kind: str) ->
         raise CassetteError(f"{file}:1: cassette version {obj['version']} does not exist "
                             "(versions start at 1)")
     return bool(obj["keep_audio"])
+
+
+def _ended(file: Path, number: int, head: Mapping[str, Any], lines: list[Mapping[str, Any]]
+           ) -> RecordedSession:
+    """A session whose lines are all read (the next line, ``number``, is past them): it must
+    end with its ``close`` or ``refused`` line, which the proxy always writes last."""
+    if not lines or lines[-1]["kind"] not in _ENDINGS:
+        raise CassetteError(f"{file}:{number}: session {head['n']} has no close or refused "
+                            "line: the cassette was cut short (record it again)")
+    return _session(head, lines)
 
 
 def _session(head: Mapping[str, Any], lines: list[Mapping[str, Any]]) -> RecordedSession:

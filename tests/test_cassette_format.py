@@ -215,6 +215,7 @@ def test_diff_ignores_which_side_of_a_commit_a_partial_landed(tmp_path: pathlib.
         if not partial_first:
             t.server(partial, 100.25)
         t.server('{"message_type":"committed_transcript","text":"hello"}', answer_at)
+        t.close("client", 1000, "", 101.0)
         return t
 
     paths = [tmp_path / f"{n}.jsonl" for n in "abc"]
@@ -222,7 +223,7 @@ def test_diff_ignores_which_side_of_a_commit_a_partial_landed(tmp_path: pathlib.
     CassetteWriter(paths[1]).write(tape(False))
     assert diff(load(paths[0]), load(paths[1])) == []
     before_commit = tape(True)
-    before_commit.lines.insert(2, before_commit.lines.pop())  # the answer before the commit
+    before_commit.lines.insert(2, before_commit.lines.pop(-2))  # the answer before the commit
     before_commit.lines[2]["commits"] = 0
     CassetteWriter(paths[2]).write(before_commit)
     assert any("after commit 0" in line for line in diff(load(paths[0]), load(paths[2])))
@@ -243,6 +244,7 @@ def test_diff_ignores_partials_that_raced_the_close(tmp_path: pathlib.Path) -> N
         for n, text in enumerate(partials_after):
             t.server(json.dumps({"message_type": "partial_transcript", "text": text}),
                      100.45 + n / 100)
+        t.close("client", 1000, "", 101.0)
         return t
 
     paths = [tmp_path / f"{n}.jsonl" for n in "abcd"]

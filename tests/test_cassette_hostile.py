@@ -23,6 +23,8 @@ SERVER = {"kind": "server", "t": 0.01, "audio_s": 0.0, "commits": 0, "after": 0,
 CLIENT = {"kind": "client", "t": 0.1, "audio_s": 1.0, "commits": 0, "message_type":
           "input_audio_chunk", "samples": 16000, "sha256": "ab" * 32, "commit": False,
           "sample_rate": None, "previous_text": None}
+CLOSE = {"kind": "close", "t": 0.2, "audio_s": 1.0, "commits": 0, "after": 1, "by": "client",
+         "code": 1000, "reason": ""}  # the last line of every session
 
 
 def _text(*lines: object) -> str:
@@ -93,7 +95,7 @@ def test_deeply_nested_json_is_one_line(tmp_path: pathlib.Path,
 def test_a_bom_and_crlf_line_ends_are_read(tmp_path: pathlib.Path) -> None:
     """What a Windows editor saves is still the same cassette."""
     path = tmp_path / "win.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + _text(HEADER, SESSION, SERVER).replace(
+    path.write_bytes(b"\xef\xbb\xbf" + _text(HEADER, SESSION, SERVER, CLOSE).replace(
         "\n", "\r\n").encode())
     (session,) = load(path).sessions
     assert session.server_frames() == [SERVER["frame"]]
@@ -157,9 +159,9 @@ def test_a_future_version_against_a_current_one_in_diff(tmp_path: pathlib.Path,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
     old = tmp_path / "old.jsonl"
-    old.write_text(_text(HEADER, SESSION, SERVER))
+    old.write_text(_text(HEADER, SESSION, SERVER, CLOSE))
     new = tmp_path / "new.jsonl"
-    new.write_text(_text({**HEADER, "version": 2}, SESSION, SERVER))
+    new.write_text(_text({**HEADER, "version": 2}, SESSION, SERVER, CLOSE))
     assert cassette_main(["cassette", "diff", str(old), str(new)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and str(new) in err and "newer" in err and err.count("\n") == 1
@@ -171,7 +173,7 @@ def test_a_zero_sample_rate_does_not_divide_by_zero(tmp_path: pathlib.Path,
                                                     audio_format: str) -> None:
     path = tmp_path / "rate.jsonl"
     session = {**SESSION, "query": {"audio_format": [audio_format]}}
-    path.write_text(_text(HEADER, session, CLIENT, SERVER))
+    path.write_text(_text(HEADER, session, CLIENT, SERVER, CLOSE))
     assert cassette_main(["cassette", "show", str(path)]) == 0
     replayer = Replayer(load(path).sessions[0])
     replayer.start(0.0)
@@ -187,8 +189,8 @@ def test_a_symlink_loop_is_one_line(tmp_path: pathlib.Path,
 
 def test_a_directory_of_many_files_and_one_bad_names_the_bad_one(
         tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = _text(HEADER, SESSION, SERVER)
     for n in range(2000):
+        text = _text(HEADER, {**SESSION, "n": n + 1}, SERVER, CLOSE)
         (tmp_path / f"session-{n:04d}.jsonl").write_text(text)
     assert len(load(tmp_path).sessions) == 2000
     os.mkfifo(tmp_path / "session-1000x.jsonl")
@@ -200,8 +202,30 @@ def test_a_file_truncated_while_read_ends_on_a_clear_line(tmp_path: pathlib.Path
                                                           ) -> None:
     """A recording cut off mid-line (the proxy killed, a copy still running)."""
     path = tmp_path / "cut.jsonl"
-    path.write_text(_text(HEADER, SESSION, SERVER)[:-20])
-    _refused(path, capsys, ":3:")
+    path.write_text(_text(HEADER, SESSION, SERVER, CLOSE)[:-20])
+    _refused(path, capsys, ":4:")
+
+
+@pytest.mark.parametrize("lines", [
+    (HEADER, SESSION, SERVER),  # cut at a line end: the session's close line is missing
+    (HEADER, SESSION, SERVER, {**SESSION, "n": 2}, SERVER, CLOSE),  # an earlier session cut
+    (HEADER, SESSION),  # nothing after the session line
+])
+def test_a_cassette_cut_at_a_line_end_is_refused_naming_the_session(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+        lines: tuple[object, ...]) -> None:
+    """Without its close or refused line a session is incomplete: a lenient replay of it would
+    leave the client waiting for frames that were never recorded."""
+    path = tmp_path / "cut.jsonl"
+    path.write_text(_text(*lines))
+    assert "session 1 has no close or refused line" in _refused(path, capsys)
+
+
+def test_a_line_after_a_session_ended_is_refused(tmp_path: pathlib.Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "after.jsonl"
+    path.write_text(_text(HEADER, SESSION, SERVER, CLOSE, SERVER))
+    assert "a server line after session 1 ended" in _refused(path, capsys, ":5:")
 
 
 def test_a_transcript_with_unicode_line_separators_reads_back(tmp_path: pathlib.Path) -> None:
@@ -214,6 +238,7 @@ def test_a_transcript_with_unicode_line_separators_reads_back(tmp_path: pathlib.
     tape.server(json.dumps({"message_type": "committed_transcript", "text": text},
                            ensure_ascii=False), 0.5)
     path = tmp_path / "sep.jsonl"
+    tape.close("client", 1000, "", 0.3)
     CassetteWriter(path).write(tape)
     (session,) = load(path).sessions
     assert session.server_frames() == [{"message_type": "committed_transcript", "text": text}]
@@ -233,6 +258,7 @@ def test_a_short_or_odd_secret_is_scrubbed_without_breaking_the_cassette(
     tape.server(json.dumps({"message_type": "committed_transcript", "text": f"<{secret}>"}), 0.2)
     tape.close("client", 1000, "", 0.3)
     path = tmp_path / "odd.jsonl"
+    tape.close("client", 1000, "", 0.3)
     CassetteWriter(path).write(tape)
     (session,) = load(path).sessions
     assert session.of("client")[0]["previous_text"] == "(<redacted>)"
@@ -253,7 +279,7 @@ def test_show_and_diff_print_no_terminal_control_characters(
     path = tmp_path / "evil.jsonl"
     path.write_text(_text(HEADER, session, frame, close), encoding="utf-8")
     plain = tmp_path / "plain.jsonl"
-    plain.write_text(_text(HEADER, SESSION, SERVER))
+    plain.write_text(_text(HEADER, SESSION, SERVER, CLOSE))
     assert cassette_main(["cassette", "show", str(path)]) == 0
     assert cassette_main(["cassette", "diff", str(plain), str(path)]) == 1
     out = capsys.readouterr().out
@@ -278,6 +304,7 @@ def test_any_client_frame_records_a_cassette_that_loads(tmp_path: pathlib.Path,
     tape.client(frame, 0.1)
     tape.close("client", 1000, "", 0.2)
     path = tmp_path / "any.jsonl"
+    tape.close("client", 1000, "", 0.3)
     CassetteWriter(path).write(tape)
     (line,) = load(path).sessions[0].of("client")
     assert line["message_type"] in (None, "input_audio_chunk")
@@ -290,6 +317,7 @@ def test_a_server_frame_nested_past_the_parser_is_kept_as_text(tmp_path: pathlib
     tape = SessionTape(1, "/v1/speech-to-text/realtime", {}, auth="api_key", start=0.0)
     tape.server("[" * 100000, 0.1)
     path = tmp_path / "deep.jsonl"
+    tape.close("client", 1000, "", 0.3)
     CassetteWriter(path).write(tape)
     (line,) = load(path).sessions[0].of("server")
     assert line["raw"] == "[" * 100000
@@ -313,6 +341,7 @@ def test_the_largest_message_the_proxy_relays_records_a_line_that_loads(
     tape.client(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "",
                             "previous_text": "\x01" * (size // 2)}), 0.2)
     path = tmp_path / "big.jsonl"
+    tape.close("client", 1000, "", 0.3)
     CassetteWriter(path).write(tape)
     assert max(len(line) for line in path.read_bytes().splitlines()) <= MAX_LINE
     assert len(load(path).sessions[0].of("client")) == 2
@@ -361,10 +390,38 @@ def test_a_diff_of_very_long_sessions_is_positional(monkeypatch: pytest.MonkeyPa
         return {**SERVER, "frame": {"message_type": "committed_transcript", "text": text}}
 
     a = tmp_path / "a.jsonl"
-    a.write_text(_text(HEADER, SESSION, frame("one"), frame("two"), frame("three")))
+    a.write_text(_text(HEADER, SESSION, frame("one"), frame("two"), frame("three"), CLOSE))
     b = tmp_path / "b.jsonl"
-    b.write_text(_text(HEADER, SESSION, frame("one"), frame("2"), frame("three"), frame("4")))
+    b.write_text(_text(HEADER, SESSION, frame("one"), frame("2"), frame("three"), frame("4"),
+                       CLOSE))
     out = cassette_view.diff(load(a), load(b))
     assert [line[:12] for line in out[2:]] == ["@@ line 3 @@", '-<- after co', '+<- after co',
-                                               "@@ line 5 @@", '+<- after co']
-    assert '"two"' in out[3] and '"2"' in out[4] and '"4"' in out[6]
+                                               "@@ line 5 @@", "-close by cl", '+<- after co',
+                                               "@@ line 6 @@", "+close by cl"]
+    assert '"two"' in out[3] and '"2"' in out[4] and '"4"' in out[7]
+
+
+def test_a_session_number_twice_in_a_file_is_refused(tmp_path: pathlib.Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A replay hands sessions out by number: two sessions 1 cannot both be the first."""
+    path = tmp_path / "twice.jsonl"
+    path.write_text(_text(HEADER, SESSION, SERVER, CLOSE, SESSION, SERVER, CLOSE))
+    assert "session 1 again (first at line 2)" in _refused(path, capsys, ":5:")
+
+
+def test_a_session_number_in_two_files_of_a_directory_is_refused(tmp_path: pathlib.Path
+                                                                 ) -> None:
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text(_text(HEADER, SESSION, SERVER, CLOSE))
+    with pytest.raises(CassetteError, match=r"b\.jsonl: session 1 again \(also in a\.jsonl\)"):
+        load(tmp_path)
+
+
+def test_a_tape_that_has_not_ended_is_not_written() -> None:
+    from mock_server.cassette import SessionTape
+
+    tape = SessionTape(3, "/v1/speech-to-text/realtime", {}, auth="api_key", start=0.0)
+    with pytest.raises(ValueError, match="session 3 has not ended"):
+        tape.text()
+    tape.close("client", 1000, "", 0.1)
+    assert tape.text().count("\n") == 2

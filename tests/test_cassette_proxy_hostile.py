@@ -240,7 +240,9 @@ def test_a_directory_of_more_than_999_sessions_reads_in_session_order(tmp_path: 
     """session-1000.jsonl sorts before session-999.jsonl by name."""
     writer = CassetteWriter(tmp_path)
     for n in (998, 999, 1000, 1001):
-        writer.write(SessionTape(n, "/v1/speech-to-text/realtime", {}, auth="api_key"))
+        tape = SessionTape(n, "/v1/speech-to-text/realtime", {}, auth="api_key")
+        tape.close("client", 1000, "", 0.1)
+        writer.write(tape)
     assert [s.n for s in load(tmp_path).sessions] == [998, 999, 1000, 1001]
 
 
