@@ -139,6 +139,7 @@ class Session:
             previous_text: text context for the model; only allowed with the first chunk.
 
         Raises:
+            TypeError: ``data`` is not bytes, or is a memoryview of float or 32-bit samples.
             LocalProtocolError: ``previous_text`` after the first chunk, or the session is closed.
             AudioBufferFullError: with reconnect on, the replay buffer is full; nothing was sent.
             ServerError, ConnectionClosedError: the session has ended with that error; the audio
@@ -146,6 +147,9 @@ class Session:
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"audio must be bytes, not {type(data).__name__}")
+        if isinstance(data, memoryview) and (data.itemsize > 2 or data.format[-1:] in "efd"):
+            raise TypeError(f"audio must be 16-bit PCM or mu-law, not {data.format!r} samples "
+                            "(sent as is, they would be noise): convert them first")
         if previous_text is not None:
             check_text("previous_text", previous_text)
         self._core.send(lambda state, now: state.audio(data, previous_text, now),

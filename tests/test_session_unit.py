@@ -284,6 +284,22 @@ def test_previous_text_must_be_encodable_text() -> None:
     session.close()
 
 
+def test_a_view_of_float_or_wide_samples_is_refused_and_pcm16_views_are_sent() -> None:
+    """A memoryview of float32 (numpy's or array's) would be sent byte for byte as noise."""
+    import array
+
+    session, t = make_session()
+    for samples in (array.array("f", [0.5] * 160), array.array("d", [0.5] * 160),
+                    array.array("i", [1] * 160)):
+        with pytest.raises(TypeError, match=f"not '{samples.typecode}' samples"):
+            session.send_audio(memoryview(samples))
+    assert t.sent == []
+    session.send_audio(memoryview(array.array("h", [1] * 160)))
+    session.send_audio(memoryview(bytearray(b"\x02\x00" * 160)))
+    assert [len(audio_of(f)) for f in t.sent] == [320, 320]
+    session.close()
+
+
 def test_large_sends_are_split_and_partial_samples_carried() -> None:
     """Audio is split into frames of at most 1 s, and an odd byte waits for its pair."""
     session, t = make_session()  # pcm_16000: 32000 bytes per second
