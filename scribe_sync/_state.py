@@ -182,7 +182,8 @@ class SessionState:
 
         Empty when nothing is uncommitted (a commit then would only provoke commit_throttled).
         """
-        self.carry = b""  # half a sample cannot be sent; it is below any audible duration
+        # A carried half sample stays for the next call: the commit covers whole samples, and
+        # the audio after it must stay aligned on them.
         if self.uncommitted_bytes == 0:
             return []
         chunks = []

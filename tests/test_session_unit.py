@@ -311,6 +311,19 @@ def test_large_sends_are_split_and_partial_samples_carried() -> None:
     session.close()
 
 
+def test_a_half_sample_waits_across_a_commit_so_later_audio_stays_aligned() -> None:
+    """An odd slice, a commit, the rest: the server gets every byte, in whole samples."""
+    session, t = make_session()
+    audio = bytes(range(256)) * 250  # 64000 bytes, 2 s of pcm_16000
+    session.send_audio(audio[:32001])
+    assert session.commit() is True
+    session.send_audio(audio[32001:])
+    sent = b"".join(audio_of(f) for f in t.sent)
+    assert sent == audio
+    assert all(len(audio_of(f)) % 2 == 0 for f in t.sent)
+    session.close()
+
+
 def test_commit_never_provokes_commit_throttled() -> None:
     """No audio: commit sends nothing. Under 0.3 s: silence pads the segment to 0.35 s."""
     session, t = make_session()
