@@ -2,8 +2,9 @@
 
 Started by the first ``Session.on``; it takes events from its own bounded queue (an
 :class:`~scribe_sync._assembler.Assembler` the reader fills) until ``SessionEnded``. A callback
-that raises is logged and does not stop the others. A :class:`~scribe_sync._assembler.Barrier`
-in the queue is marked reached (``finish()`` waits for it), never shown to a callback.
+that raises is logged and does not stop the others, even with ``SystemExit``. A
+:class:`~scribe_sync._assembler.Barrier` in the queue is marked reached (``finish()`` waits for
+it), never shown to a callback.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def dispatch(core: SessionCore, queue: Assembler[Event | Barrier],
                     except Exception:
                         logger.exception("callback %r failed on %s", callback,
                                          type(item).__name__)
+                    except BaseException as exc:
+                        # SystemExit (sys.exit() in a callback) would end this thread only,
+                        # silently: later callbacks, SessionEnded and finish()'s wait with it.
+                        logger.error("callback %r raised %s on %s: a callback cannot end the "
+                                     "program (close the session instead); callbacks go on",
+                                     callback, type(exc).__name__, type(item).__name__,
+                                     exc_info=exc)
             if isinstance(item, SessionEnded):
                 return
     finally:

@@ -248,3 +248,31 @@ def test_a_stream_whose_finish_timed_out_makes_the_iterator_raise() -> None:
         list(session)
     handle.join(5)
     assert isinstance(handle.error, TimeoutError)
+
+
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt, GeneratorExit])
+def test_a_callback_raising_systemexit_is_logged_and_the_callbacks_go_on(
+        raised: type[BaseException], caplog: pytest.LogCaptureFixture) -> None:
+    """sys.exit() in a callback used to end the dispatcher thread silently: later callbacks
+    and SessionEnded never ran, and finish() still returned at once."""
+    session, t = make_session()
+    seen: list[str] = []
+    ended = threading.Event()
+
+    def first(event: CommittedTranscript) -> None:
+        seen.append(event.text)
+        if len(seen) == 1:
+            raise raised("from a callback")
+
+    session.on(CommittedTranscript, first)
+    session.on(SessionEnded, lambda event: ended.set())
+    for text in ("one", "two", "three"):
+        session.send_audio(HALF_SECOND)
+        session.commit()
+        t.push(CommittedTranscript(text))
+    session.finish(timeout=5)
+    assert seen == ["one", "two", "three"]
+    session.close()
+    assert ended.wait(5)
+    assert f"raised {raised.__name__} on CommittedTranscript" in caplog.text
+    _dispatcher_ends(session)
