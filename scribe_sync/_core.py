@@ -36,8 +36,8 @@ from .messages import AudioFormat, Event, SessionEnded
 from .protocol import encode_audio_chunk
 from .transcript import Transcript
 
-__all__ = ["CLOSE_REASON", "Ending", "Flag", "SessionCore", "check_text", "check_timeout",
-           "fresh"]
+__all__ = ["CLOSE_REASON", "Ending", "Flag", "SessionCore", "check_audio", "check_text",
+           "check_timeout", "fresh"]
 
 logger = logging.getLogger("scribe_sync")
 
@@ -54,9 +54,29 @@ class Ending:
 
 
 def check_timeout(name: str, value: float | None) -> None:
-    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
-                                  and value >= 0):
-        raise ValueError(f"invalid {name}={value!r}: a finite number of seconds >= 0, or None")
+    if value is None:
+        return
+    try:  # bool is an int, but True is no number of seconds; an int past a float overflows
+        good = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0)
+    except OverflowError:
+        good = False
+    if not good:
+        shown = f"{value!r}"[:40]
+        raise ValueError(f"invalid {name}={shown}: a finite number of seconds >= 0, or None")
+
+
+def check_audio(data: object) -> None:
+    """``send_audio``'s argument: bytes, or a contiguous view of bytes or 16-bit samples."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"audio must be bytes, not {type(data).__name__}")
+    if isinstance(data, memoryview):
+        if data.itemsize > 2 or data.format[-1:] in "efd":
+            raise TypeError(f"audio must be 16-bit PCM or mu-law, not {data.format!r} samples "
+                            "(sent as is, they would be noise): convert them first")
+        if not data.contiguous:
+            raise TypeError("audio must be one contiguous buffer, not a strided memoryview "
+                            "(copy it first, e.g. with bytes(view))")
 
 
 def check_text(option: str, value: object) -> None:

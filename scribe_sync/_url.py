@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from .errors import ConfigError
+from .errors import ConfigError, ScribeError
 
 if TYPE_CHECKING:
     from ._options import SessionOptions
@@ -18,6 +19,7 @@ __all__ = [
     "REALTIME_PATH",
     "auth_headers",
     "build_url",
+    "call_token",
     "check_base_url",
     "check_credential",
     "query_params",
@@ -164,6 +166,18 @@ def build_url(base_url: str, options: SessionOptions, *, token: str | None = Non
     )
 
 
+def call_token(token: Callable[[], str]) -> str:
+    """A fresh token from the caller's function. Its own failure is a ``ConfigError`` chained
+    to it (at a reconnect, the session ends with it instead of a "reader failed")."""
+    try:
+        return token()
+    except (ScribeError, TimeoutError):
+        raise  # create_token's failures: typed already, and a reconnect may retry them
+    except Exception as exc:
+        raise ConfigError(f"the token function failed: {type(exc).__name__}",
+                          option="token") from exc
+
+
 def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
     """Handshake headers: ``xi-api-key``, or none when a token authenticates the session.
 
@@ -176,6 +190,9 @@ def auth_headers(api_key: str | None, token: str | None) -> dict[str, str]:
             control character (CR or LF would inject headers into the upgrade request).
     """
     if token is not None:
+        if not isinstance(token, str):
+            raise ConfigError(f"token must be a string; the token function returned "
+                              f"{type(token).__name__}", option="token")
         check_credential("token", token)
         if not token:
             # An empty token is always a caller bug (often an unset environment variable). The

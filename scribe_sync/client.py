@@ -27,7 +27,7 @@ from ._transport import (
     WebSocketTransport,
     tls_problem,
 )
-from ._url import auth_headers, build_url, check_base_url, check_credential
+from ._url import auth_headers, build_url, call_token, check_base_url, check_credential
 from .errors import (
     AuthError,
     ConfigError,
@@ -208,7 +208,7 @@ class ScribeClient:
 
         def open_connection(cancel: Cancel | None = None
                             ) -> tuple[Transport, SessionStarted, tuple[ServerEvent, ...]]:
-            fresh = token() if callable(token) else token
+            fresh = call_token(token) if callable(token) else token
             return self._open(session_options, fresh, cancel)
 
         transport, started, early = open_connection()

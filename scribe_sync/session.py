@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._assembler import Assembler, Barrier
-from ._core import SessionCore, check_text, check_timeout, fresh
+from ._core import SessionCore, check_audio, check_text, check_timeout, fresh
 from ._dispatch import Handler, dispatch
 from ._reader import Connector, Reader
 from ._shutdown import await_answers, close_session
@@ -145,11 +145,7 @@ class Session:
             ServerError, ConnectionClosedError: the session has ended with that error; the audio
                 was not sent.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"audio must be bytes, not {type(data).__name__}")
-        if isinstance(data, memoryview) and (data.itemsize > 2 or data.format[-1:] in "efd"):
-            raise TypeError(f"audio must be 16-bit PCM or mu-law, not {data.format!r} samples "
-                            "(sent as is, they would be noise): convert them first")
+        check_audio(data)
         if previous_text is not None:
             check_text("previous_text", previous_text)
         self._core.send(lambda state, now: state.audio(data, previous_text, now),
@@ -233,6 +229,8 @@ class Session:
         """
         if not (isinstance(event_type, type) and issubclass(event_type, Event)):
             raise TypeError("event_type must be an Event class, e.g. CommittedTranscript")
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
         subscription = Subscription(self, event_type, callback)
         core = self._core
         with self._subscribe_lock:

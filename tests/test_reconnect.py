@@ -258,6 +258,30 @@ def test_reconnect_with_tokens_needs_a_token_function() -> None:
         assert len(server.wait_idle(count=2)) == 2
 
 
+@pytest.mark.parametrize("second", [lambda: 5, lambda: 1 / 0])
+def test_a_token_function_that_fails_at_a_reconnect_ends_the_session_with_a_config_error(
+        second: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A token function that returned a non-string, or raised, at a reconnect ended the session
+    as "reader failed", logged as a library bug; at connect it raised a raw TypeError."""
+    fault = {"action": "drop", "when": "chunks", "count": 20, "session": 1}
+    with MockServer(scenario={"faults": [fault]}) as server:
+        client = ScribeClient(KEY, base_url=server.base_url)
+        keyless = ScribeClient(base_url=server.base_url)
+        with pytest.raises(ConfigError, match="token"):
+            keyless.connect(token=second, reconnect=FAST)
+        calls: list[int] = []
+
+        def token() -> Any:
+            calls.append(1)
+            return client.create_token() if len(calls) == 1 else second()
+
+        session = keyless.connect(token=token, reconnect=FAST)
+        with pytest.raises(ConfigError, match="token"):
+            drive(session)
+        session.close()
+    assert "reader failed" not in caplog.text
+
+
 def test_close_during_the_reconnect_gap_ends_quietly() -> None:
     """close() while waiting to reconnect ends the session normally and promptly."""
     fault = {"action": "drop", "when": "chunks", "count": 1, "session": 1}

@@ -300,6 +300,24 @@ def test_a_view_of_float_or_wide_samples_is_refused_and_pcm16_views_are_sent() -
     session.close()
 
 
+def test_hostile_arguments_are_typed_errors_naming_the_argument() -> None:
+    """True was taken as a 1 s timeout, 10**400 raised OverflowError, a strided view failed
+    with an internal cast message, and on() accepted a non-callable (each event then logged
+    a TypeError)."""
+    session, t = make_session()
+    for timeout in (True, 10**400, -1, float("nan")):
+        with pytest.raises(ValueError, match="invalid timeout"):
+            session.recv(timeout=timeout)
+        with pytest.raises(ValueError, match="invalid timeout"):
+            session.finish(timeout=timeout)
+    with pytest.raises(TypeError, match="contiguous"):
+        session.send_audio(memoryview(b"\x00\x01" * 100)[::2])
+    with pytest.raises(TypeError, match="callback must be callable"):
+        session.on(CommittedTranscript, "print")
+    assert t.sent == []
+    session.close()
+
+
 def test_large_sends_are_split_and_partial_samples_carried() -> None:
     """Audio is split into frames of at most 1 s, and an odd byte waits for its pair."""
     session, t = make_session()  # pcm_16000: 32000 bytes per second
