@@ -30,6 +30,11 @@ _OPCODES: Final = frozenset({CONT, TEXT, BINARY, CLOSE, PING, PONG})
 _MAX_CONTROL: Final = 125
 
 
+#: Codes a close frame may carry (RFC 6455 §7.4.1; 1012-1014 registered since), besides
+#: 3000-4999. 1005 and 1006 only ever describe a close, and are never sent.
+_CLOSE_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
 class Violation(Exception):
     """The peer broke the protocol (``code`` 1002) or a size limit (``code`` 1009)."""
 
@@ -166,8 +171,21 @@ class FrameReader:
         else:
             payload = bytes(buffer[at:end])
         del buffer[:end]
-        if opcode == CLOSE and len(payload) == 1:
-            raise Violation(1002, "a close frame with a one-byte body")
+        if opcode == CLOSE and payload:
+            _check_close(payload)
         if not opcode & 0x8 and not (fin and opcode != CONT):  # part of a fragmented message
             self._fragment_size += length
         return fin, opcode, payload
+
+
+def _check_close(payload: bytes) -> None:
+    """A close frame's body: a code a close frame may carry, then a UTF-8 reason (§5.5.1)."""
+    if len(payload) == 1:
+        raise Violation(1002, "a close frame with a one-byte body")
+    code = int.from_bytes(payload[:2], "big")
+    if code not in _CLOSE_CODES and not 3000 <= code < 5000:
+        raise Violation(1002, f"a close frame with code {code}, which no close frame carries")
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise Violation(1007, "a close frame whose reason is not UTF-8") from None

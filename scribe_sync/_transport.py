@@ -225,8 +225,8 @@ class WebSocketTransport:
             except Violation as exc:
                 if exc.code == MESSAGE_TOO_BIG:
                     raise self._fail(MESSAGE_TOO_BIG, "message too big", str(exc)) from None
-                raise self._fail(
-                    PROTOCOL_ERROR, "protocol error",
+                raise self._fail(  # 1002, or 1007 for a close reason that is not UTF-8
+                    exc.code, "protocol error" if exc.code == PROTOCOL_ERROR else "invalid data",
                     f"the server broke the WebSocket protocol: {exc}",
                 ) from None
             if frame is not None:

@@ -90,3 +90,27 @@ def test_a_header_claiming_2_to_the_63_bytes_is_refused_at_once() -> None:
     with pytest.raises(Violation) as caught:
         reader.next()
     assert caught.value.code == 1009
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    (b"\x03", 1002),
+    ((1005).to_bytes(2, "big"), 1002),
+    ((1006).to_bytes(2, "big") + b"gone", 1002),
+    ((2000).to_bytes(2, "big"), 1002),
+    ((1000).to_bytes(2, "big") + b"\xff\xfe", 1007),
+])
+def test_a_close_frame_no_peer_may_send_is_a_violation(body: bytes, code: int) -> None:
+    """RFC 6455 §7.4.1 and §5.5.1: 1005 and 1006 are never on the wire, and a close reason is
+    UTF-8; such a close used to end the session as a quiet, normal one."""
+    reader = FrameReader(None)
+    reader.feed(bytes([0x88, len(body)]) + body)
+    with pytest.raises(Violation) as caught:
+        reader.next()
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999])
+def test_every_close_code_a_peer_may_send_is_read(code: int) -> None:
+    reader = FrameReader(None)
+    reader.feed(bytes([0x88, 5]) + code.to_bytes(2, "big") + b"bye")
+    assert reader.next() == (0x8, code.to_bytes(2, "big") + b"bye")

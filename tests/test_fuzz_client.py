@@ -182,6 +182,8 @@ violations = st.sampled_from([
     frame(OP_PING, b"x" * 126),  # control frames carry at most 125 bytes
     frame(OP_PING, b"fragmented ping", fin=False),
     frame(OP_CLOSE, b"\x03"),  # a one-byte close body
+    *(frame(OP_CLOSE, code.to_bytes(2, "big")) for code in (999, 1004, 1005, 1006, 1015,
+                                                             2999, 5000)),  # codes never sent
     frame(OP_TEXT, b"first half", fin=False) + frame(OP_TEXT, b"a new message mid-way"),
 ]).map(lambda raw: Terminal("violation", raw))
 
