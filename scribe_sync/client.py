@@ -148,7 +148,7 @@ class ScribeClient:
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "unset"
-        return f"<ScribeClient {self.base_url} api_key={key}>"
+        return f"<ScribeClient {redact_url(self.base_url)} api_key={key}>"
 
     # ------------------------------------------------------------------------------------------
 

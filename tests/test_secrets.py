@@ -193,6 +193,13 @@ def test_no_secret_in_logs_output_reprs_errors_or_journal(
         assert secret not in everything, f"a secret leaked: {secret[:6]}..."
 
 
+@pytest.mark.parametrize("query", ["?xi-api-key=sk_base_url_secret", "?token=sk_base_url_secret",
+                                   "?XI_API_KEY=sk_base_url_secret"])
+def test_a_credential_in_the_base_urls_query_stays_out_of_the_clients_repr(query: str) -> None:
+    client = ScribeClient("k", base_url="https://api.example.test" + query)
+    assert "sk_base_url_secret" not in repr(client)
+
+
 def test_redact_log_text_masks_handshake_headers_and_query_values() -> None:
     """Header lines for credentials and token/key query values are masked; the rest stays."""
     dump = ("GET /v1/speech-to-text/realtime?model_id=m&token=sutkn_abc&x=1 HTTP/1.1\r\n"
