@@ -202,12 +202,33 @@ class WebSocketTransport:
         # the lock wait is bounded the same way.
         if not self._send_lock.acquire(timeout=self._io_timeout):
             raise ConnectionClosedError(f"{what}: timed out", code=ABNORMAL_CLOSURE)
+        sent = 0
         try:
-            sock.sendall(data)
+            # sendall's own loop, in Python to know how much went out if it is interrupted.
+            sent = sock.send(data)
+            while sent < len(data):
+                sent += sock.send(memoryview(data)[sent:])
         except (OSError, ValueError) as exc:
             raise self._closed_error(what, exc) from exc
+        except BaseException:
+            if sent:  # Ctrl+C between two writes of one frame: the rest goes out first, or the
+                self._complete(sock, data, sent)  # peer reads the next frame as its payload
+            raise
         finally:
             self._send_lock.release()
+
+    def _complete(self, sock: socket.socket, data: bytes, sent: int) -> None:
+        """Write the rest of an interrupted frame (each write bounded by ``io_timeout``); later
+        interrupts wait for it. If it cannot be written, the connection is failed."""
+        rest = memoryview(data)[sent:]
+        while rest:
+            try:
+                rest = rest[sock.send(rest):]
+            except (OSError, ValueError) as exc:
+                self._failed = self._closed_error("send failed", exc)
+                return
+            except BaseException:  # another Ctrl+C: the first one is raised
+                continue
 
     def wake(self) -> None:
         """End a :meth:`recv` waiting in another thread now (it returns ``None``)."""
