@@ -12,7 +12,8 @@ case and whether words are joined by ``-`` or ``_`` (``xi-api-key``, ``XI_API_KE
 Memory is bounded by default (:class:`FramePolicy`): counts, digests and errors are kept for every
 session, frames only for the first ``per_session`` frames of a session and only for the
 ``sessions`` most recently finished sessions (open sessions always keep theirs). Dropped frames
-are counted in :attr:`SessionRecord.frames_dropped`.
+are counted in :attr:`SessionRecord.frames_dropped`. Each kept client frame (and each error
+message, which may echo one) is bounded in size too (:mod:`mock_server._journal_bounds`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import attrs
 
 from scribe_sync._redact import is_secret_name
 
+from ._journal_bounds import bounded, shorten
 from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
 __all__ = [
@@ -46,7 +48,9 @@ REDACTED: Final = "<redacted>"
 @attrs.frozen
 class JournalFrame:
     """One WebSocket frame. ``data`` is the parsed JSON object (inbound audio replaced by
-    ``"<N bytes>"`` to keep the journal small) or the raw text/bytes when it was not JSON."""
+    ``"<N bytes>"`` to keep the journal small) or the raw text/bytes when it was not JSON;
+    of a client frame, about 4096 characters at most (longer text shortened with a note,
+    :mod:`mock_server._journal_bounds`)."""
 
     direction: str  # "in" (client -> mock) or "out" (mock -> client)
     time: float  # time.monotonic() when received or sent
@@ -255,6 +259,8 @@ class Journal:
                 log.errors.append(str(frame.message_type))
             cap = self.frames.per_session
             if cap is None or len(log.frames) < cap:
+                if error:  # its text may echo what the client sent (a message_type)
+                    frame = attrs.evolve(frame, data=bounded(frame.data))
                 log.frames.append(frame)
             else:
                 log.frames_dropped += 1
@@ -273,8 +279,10 @@ class Journal:
                         log.add_audio(record.audio)
                 elif isinstance(record, FrameReceived):
                     if keep_frames:
+                        kind = record.message_type
                         log.frames.append(JournalFrame(
-                            "in", record.time, record.message_type, record.data, record.size
+                            "in", record.time, kind if kind is None else shorten(kind),
+                            bounded(record.data), record.size,
                         ))
                 elif isinstance(record, Committed):
                     log.commits += 1
