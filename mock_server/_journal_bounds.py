@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["FRAME_TEXT_LIMIT", "MAX_DEPTH", "bounded", "shorten"]
+__all__ = ["FRAME_TEXT_LIMIT", "MAX_DEPTH", "bounded", "deeper_than", "shorten"]
 
 #: Characters of text (bytes of a binary frame) the journal keeps of one frame.
 FRAME_TEXT_LIMIT: Final = 4096
@@ -57,6 +57,24 @@ def bounded(data: Any) -> Any:
     if isinstance(data, dict) and _plain(data):
         return data
     return _Budget(FRAME_TEXT_LIMIT).keep(data, 0)
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects or lists more than ``limit`` deep. A loop, not a
+    recursion: it must not fail on the very values it is there to find."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 class _Budget:

@@ -29,7 +29,7 @@ import attrs
 
 from scribe_sync._redact import is_secret_name
 
-from ._journal_bounds import bounded, shorten
+from ._journal_bounds import MAX_DEPTH, bounded, deeper_than, shorten
 from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
 __all__ = [
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 REDACTED: Final = "<redacted>"
+#: Deeper frame data is exported cut (a JSON encoder's recursion gives out in the hundreds).
+_EXPORT_DEPTH: Final = 4 * MAX_DEPTH
 
 
 @attrs.frozen
@@ -105,13 +107,29 @@ class SessionRecord:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (admin API)."""
-        out = attrs.asdict(self, recurse=True)
+        """JSON-serialisable form (admin API), whatever the frames hold: this must not fail,
+        or one session's frame would take the journal away from every test. So no recursion
+        over the frames' data (``attrs.asdict(recurse=True)`` would recurse into it), and
+        data nested deeper than any JSON encoder takes (such as a scenario's ``send``
+        payload) is exported cut (client frames already are, when journaled)."""
+        out = attrs.asdict(self, recurse=False)
+        out["query"] = {name: list(values) for name, values in self.query.items()}
+        out["headers"] = dict(self.headers)
+        out["errors"] = list(self.errors)
         out["frames"] = [
-            {**f, "data": f["data"] if not isinstance(f["data"], bytes) else f["data"].hex()}
-            for f in out["frames"]
+            {"direction": f.direction, "time": f.time, "message_type": f.message_type,
+             "data": _exported(f.data), "size": f.size}
+            for f in self.frames
         ]
         return out
+
+
+def _exported(data: Any) -> Any:
+    if isinstance(data, bytes):
+        return data.hex()
+    if isinstance(data, (dict, list)) and deeper_than(data, _EXPORT_DEPTH):
+        return bounded(data)
+    return data
 
 
 @attrs.frozen

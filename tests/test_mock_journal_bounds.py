@@ -5,9 +5,12 @@ of the journal stays total."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
+from typing import Any
 
 from mock_server import MockServer
-from mock_server._journal_bounds import FRAME_TEXT_LIMIT
+from mock_server._journal_bounds import FRAME_TEXT_LIMIT, MAX_DEPTH
 from mock_server.journal import JournalFrame, SessionRecord
 from mock_server.testing import Peer, chunk, speech
 
@@ -85,3 +88,50 @@ def test_usual_chunks_are_kept_whole() -> None:
         "message_type": "input_audio_chunk", "audio_base_64": "<3200 bytes>", "commit": False,
         "sample_rate": 16000, "previous_text": "hello there",
     }
+
+
+def _get_sessions(server: MockServer) -> tuple[int, Any]:
+    url = server.base_url + "/_mock/sessions"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code, None
+
+
+def test_a_deeply_nested_chunk_never_breaks_the_journal_export() -> None:
+    """A valid chunk whose extra field nests 900 deep is journaled cut at MAX_DEPTH; the
+    admin export and to_dict() still work for every session."""
+    depth = 900
+    frame = ('{"message_type":"input_audio_chunk","audio_base_64":"","x":'
+             + "[" * depth + "]" * depth + "}")
+    with MockServer() as server:
+        with Peer(server) as peer:
+            peer.recv_until("session_started")
+            peer.send(frame)
+        record = server.wait_idle()[0]
+        status, sessions = _get_sessions(server)
+    assert status == 200
+    assert sessions[0]["chunks"] == 1
+    kept = json.dumps(record.to_dict()["frames"][1]["data"]["x"])
+    assert f"<nested over {MAX_DEPTH} deep>" in kept
+
+
+def test_a_deep_scenario_payload_never_breaks_the_journal_export() -> None:
+    """A scenario's send fault nesting 600 deep (the mock's own frame, not bounded when
+    journaled) is exported cut rather than failing the export."""
+    payload: dict[str, Any] = {"message_type": "mock_deep"}
+    inner = payload
+    for _ in range(600):
+        inner["x"] = {}
+        inner = inner["x"]
+    scenario = {"faults": [{"action": "send", "when": "start", "payload": payload}]}
+    with MockServer(scenario=scenario) as server:
+        with Peer(server) as peer:
+            peer.recv_until("session_started")
+        server.wait_idle()
+        status, sessions = _get_sessions(server)
+    assert status == 200
+    (sent,) = [f for f in sessions[0]["frames"] if f["message_type"] == "mock_deep"]
+    assert "nested over" in json.dumps(sent["data"])
