@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from ._wire import END_TYPES, encode, peer_close
 from .actions import ERROR_TYPES, Action, Close, Drop, Record, Send, error_actions
 from .bench import BenchStream
 from .context import AnswerSource, ServerContext, SessionSetup
@@ -30,30 +30,17 @@ from .journal import JournalFrame, SessionLog, key_label, redact_query, secrets_
 from .params import InvalidParams, parse_params
 from .scenarios import Delay
 
-__all__ = ["AUTH_ERROR_TEXT", "WebSocketSession"]
+__all__ = ["AUTH_ERROR_TEXT", "SEND_QUEUE_LIMIT", "WebSocketSession"]
 
 AUTH_ERROR_TEXT: Final = "You must be authenticated to use this endpoint."  # live (CAP-A)
 _ERROR_TYPES: Final = frozenset(ERROR_TYPES)
 _READ_TIMEOUT_REASON: Final = "read timeout"  # invented: the live service's bound is unknown
+#: Frames that may wait in a session's send queue (delayed answers, docs/mock.md "Guards"):
+#: with more, the session stops reading its client until some have gone out, the backpressure
+#: of an undelayed session (which waits for each send), so a client that never reads cannot
+#: make the queue grow without bound.
+SEND_QUEUE_LIMIT: Final = 64
 _Action = Send | Close | Drop
-#: aiohttp reports these when the connection is over (a close frame, our close, EOF, an error).
-_END_TYPES: Final = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
-
-
-def _encode(payload: dict[str, Any]) -> bytes:
-    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    try:
-        return encoded.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate echoed from a client's JSON ("\\ud800" is valid JSON but not
-        # valid UTF-8): send it escaped rather than fail the send.
-        return json.dumps(payload, separators=(",", ":")).encode("ascii")
-
-
-def _peer_close(message: Any) -> tuple[int, str]:
-    """The code and reason of a client's close frame; 1005 (no status received, RFC 6455
-    §7.1.5) when the frame has none (aiohttp reports 0)."""
-    return int(message.data) or 1005, message.extra or ""
 
 
 class WebSocketSession:
@@ -91,15 +78,31 @@ class WebSocketSession:
             if self.queue is None and isinstance(action, Send) and action.delay > 0:
                 self._start_sender()  # a timing delay: from now on every frame is queued
             if self.queue is not None:
-                await self.queue.put((self._due(action), action))
+                await self._enqueue((self._due(action), action))
                 if not isinstance(action, Send):
                     self.done = True
             else:
                 await self._perform(action)
 
     def _start_sender(self) -> None:
-        self.queue = asyncio.Queue()
+        self.queue = asyncio.Queue(SEND_QUEUE_LIMIT)
         self.sender = self.loop.create_task(self._run_sender())
+
+    async def _enqueue(self, item: tuple[float, _Action]) -> None:
+        """Queue a frame for the sender; while the queue is full, wait (reading nothing more
+        from the client) until the sender takes one, or ends (then nothing more goes out)."""
+        queue, sender = self.queue, self.sender
+        assert queue is not None and sender is not None
+        if not queue.full():
+            queue.put_nowait(item)
+            return
+        put = asyncio.ensure_future(queue.put(item))
+        try:
+            await asyncio.wait((put, sender), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+                self.done = True
 
     def _due(self, action: _Action) -> float:
         """When a queued action may be performed: the engine's timing delay of a Send, plus
@@ -140,7 +143,7 @@ class WebSocketSession:
             if isinstance(payload, dict):
                 if self.stamp:
                     payload["_mock_sent_ns"] = time.monotonic_ns()
-                data: bytes = _encode(payload)
+                data: bytes = encode(payload)
                 opcode = WSMsgType.TEXT
                 message_type = payload.get("message_type")
             elif isinstance(payload, str):
@@ -173,6 +176,12 @@ class WebSocketSession:
             return
         self.done = True
         self.our_close = (code, reason)
+        sender = self.sender
+        if sender is not None and sender is not asyncio.current_task():
+            # Closed from outside the queue (the server shutting down): whatever still waits
+            # in it can no longer go out, and a sender blocked on a client that does not read
+            # would hold the session open.
+            sender.cancel()
         # Journal first: the closing handshake may wait for the client's close frame.
         self.journal.close(self.log, code, reason)
         with contextlib.suppress(Exception):
@@ -205,7 +214,7 @@ class WebSocketSession:
             while self.peer_close is None:
                 message = await self.ws.receive()
                 if message.type is WSMsgType.CLOSE:
-                    self.peer_close = _peer_close(message)
+                    self.peer_close = peer_close(message)
                 elif message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     return
 
@@ -359,7 +368,7 @@ class WebSocketSession:
                         self._arm()
                     continue
                 if kind is WSMsgType.CLOSE:
-                    self.peer_close = _peer_close(message)
+                    self.peer_close = peer_close(message)
                 elif kind is WSMsgType.ERROR:
                     # aiohttp refused a frame and closed with its code (1009 too big, 1007
                     # invalid UTF-8, 1002); a connection error has no code (1006).
@@ -367,7 +376,7 @@ class WebSocketSession:
                     self.peer_close = (code if isinstance(code, int) else 1006, "")
                 elif kind is WSMsgType.CLOSED and self.peer_close is None:
                     self.peer_close = (1006, "")  # EOF without a close frame
-                if kind in _END_TYPES or kind is WSMsgType.ERROR:
+                if kind in END_TYPES or kind is WSMsgType.ERROR:
                     break
             if self.send_failed and self.our_close is None and self.peer_close is None:
                 await self._read_close()

@@ -11,6 +11,7 @@ import pytest
 
 from mock_server import MockServer, Settings
 from mock_server.__main__ import build_parser, settings_from_args
+from mock_server._session import SEND_QUEUE_LIMIT
 from mock_server.engine import Engine, Send
 from mock_server.params import parse_params, parse_query
 from mock_server.testing import Peer, chunk, silence, speech
@@ -134,3 +135,29 @@ def test_server_sends_a_delayed_answer_no_earlier_than_scheduled_and_in_order() 
     sent = [f.message_type for f in record.frames if f.direction == "out"]
     assert sent[1:4] == ["committed_transcript", "committed_transcript_with_timestamps",
                          "partial_transcript"]
+
+
+def test_a_full_send_queue_stops_reading_the_client() -> None:
+    """Delayed answers wait in a queue of at most SEND_QUEUE_LIMIT frames; once it is full the
+    session reads nothing more from its client (the backpressure of instant timing), so a
+    client that never reads cannot make it grow. The answers here wait 60 s, so the queue
+    only fills; the client's frames past the limit stay unread."""
+    scenario = {"delay": {"fixed_secs": 60.0, "message_types": ["input_error"]}}
+    extra = 10
+    server = MockServer(scenario=scenario, timing="live").start()
+    try:
+        peer = Peer(server)
+        peer.recv_until("session_started")
+        # Read: one whose answer the sender holds, the queue's, one waiting to enter it.
+        read = 1 + SEND_QUEUE_LIMIT + 1
+        for _ in range(read + extra):
+            peer.send("not json")  # each one gets an input_error, delayed
+        server.wait_for(lambda records: len(records[0].received()) >= read)
+        (session,) = server.context.sessions
+        assert session.queue is not None
+        assert session.queue.qsize() == SEND_QUEUE_LIMIT
+        peer.ws.shutdown()
+    finally:
+        server.close()
+    (record,) = server.sessions()
+    assert len(record.received()) == read
