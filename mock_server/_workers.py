@@ -197,8 +197,19 @@ def run_worker(settings: dict[str, Any], stop: threading.Event) -> int:
 
 
 def _reserve(host: str, port: int) -> socket.socket:
-    """A bound, non-listening socket that holds the port (and picks one for port 0)."""
+    """A bound, non-listening socket that holds the port (and picks one for port 0).
+
+    Raises:
+        OSError: the port is in use, by any server (``EADDRINUSE``).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # First a bind without SO_REUSEPORT, as a single server binds (SO_REUSEADDR, as asyncio
+    # sets it): with SO_REUSEPORT alone, a port another --workers cluster of this user listens
+    # on would be shared with it, the kernel splitting connections between the two.
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
     reserved = socket.socket(family, socket.SOCK_STREAM)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     reserved.bind((host, port))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -159,3 +160,23 @@ def test_workers_option_is_validated() -> None:
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert proc.returncode == 2
     assert "--workers" in proc.stderr
+
+
+def test_workers_on_a_port_in_use_fail_with_one_line() -> None:
+    """A port another --workers cluster listens on (SO_REUSEPORT) is in use: exit 2 and the
+    one-line error, as without --workers, rather than sharing the port with that cluster."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "mock_server", "--port", str(port), "--workers", "2"],
+            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            cwd=ROOT, timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"scribe-mock: error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    )
