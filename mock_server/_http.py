@@ -7,7 +7,8 @@ Routes (everything else is a JSON 404):
 - ``POST /v1/single-use-token/{token_type}`` with ``xi-api-key``: ``{"token": "sutkn_..."}``;
   ``OPTIONS`` answers CORS preflight requests.
 - ``/_mock/...`` (loopback clients only): ``GET sessions``, ``GET health``, ``POST reset``,
-  ``POST scenario[?api_key=KEY]`` with a scenario JSON body (``null`` removes it).
+  ``POST scenario[?api_key=KEY]`` with a scenario JSON object as its body (``null`` removes it;
+  anything else is a 400).
 """
 
 from __future__ import annotations
@@ -176,12 +177,32 @@ async def _admin(request: web.Request) -> web.Response:
         keys = request.query.getall("api_key", [])
         api_key = keys[-1] if keys else None
         try:
-            data = json.loads(await request.read() or b"null")
-            await admin.install_scenario(data, api_key)
+            await admin.install_scenario(_scenario_body(await request.read()), api_key)
         except (ValueError, TypeError) as exc:
             return json_response(400, {"detail": f"invalid scenario: {exc}"})
+        except RecursionError:
+            return json_response(400, {"detail": "invalid scenario: nested too deep"})
         return json_response(200, {"ok": True})
     return json_response(404, {"detail": "Not Found"})
+
+
+def _scenario_body(body: bytes) -> dict[str, Any] | None:
+    """A scenario body's JSON object, or ``None`` (an empty body or ``null``: remove it).
+    Nothing else: a JSON string is not a file to read (only the server's own options name
+    files).
+
+    Raises:
+        ValueError: not JSON, or not an object.
+    """
+    try:
+        data = json.loads(body or b"null")
+    except RecursionError:
+        raise ValueError("the body is nested too deep") from None
+    except ValueError as exc:
+        raise ValueError(f"the body is not JSON ({exc})") from None
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"the body must be a JSON object or null, not {type(data).__name__}")
+    return data
 
 
 async def _not_found(request: web.Request) -> web.Response:

@@ -39,7 +39,7 @@ from aiohttp import web
 
 from ._http import is_loopback, json_response
 from .admin import Admin, LocalAdmin
-from .scenarios import load_scenario
+from .scenarios import Scenario
 from .server import MockServer
 
 __all__ = ["WORKER_ENV", "Cluster", "WorkerStartError", "run_parent", "run_worker"]
@@ -140,7 +140,7 @@ class Cluster:
 
     async def install_scenario(self, data: Any, api_key: str | None) -> None:
         if data is not None:
-            load_scenario(data)  # a bad scenario fails here, before any worker has it
+            Scenario.from_dict(data)  # a bad scenario fails here, before any worker has it
         await self._all("POST", "scenario", data, None if api_key is None else {"api_key": api_key})
 
     # ---------------------------------------------------------------------------- as a server

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .journal import Journal
 from .registry import Registry
-from .scenarios import load_scenario
+from .scenarios import Scenario
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -42,8 +42,9 @@ class Admin(Protocol):
         ...
 
     async def install_scenario(self, data: Any, api_key: str | None) -> None:
-        """Install a scenario (its JSON form; ``None`` removes it). Raises ``ValueError`` or
-        ``TypeError`` for a bad one, before anything is installed."""
+        """Install a scenario (its JSON object; ``None`` removes it). Raises ``ValueError`` or
+        ``TypeError`` for a bad one (a string is not read as a file), before anything is
+        installed."""
         ...
 
     async def consume_token(self, token: str) -> str | None:
@@ -76,7 +77,9 @@ class LocalAdmin:
         self.registry.reset()
 
     async def install_scenario(self, data: Any, api_key: str | None) -> None:
-        self.registry.install_scenario(None if data is None else load_scenario(data), api_key)
+        # from_dict, not load_scenario: a string in a request is not a path to read.
+        self.registry.install_scenario(None if data is None else Scenario.from_dict(data),
+                                       api_key)
 
     async def consume_token(self, token: str) -> str | None:
         return self.registry.consume_token(token)

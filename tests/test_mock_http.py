@@ -116,6 +116,28 @@ def test_admin_api_lists_resets_and_installs_scenarios(scribe_mock: MockServer) 
     assert _http("GET", scribe_mock.base_url + "/nowhere")[0] == 404
 
 
+def test_admin_scenario_takes_only_an_object(tmp_path: Path) -> None:
+    """POST /_mock/scenario takes a scenario object or null; a JSON string is not read as a
+    file on the server (a valid scenario file there is not installed), and a missing file,
+    a directory, deep nesting, numbers or lists all get a 400 with one message, never a 500."""
+    path = tmp_path / "quota.json"
+    path.write_text(json.dumps({"faults": [{"action": "error", "when": "connect",
+                                            "error_type": "quota_exceeded"}]}))
+    bodies = [json.dumps(str(path)), b'"no-such-file"', b'"/"', b"[" * 100_000, b"5",
+              b"true", b"[]", b"{bad", b'{"faults": ' + b"[" * 100_000 + b"}"]
+    with MockServer() as server:
+        url = server.base_url + "/_mock/scenario"
+        for body in bodies:
+            status, _, answer = _http("POST", url, body=body if isinstance(body, bytes)
+                                      else body.encode())
+            assert status == 400, body[:40]
+            assert answer["detail"].startswith("invalid scenario: ")
+            assert "\n" not in answer["detail"]
+        with Peer(server) as peer:
+            peer.recv_until("session_started")  # nothing was installed
+        assert _http("POST", url, body=b"null")[0] == 200
+
+
 def test_admin_api_refuses_non_loopback(scribe_mock: MockServer) -> None:
     """Admin requests from a non-loopback address get 403 (the route's own check)."""
     import asyncio
