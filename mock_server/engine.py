@@ -87,7 +87,7 @@ class Engine:
         self._latency = Latencies(settings.timing_profile, f"{settings.timing_seed}:{index}")
         self._bytes_per_sec = params.sample_rate * params.bytes_per_sample
         self._strict_audio = settings.audio_check == "strict"
-        self._journal_frames = settings.journal_frames is not False
+        self._journal_frames = settings.frame_policy.keeps_frames
         self._audio_bytes = 0
         self._committed_upto = 0.0  # session-clock point of the last commit
         self._segment_speech = False
@@ -141,13 +141,11 @@ class Engine:
         try:
             obj, audio = parse_chunk(data)
         except BadFrame as exc:
-            if self._journal_frames:
-                out.append(frame_record(data, None, len(data), now))
+            out.append(frame_record(data, None, len(data), now, keep=self._journal_frames))
             # Frame-level input errors do not close the session (docs/protocol.md §5, CAP-I).
             out.append(Send({"message_type": "input_error", "error": str(exc)}))
             return self._finish(out)
-        if self._journal_frames:  # (a summary copies the message: not for nothing)
-            out.append(frame_record(obj, audio, len(data), now))
+        out.append(frame_record(obj, audio, len(data), now, keep=self._journal_frames))
         self._last_input_wall = now
 
         previous_text = obj.get("previous_text")

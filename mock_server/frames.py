@@ -65,9 +65,14 @@ def parse_chunk(data: str | bytes) -> tuple[dict[str, Any], bytes]:
     return obj, audio
 
 
-def frame_record(data: Any, audio: bytes | None, size: int, now: float) -> FrameReceived:
+def frame_record(data: Any, audio: bytes | None, size: int, now: float, *, keep: bool = True
+                 ) -> FrameReceived:
     """The journal record of a received frame: its object with the audio replaced by
-    ``"<N bytes>"`` (the journal stays small), or the raw data when it was not a chunk."""
+    ``"<N bytes>"`` (the journal stays small), or the raw data when it was not a chunk.
+    Without ``keep`` (the journal keeps no frame), a bare record that the journal only counts:
+    a summary copies the message, not for nothing."""
+    if not keep:
+        return FrameReceived(now, None, None, size)
     if isinstance(data, dict):
         summary = dict(data)
         summary["audio_base_64"] = f"<{len(audio or b'')} bytes>"

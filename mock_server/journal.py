@@ -296,7 +296,9 @@ class Journal:
                     if record.audio:
                         log.add_audio(record.audio)
                 elif isinstance(record, FrameReceived):
-                    if keep_frames:
+                    if not keep_frames:
+                        log.frames_dropped += 1
+                    else:
                         kind = record.message_type
                         log.frames.append(JournalFrame(
                             "in", record.time, kind if kind is None else shorten(kind),

@@ -135,3 +135,19 @@ def test_a_deep_scenario_payload_never_breaks_the_journal_export() -> None:
     assert status == 200
     (sent,) = [f for f in sessions[0]["frames"] if f["message_type"] == "mock_deep"]
     assert "nested over" in json.dumps(sent["data"])
+
+
+def test_without_kept_frames_every_frame_is_counted_as_dropped() -> None:
+    """With the frame journal off, frames_dropped counts every frame not kept: the client's
+    (chunks and a malformed one) and the mock's (session_started, the input_error)."""
+    for journal_frames in (0, False, "none"):
+        with MockServer(journal_frames=journal_frames) as server:
+            with Peer(server) as peer:
+                peer.recv_until("session_started")
+                peer.send_audio(speech(1.0))  # 10 chunks
+                peer.send("not json")
+                peer.recv_until("input_error")
+            record = server.wait_idle()[0]
+        assert record.frames == ()
+        assert record.chunks == 10
+        assert record.frames_dropped == 1 + 10 + 1 + 1, journal_frames
