@@ -120,6 +120,7 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
         query=redact_query(query, known),
         headers=redact_headers(list(request.headers.items()), known),
         remote=_remote(request),
+        secrets=frozenset(known),
     )
     session = WebSocketSession(ctx, request, ws, log)
     ctx.sessions.add(session)

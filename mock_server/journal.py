@@ -30,6 +30,7 @@ import attrs
 from scribe_sync._redact import is_secret_name
 
 from ._journal_bounds import MAX_DEPTH, bounded, deeper_than, shorten
+from ._scrub import scrub
 from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
 __all__ = [
@@ -216,6 +217,8 @@ class SessionLog:
     close_reason: str | None = None
     errors: list[str] = attrs.field(factory=list)
     frames_dropped: int = 0
+    # The session's credentials, redacted wherever they appear in stored frames (not exported).
+    secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
 
     def add_audio(self, audio: bytes) -> None:
         """Account for accepted audio."""
@@ -278,7 +281,9 @@ class Journal:
             cap = self.frames.per_session
             if cap is None or len(log.frames) < cap:
                 if error:  # its text may echo what the client sent (a message_type)
-                    frame = attrs.evolve(frame, data=bounded(frame.data))
+                    data = bounded(frame.data)
+                    frame = attrs.evolve(frame, data=scrub(data, log.secrets, REDACTED)
+                                         if log.secrets else data)
                 log.frames.append(frame)
             else:
                 log.frames_dropped += 1
@@ -300,10 +305,12 @@ class Journal:
                         log.frames_dropped += 1
                     else:
                         kind = record.message_type
-                        log.frames.append(JournalFrame(
-                            "in", record.time, kind if kind is None else shorten(kind),
-                            bounded(record.data), record.size,
-                        ))
+                        kind = kind if kind is None else shorten(kind)
+                        data = bounded(record.data)
+                        if log.secrets:
+                            kind, data = scrub((kind, data), log.secrets, REDACTED)
+                        log.frames.append(JournalFrame("in", record.time, kind, data,
+                                                       record.size))
                 elif isinstance(record, Committed):
                     log.commits += 1
                 elif isinstance(record, SessionStarted):

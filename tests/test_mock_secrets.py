@@ -4,6 +4,7 @@ token wherever they appear in stored frames and echoed errors."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import urllib.request
@@ -13,6 +14,7 @@ import pytest
 import websocket
 
 from mock_server import MockServer
+from mock_server.testing import Peer, chunk
 
 WAIT = 30.0  # generous bound on waiting for the mock to act; never a timing assertion
 
@@ -71,3 +73,32 @@ def test_the_access_log_masks_percent_encoded_parameter_names(access_log: _Lines
     assert "%74oken=<redacted>" in line
     assert "SECRETKEY" not in health
     assert "xi%5Fapi%5Fkey=<redacted>&API%2DKEY=<redacted>&a=b" in health
+
+
+def test_the_journal_redacts_known_credentials_in_frames() -> None:
+    """A key pasted into a previous_text, sent as a message_type (which the mock's input_error
+    echoes) or as a frame that is not JSON, and a token pasted into a frame, are redacted in the
+    journal and its export; the wire is unchanged."""
+    key = "sk_live_0123456789abcdef"
+    with MockServer(api_keys=[key]) as server:
+        with Peer(server, api_key=key) as peer:
+            peer.recv_until("session_started")
+            peer.send(chunk(b"", previous_text=f"my key is {key}"))
+            peer.send(json.dumps({"message_type": key}))
+            assert key in peer.recv_until("input_error")["error"]
+            peer.send(f"xi-api-key: {key}")
+            peer.recv_until("input_error")
+        token = server.mint_token(key)
+        with Peer(server, api_key=None, token=token) as peer:
+            peer.recv_until("session_started")
+            peer.send(f"token {token} and key {key}")
+            peer.recv_until("input_error")
+        records = server.wait_idle(count=2)
+        with urllib.request.urlopen(server.base_url + "/_mock/sessions", timeout=WAIT) as answer:
+            exported = answer.read().decode()
+    stored = json.dumps([record.to_dict() for record in records]) + exported
+    assert key not in stored
+    assert token not in stored
+    assert stored.count("<redacted>") >= 2 * (4 + 2)
+    assert records[0].received()[0]["previous_text"] == "my key is <redacted>"
+    assert records[0].sent("input_error")[0]["error"] == "Unexpected message type: <redacted>"
