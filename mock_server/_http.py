@@ -13,6 +13,7 @@ Routes (everything else is a JSON 404):
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -182,7 +183,14 @@ async def _admin(request: web.Request) -> web.Response:
         keys = request.query.getall("api_key", [])
         api_key = keys[-1] if keys else None
         try:
-            await admin.install_scenario(_scenario_body(await request.read()), api_key)
+            # The handshake timeout covers the request's headers only (aiohttp stops timing
+            # once they are parsed): a body trickled byte by byte gets the same time again.
+            body = await asyncio.wait_for(request.read(),
+                                          _context(request).settings.handshake_timeout_secs)
+        except asyncio.TimeoutError:
+            return json_response(408, {"detail": "the request body did not arrive in time"})
+        try:
+            await admin.install_scenario(_scenario_body(body), api_key)
         except (ValueError, TypeError) as exc:
             return json_response(400, {"detail": f"invalid scenario: {exc}"})
         except RecursionError:

@@ -275,3 +275,24 @@ def test_a_malformed_request_logs_no_credential(caplog: pytest.LogCaptureFixture
                        for record in caplog.records)
     assert "SECRET123" not in logged
     assert "Error handling request" in logged
+
+
+def test_a_trickled_admin_body_is_cut_at_the_timeout(sockets: list[socket.socket]) -> None:
+    """An admin request whose headers arrive at once and whose body trickles byte by byte gets
+    408 and is closed: the handshake timeout covers the body too, not the headers only."""
+    body = b" " * 4000  # at one byte per 0.05 s, far longer than the timeout and WAIT
+    with MockServer(handshake_timeout_secs=0.5) as server:
+        sock = _connect(server, sockets)
+        sock.sendall(b"POST /_mock/scenario HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        deadline = time.monotonic() + WAIT
+        sent = 0
+        while sent < len(body) and time.monotonic() < deadline and not _closed_by_peer(sock):
+            try:
+                sock.sendall(body[sent : sent + 1])
+            except OSError:
+                break
+            sent += 1
+            time.sleep(0.05)  # the trickle itself, not a synchronisation
+        assert sent < len(body), "the trickle finished before the timeout"
+        assert _wait_all_closed([sock]) == [True]
