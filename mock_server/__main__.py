@@ -24,7 +24,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import MockDependencyError, _cassette_cli
-from ._options import MAX_WORKERS_PER_CPU, build_parser, describe_error, max_workers
+from ._options import (
+    MAX_WORKERS_PER_CPU,
+    build_parser,
+    check_conflicts,
+    describe_error,
+    max_workers,
+)
 from .validation import MockConfigError
 
 try:
@@ -101,7 +107,6 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_session_secs": args.max_session_secs,
         "max_sessions_per_key": args.max_sessions_per_key,
         "stamp_send_times": args.bench_stamps,
-        "journal_frames": args.journal_frames,
         "journal_sessions": args.journal_sessions,
         "timing": args.timing,
         "timing_seed": args.timing_seed,
@@ -109,6 +114,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "audio_check": args.audio_check,
         **_cassette_cli.replay_settings(args),
     }
+    if args.no_journal_frames or args.journal_frames is not None:
+        settings["journal_frames"] = "none" if args.no_journal_frames else args.journal_frames
     if args.certfile:
         settings["ssl_context"] = _ssl_context(args.certfile, args.keyfile)
     return settings
@@ -152,7 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _MISSING is not None:
         print(f"scribe-mock: error: {MockDependencyError(_MISSING)}", file=sys.stderr)
         return 2
-    if (problem := _cassette_cli.check_files(args)) is not None:  # --cassette, --timing FILE
+    problem = check_conflicts(args) or _cassette_cli.check_replay_options(args)
+    if problem is None:
+        problem = _cassette_cli.check_files(args)  # --cassette, --timing FILE
+    if problem is not None:
         print(f"scribe-mock: error: {problem}", file=sys.stderr)
         return 2
     stop = threading.Event()

@@ -22,7 +22,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["COMMANDS", "add_replay_options", "check_files", "main", "replay_settings"]
+__all__ = ["COMMANDS", "add_replay_options", "check_files", "check_replay_options", "main",
+           "replay_settings"]
 
 #: The first arguments that select this module's commands.
 COMMANDS = ("record", "cassette")
@@ -54,7 +55,7 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
                         help="replay the sessions of this cassette (file or directory)")
     parser.add_argument("--strict", action="store_true",
                         help="with --cassette: audio that differs from the recording is an error")
-    parser.add_argument("--replay-timing", choices=("instant", "recorded"), default="instant",
+    parser.add_argument("--replay-timing", choices=("instant", "recorded"), default=None,
                         help="with --cassette: answer at once (default) or with the recorded "
                         "delays")
 
@@ -67,7 +68,17 @@ def replay_settings(args: argparse.Namespace) -> dict[str, Any]:
     from .cassette import load
 
     return {"cassette": load(args.cassette), "strict": args.strict,
-            "replay_timing": args.replay_timing}
+            "replay_timing": args.replay_timing or "instant"}
+
+
+def check_replay_options(args: argparse.Namespace) -> str | None:
+    """The one-line problem of a replay option given without ``--cassette``, or ``None``."""
+    if args.cassette is None:
+        if args.strict:
+            return "--strict needs --cassette"
+        if args.replay_timing is not None:
+            return "--replay-timing needs --cassette"
+    return None
 
 
 def check_files(args: argparse.Namespace) -> str | None:

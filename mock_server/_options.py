@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 if TYPE_CHECKING:
     from .script import Utterance
 
-__all__ = ["MAX_WORKERS_PER_CPU", "build_parser", "describe_error", "max_workers"]
+__all__ = ["MAX_WORKERS_PER_CPU", "build_parser", "check_conflicts", "describe_error",
+           "max_workers"]
 
 #: ``--workers`` is bounded by the CPU count times this: more processes than that only compete
 #: for the same cores (and a typo such as ``--workers 100000`` must not fork a hundred thousand).
@@ -149,13 +150,31 @@ def _timing(value: str) -> str:
     raise argparse.ArgumentTypeError("expected instant, live or a timing profile FILE.json")
 
 
+def _host(value: str) -> str:
+    if not value.strip():
+        # (An empty host binds every address, IPv4 and IPv6, while it reads like loopback.)
+        raise argparse.ArgumentTypeError(
+            "must not be empty (0.0.0.0 or :: listens on every address)")
+    return value
+
+
+def check_conflicts(args: argparse.Namespace) -> str | None:
+    """The one-line problem with options that contradict each other, or ``None``."""
+    if args.keyfile and not args.certfile:
+        return "--keyfile needs --certfile"
+    if args.no_journal_frames and args.journal_frames is not None:
+        return "--journal-frames and --no-journal-frames contradict each other"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = _Parser(
         prog="scribe-mock",
         description="A faithful offline fake of the ElevenLabs Scribe v2 Realtime server.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--host", type=_host, default="127.0.0.1",
+                        help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8765, help="port; 0 picks a free one")
     parser.add_argument("--scenario", help="global scenario JSON file")
     parser.add_argument(
@@ -217,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--journal-frames",
         type=_journal_frames,
-        default=1000,
+        default=None,  # Settings' default (1000)
         metavar="all|none|N",
         help="frames journaled per session (default 1000: the first 1000 of each of the last "
         "--journal-sessions finished sessions; counts and audio digests are always kept)",
@@ -231,9 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-journal-frames",
-        action="store_const",
-        const="none",
-        dest="journal_frames",
+        action="store_true",
         help="the same as --journal-frames none",
     )
     parser.add_argument(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mock_server import MockServer, Scenario, load_scenario
-from mock_server.__main__ import main, max_workers
+from mock_server.__main__ import build_parser, main, max_workers, settings_from_args
 from mock_server.faults import RandomFaults
 from mock_server.settings import Settings
 from mock_server.validation import MockConfigError
@@ -90,6 +90,47 @@ def test_a_bad_start_is_one_line_naming_the_problem_and_exit_2(
     assert lines[0].startswith("scribe-mock: error: ")
     assert names in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--keyfile", "/nonexistent/key.pem"], "--keyfile needs --certfile"),
+        (["--strict"], "--strict needs --cassette"),
+        (["--replay-timing", "recorded"], "--replay-timing needs --cassette"),
+        (["--replay-timing", "instant"], "--replay-timing needs --cassette"),
+        (["--journal-frames", "5", "--no-journal-frames"],
+         "--journal-frames and --no-journal-frames contradict each other"),
+        (["--no-journal-frames", "--journal-frames", "all"],
+         "--journal-frames and --no-journal-frames contradict each other"),
+        (["--host", ""], "argument --host: must not be empty"),
+    ],
+)
+def test_conflicting_options_fail_before_starting(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Options that only make sense together, or contradict each other, and an empty --host
+    (which binds every address) give one line and exit 2; no server starts."""
+
+    def start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a server started")
+
+    monkeypatch.setattr(MockServer, "start", start)
+    code, err = _run(["--port", "0", *argv], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith(f"scribe-mock: error: {line}")
+
+
+def test_no_journal_frames_alone_still_works() -> None:
+    """--no-journal-frames is --journal-frames none; neither given keeps the default."""
+    def settings(*argv: str) -> dict[str, Any]:
+        return settings_from_args(build_parser().parse_args(argv))
+
+    assert settings("--no-journal-frames")["journal_frames"] == "none"
+    assert settings("--journal-frames", "3")["journal_frames"] == 3
+    assert "journal_frames" not in settings()
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
