@@ -67,6 +67,11 @@ DEFAULT_TIMEOUT = 30.0
 _EXIT_TIMEOUT = 10.0
 # The tail of ffmpeg's stderr quoted in errors.
 _STDERR_TAIL = 2000
+# What ffmpeg logs when a download breaks off (a body shorter than its Content-Length, a read
+# that timed out, a reset): it then exits 0 as if the audio had ended, so its status cannot
+# tell a cut-short download from a whole one. A read error other than the end of the input is
+# logged as "<url>: <reason>"; ffmpeg 6 and later say "Error during demuxing: <reason>".
+_CUT_SHORT_MARKERS = ("Stream ends prematurely", "Error during demuxing")
 
 
 def find_ffmpeg() -> str:
@@ -211,6 +216,8 @@ class FfmpegSource(AudioSource):
         check_live(live, allow_none=True)
         network = _timeout_options(location, input_options, _check_timeout(timeout))
         self._location = location
+        # Only a download can end early while ffmpeg still exits 0 (see _cut_short).
+        self._download = urllib.parse.urlsplit(location).scheme.lower() in _TIMEOUT_SCHEMES
         self.live = _is_live(location, input_options) if live is None else live
         executable = ffmpeg if ffmpeg is not None else find_ffmpeg()
         codec = ("mulaw", "pcm_mulaw") if self.format.is_ulaw else ("s16le", "pcm_s16le")
@@ -273,6 +280,23 @@ class FfmpegSource(AudioSource):
             return ""
         return " ".join(text.replace(self._location, self.name).split())
 
+    def _cut_short(self) -> str | None:
+        """What ffmpeg logged, having exited 0, when the download broke off; else ``None``."""
+        if not self._download:
+            return None
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return None
+        prefix = f"{self._location}: "
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+            if any(marker in line for marker in _CUT_SHORT_MARKERS):
+                return line.rpartition("] ")[2].strip()  # without "[http @ 0x...] "
+        return None
+
     def _read(self) -> bytes:
         stdout = self._proc.stdout
         assert stdout is not None
@@ -293,6 +317,11 @@ class FfmpegSource(AudioSource):
         if status != 0:
             detail = self._stderr_tail() or "no error output"
             raise AudioSourceError(self.name, f"ffmpeg failed (exit status {status}): {detail}")
+        reason = self._cut_short()
+        if reason is not None:
+            raise AudioSourceError(
+                self.name, f"the download broke off before the end ({reason})"
+            )
         return b""
 
     def _release(self) -> None:
