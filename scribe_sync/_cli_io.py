@@ -322,8 +322,7 @@ def check_not_input(output: str, inputs: Sequence[str], flag: str = "-o") -> Non
             continue
         if same:
             raise ConfigError(f"{flag} {output} is the input {name}: it would replace the "
-                                  "audio with its transcript; choose another output",
-                                  option="output")
+                              "audio; choose another output", option="output")
 
 
 def say(text: str) -> bool:

@@ -43,7 +43,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final
 
-from ._cli_io import OutputError, open_output
+from ._cli_io import OutputError, check_not_input, open_output
 from ._probe_measure import match_speech_ends, run_bench, tcp_connect_time
 from ._probe_report import (
     METRICS,
@@ -226,6 +226,10 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
     out = sys.stdout if out is None else out
     _check_plot(args.plot)
     _check_timing(args.record_timing)
+    # The same rule as transcribe's -o: an output never replaces the audio it measures.
+    for flag, output in (("--plot", args.plot), ("--record-timing", args.record_timing)):
+        if output is not None and args.source is not None:
+            check_not_input(output, [args.source], flag)
     _check_writable(args.plot)
     _check_writable(args.record_timing)
     options = dict(options)

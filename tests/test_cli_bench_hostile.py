@@ -160,3 +160,21 @@ def test_bench_mock_without_the_mock_extra_is_the_same_line_as_elsewhere(
                           text=True, timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert "needs aiohttp" in one_error_line(proc.stderr)
+
+
+@pytest.mark.parametrize("alias", ["same", "hardlink", "symlink"])
+def test_record_timing_naming_the_input_is_refused_before_any_session(
+    short_wav: pathlib.Path, alias: str,
+) -> None:
+    """It replaced the bench's own audio with the JSON profile (exit 0): now the same refusal
+    as transcribe's -o naming its input."""
+    before = short_wav.read_bytes()
+    target = short_wav if alias == "same" else short_wav.with_name("alias.json")
+    if alias == "hardlink":
+        os.link(short_wav, target)
+    elif alias == "symlink":
+        target.symlink_to(short_wav)
+    proc = run("bench", "--mock", "-n", "1", str(short_wav), "--record-timing", str(target))
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert "--record-timing" in one_error_line(proc.stderr)
+    assert short_wav.read_bytes() == before
