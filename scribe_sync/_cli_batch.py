@@ -320,7 +320,7 @@ def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *,
         try:
             out = open_output(args.summary)
             try:
-                out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+                out.write(_summary_json(document))
             except BaseException:
                 out.finish(False)
                 raise
@@ -331,3 +331,16 @@ def _report(args: argparse.Namespace, jobs: list[Job], wall: float, *,
             say(f"{PROG}: error: --summary: {describe(exc)}\n")
             return code if code != EXIT_OK else EXIT_OUTPUT
     return code
+
+
+def _summary_json(document: dict[str, Any]) -> str:
+    """The summary as JSON text, non-ASCII names as they are. A name that is not UTF-8 (a byte
+    such as 0xff, legal in a Linux file name) is held as a lone surrogate, which no UTF-8 file
+    can hold: then every non-ASCII character is escaped (``\\udcff``), which JSON can carry and
+    ``os.fsencode`` turns back into the name's bytes."""
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(document, indent=2, ensure_ascii=True) + "\n"
+    return text

@@ -39,6 +39,28 @@ def test_a_file_name_that_is_not_utf8_is_transcribed(tmp_path: pathlib.Path) -> 
     assert proc.stdout.strip(), proc.stderr  # a transcript (the mock makes one up)
 
 
+def test_a_summary_holds_a_file_name_that_is_not_utf8(tmp_path: pathlib.Path) -> None:
+    """--summary failed with exit 6 and a raw codec error (a lone surrogate cannot be UTF-8),
+    after every file had been written. The name is escaped; fsencode gives its bytes back."""
+    if sys.platform == "win32" or os.fsencode("x") != b"x":
+        return
+    import json
+
+    name = os.fsdecode(b"bad\xff.flac")
+    shutil.copyfile(SAMPLE, os.path.join(tmp_path, name))
+    shutil.copyfile(SAMPLE, tmp_path / "caf\u00e9.flac")
+    proc = subprocess.run(
+        _cli("transcribe", name, "caf\u00e9.flac", "--mock", "--fast", "-q", "-o", "out/",
+             "--summary", "s.json"),
+        env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        stdin=subprocess.DEVNULL)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    summary = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert [os.fsencode(f["input"]) for f in summary["files"]] == [
+        b"bad\xff.flac", "caf\u00e9.flac".encode()]
+    assert summary["totals"]["ok"] == 2
+
+
 def test_a_file_name_with_a_newline_is_one_summary_line(tmp_path: pathlib.Path) -> None:
     """The batch summary has one line per file, whatever the file is called."""
     odd = tmp_path / "new\nline.flac"
