@@ -38,6 +38,7 @@ __all__ = [
     "native_stderr_captured",
     "open_output",
     "say",
+    "temp_prefix",
 ]
 
 logger = logging.getLogger("scribe_sync.cli")
@@ -207,6 +208,19 @@ def _is_special(path: str) -> bool:
     return absolute.startswith(("/dev/", "/proc/"))
 
 
+# The bytes of the target's name kept in its temporary file's: with the dots, mkstemp's eight
+# random characters and ".part", the temporary name stays well within NAME_MAX (255 bytes).
+_TEMP_NAME_KEEP = 200
+
+
+def temp_prefix(target: str) -> str:
+    """The prefix of ``target``'s temporary file: a hidden file named after it, its name cut
+    short so that a target of 241 to 255 bytes (a legal name) still has a legal temporary
+    file."""
+    name = os.fsencode(os.path.basename(target))[:_TEMP_NAME_KEEP]
+    return "." + os.fsdecode(name) + "."
+
+
 def open_output(path: str) -> Output:
     """``-o path``: a temporary file beside a regular (or new) file, ``path`` itself otherwise.
 
@@ -236,7 +250,7 @@ def open_output(path: str) -> Output:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
         target = os.path.realpath(path)  # through a symlink: replace its target, not the link
         fd, temp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=os.path.dirname(target)
+            prefix=temp_prefix(target), suffix=".part", dir=os.path.dirname(target)
         )
     except OSError as exc:
         raise OutputError(path, exc) from None
