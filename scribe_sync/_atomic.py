@@ -13,14 +13,17 @@ __all__ = ["write_atomically"]
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to a temporary file in ``path``'s directory, then move it over ``path``.
 
-    A path that exists but is not a regular file (``/dev/stdout``, a pipe) is written directly.
+    A path that exists but is not a regular file (a device, a pipe) is written directly, and so
+    is one under ``/dev`` or ``/proc`` (``/dev/stdout``, ``/dev/fd/N``): it leads to an open
+    descriptor, whose file a rename would not replace but orphan.
     """
     target = os.path.realpath(path)  # through a symlink, replace the file it points to
     try:
         mode: int | None = os.stat(target).st_mode
     except FileNotFoundError:
         mode = None
-    if mode is not None and not stat.S_ISREG(mode):
+    special = os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    if (mode is not None and not stat.S_ISREG(mode)) or special:
         with open(target, "wb") as handle:
             handle.write(data)
         return

@@ -32,19 +32,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import os
 import re
-import stat
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final
 
-from ._cli_io import OutputError, check_not_input, open_output
 from ._probe_measure import match_speech_ends, run_bench, tcp_connect_time
+from ._probe_output import check_outputs, write_outputs
 from ._probe_report import (
     METRICS,
     BenchConfig,
@@ -53,7 +51,6 @@ from ._probe_report import (
     Summary,
     render_table,
     summarize,
-    timing_profile,
     write_plot,
 )
 from .client import API_KEY_ENV
@@ -98,8 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="audio per message, 20 to 1000 ms (default: 100)")
     group.add_argument("--format", choices=("table", "json"), default="table",
                        help="table for people (default), json for machines")
-    group.add_argument("--plot", default=None, metavar="PNG",
-                       help="also write a histogram of the latencies (needs matplotlib: "
+    group.add_argument("--plot", default=None, metavar="IMAGE",
+                       help="also write a histogram of the latencies, in the format of the "
+                       "name's suffix (.png, .svg, .pdf, ...; needs matplotlib: "
                        "pip install 'scribe-sync[bench]')")
     group.add_argument("--record-timing", default=None, metavar="FILE",
                        help="also write every latency measured, as a timing profile that "
@@ -141,81 +139,6 @@ def _mock_process(script: Sequence[str] | None) -> Iterator[str]:
                 proc.stdout.close()
 
 
-def _check_timing(path: str | None) -> None:
-    if path is None:
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ConfigError(f"--record-timing: no such directory {directory}",
-                          option="record_timing")
-
-
-def _check_writable(path: str | None) -> None:
-    """Before the run, not after minutes of it: a folder the file cannot be created in (a
-    read-only file system, no permission) is exit 6 in one line."""
-    if path is None:
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(directory) and not os.access(directory, os.W_OK):
-        code = errno.EROFS if _read_only(directory) else errno.EACCES
-        raise OutputError(path, OSError(code, os.strerror(code), path))
-
-
-def _read_only(directory: str) -> bool:
-    try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def _write_timing(report: BenchReport, path: str) -> None:
-    """The timing profile, whole or not at all (a temporary file renamed into place)."""
-    out = open_output(path)
-    try:
-        out.write(json.dumps(timing_profile(report), indent=1) + "\n")
-    except BaseException:
-        out.finish(False)
-        raise
-    out.finish(True)
-
-
-def _write_plot(report: BenchReport, path: str) -> None:
-    """The plot, whole or not at all: drawn into a temporary file beside ``path`` (with its
-    extension, which picks matplotlib's format), then renamed into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
-                                    suffix=".part" + os.path.splitext(path)[1], dir=directory)
-        os.close(fd)
-        try:
-            write_plot(report, temp)
-            # mkstemp made it private (0600): give it the mode the file had, or the one a
-            # plain open() would have given it.
-            try:
-                mode = stat.S_IMODE(os.stat(path).st_mode)
-            except FileNotFoundError:
-                mask = os.umask(0)  # the only way to read it; the bench's threads are joined
-                os.umask(mask)
-                mode = 0o666 & ~mask
-            os.chmod(temp, mode)
-            os.replace(temp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-    except OSError as exc:
-        raise OutputError(path, exc) from None
-
-
-def _check_plot(path: str | None) -> None:
-    if path is None:
-        return
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install 'scribe-sync[bench]'",
-                          option="plot") from None
-
-
 def run_command(args: argparse.Namespace, options: Mapping[str, Any],
                 out: IO[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
     """``scribe-sync bench``: returns 0, or 5 if a session failed (after reporting).
@@ -223,15 +146,7 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
     ``stop`` is polled during the run (see :func:`run_bench`): once true, the sessions are
     closed, the mock server stopped, and ``KeyboardInterrupt`` raised.
     """
-    out = sys.stdout if out is None else out
-    _check_plot(args.plot)
-    _check_timing(args.record_timing)
-    # The same rule as transcribe's -o: an output never replaces the audio it measures.
-    for flag, output in (("--plot", args.plot), ("--record-timing", args.record_timing)):
-        if output is not None and args.source is not None:
-            check_not_input(output, [args.source], flag)
-    _check_writable(args.plot)
-    _check_writable(args.record_timing)
+    check_outputs(args.plot, args.record_timing, args.source)
     options = dict(options)
     vad = SessionOptions.from_kwargs(**options).commit_strategy is CommitStrategy.VAD
     if vad and args.source is None and "vad_silence_threshold_secs" not in options:
@@ -265,12 +180,7 @@ def run_command(args: argparse.Namespace, options: Mapping[str, Any],
                 sys.stderr.write(f"scribe-sync: session {result.index} done\n")
 
         report = run_bench(config, progress=progress, stop=stop)
-    if args.format == "json":
-        out.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        out.write(render_table(report))
-    if args.plot is not None:
-        _write_plot(report, args.plot)
-    if args.record_timing is not None:
-        _write_timing(report, args.record_timing)
+    text = (json.dumps(report.to_dict(), indent=2) + "\n" if args.format == "json"
+            else render_table(report))
+    write_outputs(report, text, out, args.plot, args.record_timing)
     return 5 if report.errors else 0

@@ -8,7 +8,7 @@ import json
 import math
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import attrs
 
@@ -224,8 +224,9 @@ def render_table(report: BenchReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_plot(report: BenchReport, path: str) -> None:
-    """A PNG with one latency histogram per metric that has samples."""
+def write_plot(report: BenchReport, target: str | IO[bytes], format: str | None = None) -> None:
+    """An image (PNG unless ``format`` or ``target``'s suffix says otherwise) with one latency
+    histogram per metric that has samples."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,8 +242,10 @@ def write_plot(report: BenchReport, path: str) -> None:
         ax.set_title(f"{label}: p50 {_ms(s.p50)} ms, p99 {_ms(s.p99)} ms (n={s.n})", fontsize=9)
         ax.set_xlabel("ms")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(target, format=format)
+    finally:
+        plt.close(fig)
 
 
 #: The timing profile file (``scribe-sync bench --record-timing FILE``).
