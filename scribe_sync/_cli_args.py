@@ -92,6 +92,10 @@ def default_jobs() -> int:
     return max(1, min(4, 2 * (os.cpu_count() or 1)))
 
 
+#: The slowest --speed: a 100 ms chunk every 10 s, slower than any use of pacing needs.
+MIN_SPEED: Final = 0.01
+
+
 def _number(kind: type[float] | type[int], low: float, high: float = math.inf,
             *, low_open: bool = False) -> Any:
     """An argparse type: a finite number in [low, high] (or (low, high] if ``low_open``)."""
@@ -275,8 +279,10 @@ def _output_parser(default_speed: float | None = 1.0) -> argparse.ArgumentParser
                        help="send audio at real time" + (" (default)" if default_speed else ""))
     speed.add_argument("--fast", dest="speed", action="store_const", const=None,
                        help="send audio as fast as possible")
-    speed.add_argument("--speed", dest="speed", type=_number(float, 0, 1000, low_open=True),
-                       metavar="FACTOR", help="send audio at FACTOR times real time")
+    # A floor, not > 0: 1e-300 schedules chunks past the clock's end (an overflow mid-session).
+    speed.add_argument("--speed", dest="speed", type=_number(float, MIN_SPEED, 1000),
+                       metavar="FACTOR",
+                       help=f"send audio at FACTOR times real time ({MIN_SPEED:g} to 1000)")
     out.set_defaults(speed=default_speed)
     sending.add_argument(
         "--commit-every", type=_number(float, 0, 3600), default=20.0, metavar="SECONDS",

@@ -1,0 +1,33 @@
+"""Numeric flags whose range the parser states are refused by it, up front (exit 2, one line
+naming the range), the same way in every command that has them.
+
+The runs point at a port where nothing listens: a value that got past the checks would end in
+exit 5 (a connection failure) instead of 2.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from scribe_sync.cli import EXIT_USAGE
+from tests.test_cli import KEY, SAMPLE, one_error_line, run
+
+
+@pytest.fixture
+def dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("value", ["1e-300", "1e-320", "0.001"])
+def test_a_speed_too_small_to_pace_is_refused_naming_the_range(dead_url: str,
+                                                               value: str) -> None:
+    """1e-300 passed "> 0", then overflowed the pacing clock mid-session: exit 5, two lines."""
+    proc = run("transcribe", SAMPLE, "--base-url", dead_url, "--api-key", KEY,
+               "--speed", value)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "--speed" in line and "0.01" in line and "1000" in line
