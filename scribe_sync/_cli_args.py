@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import math
 import os
 import types
 import typing
@@ -16,6 +15,7 @@ from typing import Any, Final, NoReturn
 
 import attrs
 
+from ._cli_numbers import COMMIT_EVERY_MAX, MIN_SPEED, number
 from ._version import __version__
 from .client import API_KEY_ENV, DEFAULT_BASE_URL
 from .errors import ConfigError
@@ -91,27 +91,6 @@ def default_jobs() -> int:
     and frames it; two per core, at most 4 (a plan's usual concurrency)."""
     return max(1, min(4, 2 * (os.cpu_count() or 1)))
 
-
-#: The slowest --speed: a 100 ms chunk every 10 s, slower than any use of pacing needs.
-MIN_SPEED: Final = 0.01
-
-
-def _number(kind: type[float] | type[int], low: float, high: float = math.inf,
-            *, low_open: bool = False) -> Any:
-    """An argparse type: a finite number in [low, high] (or (low, high] if ``low_open``)."""
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        too_low = value <= low if low_open else value < low
-        if not math.isfinite(value) or too_low or value > high:
-            bounds = (f"> {low:g}" if low_open else f">= {low:g}") + (
-                f" and <= {high:g}" if math.isfinite(high) else "")
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
-        return value
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
 
 # One line of help per session option. A field added to SessionOptions still gets a flag (with a
 # generic help text) because the flags are generated from attrs.fields(SessionOptions).
@@ -280,16 +259,16 @@ def _output_parser(default_speed: float | None = 1.0) -> argparse.ArgumentParser
     speed.add_argument("--fast", dest="speed", action="store_const", const=None,
                        help="send audio as fast as possible")
     # A floor, not > 0: 1e-300 schedules chunks past the clock's end (an overflow mid-session).
-    speed.add_argument("--speed", dest="speed", type=_number(float, MIN_SPEED, 1000),
+    speed.add_argument("--speed", dest="speed", type=number(float, MIN_SPEED, 1000),
                        metavar="FACTOR",
                        help=f"send audio at FACTOR times real time ({MIN_SPEED:g} to 1000)")
     out.set_defaults(speed=default_speed)
     sending.add_argument(
-        "--commit-every", type=_number(float, 0, 3600), default=20.0, metavar="SECONDS",
-        help="manual strategy: commit after about this much audio, at a pause (default: "
-        "20; 0: only at the end)",
+        "--commit-every", type=number(float, 1, COMMIT_EVERY_MAX, zero=True), default=20.0,
+        metavar="SECONDS", help="manual strategy: commit after about this much audio, at a "
+        f"pause: 1 to {COMMIT_EVERY_MAX:g}, or 0 for only at the end (default: 20)",
     )
-    sending.add_argument("--chunk-ms", type=_number(int, 20, 1000), default=100, metavar="MS",
+    sending.add_argument("--chunk-ms", type=number(int, 20, 1000), default=100, metavar="MS",
                          help="audio per message, 20 to 1000 ms (default: 100)")
     progress = out.add_argument_group("progress")
     progress.add_argument(
@@ -297,7 +276,7 @@ def _output_parser(default_speed: float | None = 1.0) -> argparse.ArgumentParser
         help="auto: a status line redrawn on stderr when it is a terminal (position, total, "
         "speed as a multiple of real time, ETA), nothing otherwise; plain: a line every "
         "--progress-every seconds, for CI logs; none: no progress (as -q)")
-    progress.add_argument("--progress-every", type=_number(float, 0, 3600, low_open=True),
+    progress.add_argument("--progress-every", type=number(float, 0, 3600, low_open=True),
                           default=5.0, metavar="SECONDS",
                           help="--progress plain: seconds between lines (default: 5)")
     _add_session_options(out)
@@ -334,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(already in --audio-format, e.g. 16-bit little-endian mono PCM at 16 kHz)",
     )
     batch = transcribe.add_argument_group("many inputs")
-    batch.add_argument("-j", "--jobs", type=_number(int, 1, MAX_JOBS), default=None,
+    batch.add_argument("-j", "--jobs", type=number(int, 1, MAX_JOBS), default=None,
                        metavar="N", help=f"sessions at once, 1 to {MAX_JOBS} (default: "
                        f"{default_jobs()} on this machine)")
     batch.add_argument("--skip-existing", action="store_true",
@@ -349,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--device", default=None, metavar="INDEX|NAME",
                         help="input device: an index or (part of) a name from "
                         "'scribe-sync devices' (default: the system's default input)")
-    listen.add_argument("--duration", type=_number(float, 0, 1e7, low_open=True), default=None,
+    listen.add_argument("--duration", type=number(float, 0, 1e7, low_open=True), default=None,
                         metavar="SECONDS",
                         help="stop after this many seconds of audio")
     listen.set_defaults(speed=None)  # a microphone is live: never paced

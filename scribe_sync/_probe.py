@@ -41,6 +41,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, Final
 
+from ._cli_numbers import BENCH_COMMIT_EVERY_MIN, COMMIT_EVERY_MAX, number
 from ._probe_measure import match_speech_ends, run_bench, tcp_connect_time
 from ._probe_output import check_outputs, write_outputs
 from ._probe_report import (
@@ -88,9 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="sessions to run (default: 3)")
     group.add_argument("--concurrency", type=int, default=1, metavar="N",
                        help="sessions at once (default: 1)")
-    group.add_argument("--commit-every", type=float, default=2.0, metavar="SECONDS",
-                       help="manual strategy: commit at the first pause after this much audio "
-                       "(default: 2)")
+    group.add_argument("--commit-every", default=2.0, metavar="SECONDS",
+                       type=number(float, BENCH_COMMIT_EVERY_MIN, COMMIT_EVERY_MAX),
+                       help="manual strategy: commit at the first pause after this much audio, "
+                       f"{BENCH_COMMIT_EVERY_MIN:g} to {COMMIT_EVERY_MAX:g} (default: 2)")
     group.add_argument("--chunk-ms", type=int, default=100, metavar="MS",
                        help="audio per message, 20 to 1000 ms (default: 100)")
     group.add_argument("--format", choices=("table", "json"), default="table",

@@ -12,6 +12,7 @@ from typing import IO, Any, Final
 
 import attrs
 
+from ._cli_numbers import BENCH_COMMIT_EVERY_MIN, COMMIT_EVERY_MAX
 from .errors import ConfigError
 from .protocol import SessionOptions
 
@@ -77,8 +78,9 @@ class BenchConfig:
         if self.concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {self.concurrency}",
                               option="concurrency")
-        if not self.commit_every > 0:
-            raise ConfigError(f"--commit-every must be > 0 seconds, got {self.commit_every:g}",
+        if not BENCH_COMMIT_EVERY_MIN <= self.commit_every <= COMMIT_EVERY_MAX:  # nan too
+            raise ConfigError(f"--commit-every must be {BENCH_COMMIT_EVERY_MIN:g} to "
+                              f"{COMMIT_EVERY_MAX:g} seconds, got {self.commit_every:g}",
                               option="commit_every")
         return self.session_options()
 
