@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import pathlib
 import signal
+import socket
 import threading
+import wave
 from collections.abc import Iterator
 
 import pytest
@@ -82,3 +85,24 @@ def no_thread_leaks() -> Iterator[None]:
         if thread.is_alive():
             leaked.append(thread.name)
     assert not leaked, f"test leaked threads: {leaked}"
+
+
+@pytest.fixture
+def short_wav(tmp_path: pathlib.Path) -> pathlib.Path:
+    """Half a second of silence as a 16 kHz WAV file: a session over it is short."""
+    path = tmp_path / "short.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16000)
+        handle.writeframes(b"\0\0" * 8000)
+    return path
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A port on 127.0.0.1 that was just free: a session there fails to connect (exit 5), so
+    a check that exits otherwise ran before any session."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -33,20 +33,6 @@ def test_an_absurd_bench_number_is_refused_before_any_session(args: list[str],
     assert expected in one_error_line(proc.stderr)
 
 
-@pytest.fixture
-def short_wav(tmp_path: pathlib.Path) -> pathlib.Path:
-    """Half a second of silence: a bench session over it is short."""
-    import wave
-
-    path = tmp_path / "short.wav"
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(16000)
-        handle.writeframes(b"\0\0" * 8000)
-    return path
-
-
 def test_record_timing_on_a_full_disk_is_one_line_and_exit_6(short_wav: pathlib.Path) -> None:
     """It was an internal error (exit 1) after the whole run."""
     proc = run("bench", "--mock", "-n", "1", str(short_wav), "--record-timing", "/dev/full")

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
 import subprocess
 import threading
-import wave
 
 import pytest
 
@@ -23,25 +21,6 @@ from scribe_sync.cli import EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
 from tests.test_cli import KEY, TIMEOUT, _cli, _env, one_error_line, run
 
 pytest.importorskip("matplotlib")
-
-
-@pytest.fixture
-def short_wav(tmp_path: pathlib.Path) -> pathlib.Path:
-    path = tmp_path / "short.wav"
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(16000)
-        handle.writeframes(b"\0\0" * 8000)
-    return path
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """A port on 127.0.0.1 that was just free: a session there fails to connect (exit 5)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("name", ["plotfile", "latency.txt", "x.wav"])

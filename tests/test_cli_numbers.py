@@ -7,19 +7,10 @@ exit 5 (a connection failure) instead of 2.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from scribe_sync.cli import EXIT_USAGE
 from tests.test_cli import KEY, SAMPLE, one_error_line, run
-
-
-@pytest.fixture
-def dead_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("value", ["1e-300", "1e-320", "0.001"])
