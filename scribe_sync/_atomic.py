@@ -24,7 +24,8 @@ def write_atomically(path: str, data: bytes) -> None:
         mode = None
     special = os.path.abspath(path).startswith(("/dev/", "/proc/"))
     if (mode is not None and not stat.S_ISREG(mode)) or special:
-        with open(target, "wb") as handle:
+        # By the name given: /dev/stdout on a pipe resolves to "pipe:[N]", which no open finds.
+        with open(path if special else target, "wb") as handle:
             handle.write(data)
         return
     try:

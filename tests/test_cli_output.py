@@ -146,6 +146,18 @@ def test_dev_stdout_redirected_to_a_file_writes_the_shells_file(tmp_path: pathli
     assert _leftovers(tmp_path, "out.txt") == []
 
 
+def test_transcript_write_to_dev_stdout_on_a_pipe_goes_down_the_pipe() -> None:
+    """``Transcript.write("/dev/stdout")`` with stdout a pipe: /dev/stdout resolves to
+    "pipe:[N]", which no open finds; it is opened by the name given."""
+    code = ("from scribe_sync import CommittedTranscript, Transcript\n"
+            "t = Transcript()\nt.add(CommittedTranscript('down the pipe'))\n"
+            "t.write('/dev/stdout', format='text')\n")
+    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=_env(), timeout=TIMEOUT, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"down the pipe" in proc.stdout
+
+
 # =============================================================================================
 # Write failures: one line, exit 6
 
