@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
@@ -43,6 +44,12 @@ def isatty(stream: IO[str] | None) -> bool:
         return False
 
 
+def redraws(tty: bool) -> bool:
+    """Whether a terminal can redraw a line in place: not one that says it is dumb (Emacs'
+    shell, some CI logs), which shows the erase sequence as text."""
+    return tty and os.environ.get("TERM") != "dumb"
+
+
 def board_for(args: argparse.Namespace) -> Board | None:
     """stderr's progress board, as ``--progress`` and ``-q`` ask (None: no progress)."""
     mode = getattr(args, "progress", "auto")
@@ -50,8 +57,10 @@ def board_for(args: argparse.Namespace) -> Board | None:
         return None
     if mode == "plain":
         return Board(sys.stderr, "plain", getattr(args, "progress_every", 5.0))
-    if mode == "tty" or isatty(sys.stderr):
+    if mode == "tty" or redraws(isatty(sys.stderr)):
         return Board(sys.stderr, "tty")
+    if mode == "auto" and isatty(sys.stderr):  # a dumb terminal: progress as plain lines
+        return Board(sys.stderr, "plain", getattr(args, "progress_every", 5.0))
     return None
 
 
@@ -171,7 +180,7 @@ def run_source(args: argparse.Namespace, client: ScribeClient, meter: Metered,
 
     def start() -> None:
         run.out = open_output(args.output) if args.output is not None else stdout
-        stdout_tty = stdout.isatty()
+        stdout_tty = redraws(stdout.isatty())
         live = stdout if stdout_tty and (fmt == "text" or run.out is not stdout) else None
         board = board_for(args)
         if stdout_tty and live is None and fmt == "jsonl":

@@ -24,13 +24,18 @@ from tests.test_cli import SAMPLE, TIMEOUT, _cli, _env
 _CONTROL = re.compile(rb"\r|\x1b\[K|\x1b\[J|\x1b\[\d*F")
 
 
-def _run_on_narrow_stderr(columns: int, *args: str) -> tuple[int, bytes]:
-    """stderr on a pseudo-terminal ``columns`` wide, stdout to a pipe (``> out.txt``)."""
+def _run_on_narrow_stderr(columns: int, *args: str, term: str | None = None,
+                          stdout_too: bool = False) -> tuple[int, bytes]:
+    """stderr on a pseudo-terminal ``columns`` wide, stdout to a pipe (``> out.txt``), or to
+    the terminal too; ``term``: the ``TERM`` it says it is."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     env = _env()
     env.pop("COLUMNS", None)
-    proc = subprocess.Popen(_cli(*args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    if term is not None:
+        env["TERM"] = term
+    proc = subprocess.Popen(_cli(*args), stdin=subprocess.DEVNULL,
+                            stdout=slave if stdout_too else subprocess.DEVNULL,
                             stderr=slave, env=env)
     os.close(slave)
     shown = b""
@@ -79,3 +84,16 @@ def test_the_batch_progress_fits_the_width_of_stderr(tmp_path: pathlib.Path,
         assert any("in flight" in r for r in rows), shown
         assert all(len(r) <= columns - 1 for r in rows if "in flight" in r or ".flac:" in r), \
             rows
+
+
+def test_a_dumb_terminal_gets_plain_lines_and_no_redraws() -> None:
+    """TERM=dumb (Emacs' shell, some CI logs) shows the erase sequence as text: the live view
+    and the redrawn progress are off there, and committed lines scroll plainly."""
+    code, shown = _run_on_narrow_stderr(80, "transcribe", SAMPLE, "--mock", "--speed", "8",
+                                        term="dumb", stdout_too=True)
+    assert code == 0, shown
+    assert b"\x1b[" not in shown, shown
+    assert b"ETA" in shown and b"1 segment" in shown, shown  # progress as plain lines
+    _, redrawn = _run_on_narrow_stderr(80, "transcribe", SAMPLE, "--mock", "--speed", "8",
+                                       term="xterm", stdout_too=True)
+    assert b"\x1b[K" in redrawn  # the same run on a capable terminal redraws in place
