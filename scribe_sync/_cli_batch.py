@@ -64,8 +64,12 @@ def plan(sources: Sequence[str], outdir: str, fmt: str) -> list[Job]:
     jobs: list[Job] = []
     taken: dict[str, str] = {}
     for source in sources:
-        if source == "-":
+        if source == "-" and len(sources) > 1:
             raise ConfigError("- (stdin) cannot be one of many inputs", option="output")
+        if source == "-":
+            raise ConfigError(f"- (stdin) has no name to give its output in {outdir}: name the "
+                              f"file, e.g. -o {os.path.join(outdir, 'stdin' + SUFFIXES[fmt])}",
+                              option="output")
         stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0] or "output"
         output = os.path.join(outdir, stem + SUFFIXES[fmt])
         if output in taken:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from ._cli_args import EXIT_AUDIO, EXIT_AUTH, EXIT_OUTPUT, EXIT_SERVER, EXIT_USAGE
+import os
+import sys
+
+from ._cli_args import BASE_URL_ENV, EXIT_AUDIO, EXIT_AUTH, EXIT_OUTPUT, EXIT_SERVER, EXIT_USAGE
 from ._cli_io import OutputError, clean
 from .errors import AuthError, ConfigError
 
@@ -31,8 +34,16 @@ def describe(exc: BaseException) -> str:
     option = getattr(exc, "option", None)
     if isinstance(exc, ConfigError) and option and option not in ("api_key", "output", "mock"):
         flag = "--" + str(option).replace("_", "-")
+        if option == "base_url" and _base_url_from_environment():
+            flag = "$" + BASE_URL_ENV
         if "--" not in text:
             text = f"{flag}: {text}"
     if isinstance(exc, TimeoutError) and "time" not in text:
         text = f"timed out: {text}"
     return text
+
+
+def _base_url_from_environment() -> bool:
+    """The base URL came from ``$SCRIBE_SYNC_BASE_URL``, not from ``--base-url``."""
+    given = any(arg == "--base-url" or arg.startswith("--base-url=") for arg in sys.argv[1:])
+    return bool(os.environ.get(BASE_URL_ENV)) and not given

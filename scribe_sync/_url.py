@@ -110,6 +110,8 @@ def check_base_url(base_url: str) -> urllib.parse.SplitResult:
     allowed = "expected an http://, https://, ws:// or wss:// URL"
     if not isinstance(base_url, str) or _CONTROL_RE.search(base_url):
         raise _bad_base_url(base_url, allowed + " without control characters")
+    if base_url != base_url.strip():  # pasted with a space: it would read as a bad port
+        raise _bad_base_url(base_url, allowed + " without spaces around it")
     try:
         # ValueError for an unclosed "[" or a bracketed host that is not an IPv6 address
         parsed = urllib.parse.urlsplit(base_url)

@@ -153,3 +153,30 @@ def test_a_named_pipe_is_read_once(tmp_path: pathlib.Path, content: str) -> None
     else:
         assert proc.returncode == EXIT_AUDIO, proc.stderr
         assert "talk" in one_error_line(proc.stderr)
+
+
+def test_misleading_messages_say_what_is_wrong(tmp_path: pathlib.Path) -> None:
+    """A link loop was "no such file"; a base URL pasted with a trailing space was "the port
+    must be a number" and blamed on --base-url when it came from the environment; stdin alone
+    with -o DIR/ was "cannot be one of many inputs"."""
+    from tests.test_cli import run
+
+    (tmp_path / "loop1.wav").symlink_to("loop2.wav")
+    (tmp_path / "loop2.wav").symlink_to("loop1.wav")
+    (tmp_path / "broken.wav").symlink_to("missing.wav")
+    loop = run("transcribe", str(tmp_path / "loop1.wav"), "--mock")
+    assert loop.returncode == EXIT_AUDIO
+    assert "a loop of symbolic links" in one_error_line(loop.stderr)
+    broken = run("transcribe", str(tmp_path / "broken.wav"), "--mock")
+    assert "a symbolic link to a file that does not exist" in one_error_line(broken.stderr)
+    env = {**_env(), "SCRIBE_SYNC_BASE_URL": "http://127.0.0.1:9 ", "ELEVENLABS_API_KEY": "k"}
+    spaced = run("transcribe", SAMPLE, env=env)
+    assert spaced.returncode == EXIT_USAGE
+    line = one_error_line(spaced.stderr)
+    assert line.startswith("scribe-sync: error: $SCRIBE_SYNC_BASE_URL:")
+    assert "without spaces around it" in line
+    flag = run("transcribe", SAMPLE, "--base-url", "http://127.0.0.1:9 ", env=env)
+    assert "error: --base-url:" in one_error_line(flag.stderr)
+    alone = run("transcribe", "-", "-o", str(tmp_path / "out") + "/", "--mock", stdin=b"")
+    assert alone.returncode == EXIT_USAGE
+    assert "has no name to give its output" in one_error_line(alone.stderr)

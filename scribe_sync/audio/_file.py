@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -42,6 +43,14 @@ def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception)
     if isinstance(file, (str, os.PathLike)):
         path = os.fspath(file)
         if not os.path.exists(path):
+            # exists() is False for a link that leads nowhere, too: say which it is.
+            if os.path.islink(path):
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        return "a loop of symbolic links"
+                return "a symbolic link to a file that does not exist"
             return "no such file"
         if os.path.isdir(path):
             return "is a directory, not an audio file"
