@@ -148,6 +148,16 @@ def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
     return str(exc)
 
 
+def _stop_at_eof(stop: threading.Event) -> None:
+    """Read stdin until it ends (the writer, a supervising program, closed it or died), then
+    stop. A daemon thread: a read blocked on a pipe cannot be interrupted, and the process
+    ends with the server."""
+    stream = sys.stdin.buffer if sys.stdin is not None else None
+    while stream is not None and stream.read(4096):
+        pass
+    stop.set()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until Ctrl+C (SIGINT) or SIGTERM; print the base URL first."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -166,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scribe-mock: error: {problem}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    if args.stop_on_stdin_eof:
+        threading.Thread(target=_stop_at_eof, args=(stop,), name="scribe-mock-stdin",
+                         daemon=True).start()
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()

@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", type=_host, default="127.0.0.1",
                         help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8765, help="port; 0 picks a free one")
+    parser.add_argument("--stop-on-stdin-eof", action="store_true",
+                        help="stop when stdin ends: started with a pipe as stdin, the server "
+                             "stops with the program that started it, even one killed by "
+                             "SIGKILL")
     parser.add_argument("--scenario", help="global scenario JSON file")
     parser.add_argument(
         "--key-scenario",

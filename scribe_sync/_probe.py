@@ -113,7 +113,10 @@ _LISTENING: Final = re.compile(r"listening on (\S+)")
 def _mock_process(script: Sequence[str] | None) -> Iterator[str]:
     """``scribe-mock`` in a child process (its CPU is not the client's, and it keeps its default
     live timing profile); yields its base URL. ``script``: one utterance per item."""
-    command = [sys.executable, "-m", "mock_server", "--port", "0", "--idle-timeout-secs", "none"]
+    # --stop-on-stdin-eof with a pipe we hold: if this process is killed (SIGKILL, which no
+    # finally survives), the pipe closes and the server stops instead of running orphaned.
+    command = [sys.executable, "-m", "mock_server", "--port", "0", "--idle-timeout-secs", "none",
+               "--stop-on-stdin-eof"]
     with contextlib.ExitStack() as stack:
         if script:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="scribe-bench-"))
@@ -122,7 +125,7 @@ def _mock_process(script: Sequence[str] | None) -> Iterator[str]:
                 handle.write("\n".join(script) + "\n")
             command += ["--transcript", "@" + path]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, text=True)
+                                stdin=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
             match = _LISTENING.search(proc.stdout.readline())
@@ -137,8 +140,9 @@ def _mock_process(script: Sequence[str] | None) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
 
 
 def run_command(args: argparse.Namespace, options: Mapping[str, Any],

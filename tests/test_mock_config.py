@@ -221,3 +221,23 @@ def test_valid_scenarios_still_load() -> None:
     })
     assert isinstance(scenario, Scenario)
     assert RandomFaults(rate=0.0).rate == 0.0
+
+
+def test_stop_on_stdin_eof_stops_the_server_when_its_starter_goes() -> None:
+    """``scribe-sync bench --mock`` killed by SIGKILL left its mock listening, orphaned; with
+    a pipe as stdin and --stop-on-stdin-eof, the pipe's end (its writer gone) stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "--port", "0", "--stop-on-stdin-eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert "listening on" in proc.stdout.readline()
+        proc.stdin.close()  # what the kernel does for a writer killed by SIGKILL
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
