@@ -393,3 +393,43 @@ def test_raw_source_live_must_be_a_bool(live: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         RawSource(io.BytesIO(b""), live=live)
     assert caught.value.option == "live"
+
+
+@pytest.mark.parametrize("keep", [0, 100_001])
+def test_a_file_that_shrinks_while_read_is_an_error_not_a_short_success(
+        tmp_path: pathlib.Path, keep: int) -> None:
+    """Emptied or cut (to an odd byte count) while it was streamed, a WAV ended as if it were
+    complete: exit 0 and a transcript of part of it."""
+    import wave
+
+    from scribe_sync.audio import AudioSourceError, FileSource
+
+    path = tmp_path / "shrinking.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16000)
+        handle.writeframes(b"\x01\x00" * 16000 * 10)  # 10 s
+    with FileSource(path, chunk_ms=100) as source:
+        chunks = iter(source)
+        first = next(chunks)
+        assert first
+        os.truncate(path, keep)
+        with pytest.raises(AudioSourceError, match="shrank while it was read"):
+            for _ in chunks:
+                pass
+
+
+def test_a_whole_file_read_to_its_end_is_not_said_to_have_shrunk(tmp_path: pathlib.Path) -> None:
+    import wave
+
+    from scribe_sync.audio import FileSource
+
+    path = tmp_path / "whole.wav"
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(44100)
+        handle.writeframes(b"\x01\x00" * 2 * 44100 * 3 + b"\x01\x00" * 2 * 7)  # odd frames
+    with FileSource(path, chunk_ms=100) as source:
+        assert sum(len(chunk) for chunk in source) > 0

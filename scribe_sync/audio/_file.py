@@ -64,6 +64,8 @@ def _open_error_reason(file: str | os.PathLike[str] | IO[bytes], exc: Exception)
 #: pipe?)" (its MP3 probe's error), which is why it is only logged.
 NOT_AUDIO = "not an audio file we can decode"
 
+_EXACT_LENGTH = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF", "AU", "FLAC"})
+
 # The most samples (frames times channels) read in one block: 4 MB of float32, a second of
 # 48 kHz audio in 21 channels.
 _MAX_BLOCK_VALUES = 1 << 20
@@ -152,6 +154,12 @@ class FileSource(AudioSource):
                                  _MAX_BLOCK_VALUES // max(1, self.file_channels)))
         self._resampler = Resampler(self.file_sample_rate, self.format.sample_rate)
         self._flushed = False
+        self._frames_read = 0
+        # Formats whose frame count is exact (from the data size or a header total), so that
+        # reading fewer means the file shrank; MP3's and Ogg's are estimates, and on a pipe
+        # the header's claim is all there is (nothing checked it against a size).
+        self._exact_length = (self._file.format in _EXACT_LENGTH and self.file_frames > 0
+                              and self._file.seekable())
         # Guards self._file: close() from another thread waits for a block read to finish
         # instead of freeing libsndfile's handle under it.
         self._io_lock = threading.Lock()
@@ -175,6 +183,11 @@ class FileSource(AudioSource):
             except Exception as exc:
                 raise AudioSourceError(self.name, f"cannot decode audio: {exc}") from exc
             last = len(frames) < self._block
+            self._frames_read += len(frames)
+            if last and self._frames_read < self.file_frames and self._exact_length:
+                raise AudioSourceError(self.name, (
+                    f"the file ended after {self._frames_read / self.file_sample_rate:.1f} s of "
+                    f"the {self.duration:.1f} s it had when opened: it shrank while it was read"))
             samples = self._resampler.process(to_mono(frames), last=last)
             self._flushed = last
             if len(samples):
