@@ -152,8 +152,8 @@ def test_transcript_write_to_dev_stdout_on_a_pipe_goes_down_the_pipe() -> None:
     code = ("from scribe_sync import CommittedTranscript, Transcript\n"
             "t = Transcript()\nt.add(CommittedTranscript('down the pipe'))\n"
             "t.write('/dev/stdout', format='text')\n")
-    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=_env(), timeout=TIMEOUT, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=_env(),
+                          timeout=TIMEOUT, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"down the pipe" in proc.stdout
 
