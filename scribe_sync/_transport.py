@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import selectors
+import signal
 import socket
 import ssl
 import struct
@@ -88,6 +89,15 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
 # record it creates, before any handler (its trace handler included) sees it.
 _LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
+
+
+#: The signals whose Python handlers raise (Ctrl+C; ``sys.exit`` from a SIGTERM handler; the
+#: CLI's own for SIGHUP and SIGQUIT), held back on the main thread while it writes a frame.
+#: (Each one more costs a little on every write: these are the ones that matter.)
+_HELD_SIGNALS: Final = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name))
+_HOLD_SIGNALS: Final = hasattr(signal, "pthread_sigmask")
 
 
 class WebSocketTransport:
@@ -202,33 +212,40 @@ class WebSocketTransport:
         # the lock wait is bounded the same way.
         if not self._send_lock.acquire(timeout=self._io_timeout):
             raise ConnectionClosedError(f"{what}: timed out", code=ABNORMAL_CLOSURE)
-        sent = 0
         try:
-            # sendall's own loop, in Python to know how much went out if it is interrupted.
-            sent = sock.send(data)
-            while sent < len(data):
-                sent += sock.send(memoryview(data)[sent:])
-        except (OSError, ValueError) as exc:
-            raise self._closed_error(what, exc) from exc
-        except BaseException:
-            if sent:  # Ctrl+C between two writes of one frame: the rest goes out first, or the
-                self._complete(sock, data, sent)  # peer reads the next frame as its payload
-            raise
+            if _HOLD_SIGNALS and threading.current_thread() is threading.main_thread():
+                self._send_holding_signals(sock, data, what)
+                return
+            try:
+                sock.sendall(data)
+            except (OSError, ValueError) as exc:
+                raise self._closed_error(what, exc) from exc
+            except BaseException:
+                # Where signals cannot be held (no pthread_sigmask): how much of the frame went
+                # out is unknown, so the connection cannot carry another one.
+                self._failed = ConnectionClosedError(
+                    f"{what}: interrupted in the middle of a frame", code=ABNORMAL_CLOSURE)
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                raise
         finally:
             self._send_lock.release()
 
-    def _complete(self, sock: socket.socket, data: bytes, sent: int) -> None:
-        """Write the rest of an interrupted frame (each write bounded by ``io_timeout``); later
-        interrupts wait for it. If it cannot be written, the connection is failed."""
-        rest = memoryview(data)[sent:]
-        while rest:
+    def _send_holding_signals(self, sock: socket.socket, data: bytes, what: str) -> None:
+        """``sendall`` on the main thread with the signals whose handlers may raise (Ctrl+C)
+        held back: one raising mid-write would leave part of a frame on the wire, and the peer
+        would read the next frame as its payload. Another thread takes the signal meanwhile,
+        and its handler runs here once the frame is whole (at most ``io_timeout`` later)."""
+        # Blocked inside the try, unblocked in the finally: an interrupt raised as a call
+        # returns (Python runs handlers there) can never leave the signals blocked.
+        try:
             try:
-                rest = rest[sock.send(rest):]
-            except (OSError, ValueError) as exc:
-                self._failed = self._closed_error("send failed", exc)
-                return
-            except BaseException:  # another Ctrl+C: the first one is raised
-                continue
+                signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+                sock.sendall(data)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
+        except (OSError, ValueError) as exc:
+            raise self._closed_error(what, exc) from exc
 
     def wake(self) -> None:
         """End a :meth:`recv` waiting in another thread now (it returns ``None``)."""
