@@ -35,6 +35,7 @@ __all__ = [
     "FORMATS",
     "MAX_JOBS",
     "PROG",
+    "FromEnvironment",
     "build_parser",
     "choose_format",
     "default_jobs",
@@ -209,12 +210,28 @@ def _add_session_options(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=dest, default=None, help=help_text)
 
 
+class FromEnvironment(str):
+    """An option's value taken from an environment variable (``variable``), which errors
+    name. argparse keeps such a default as it is (no ``type=`` converts it)."""
+
+    variable = ""
+
+
+def _base_url_default() -> str:
+    value = os.environ.get(BASE_URL_ENV)
+    if not value:
+        return DEFAULT_BASE_URL
+    default = FromEnvironment(value)
+    default.variable = "$" + BASE_URL_ENV
+    return default
+
+
 def _common_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection")
     server = group.add_mutually_exclusive_group()
     server.add_argument(
-        "--base-url", default=os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL, metavar="URL",
+        "--base-url", default=_base_url_default(), metavar="URL",
         help=f"API base URL (default: ${BASE_URL_ENV} or {DEFAULT_BASE_URL})",
     )
     server.add_argument(

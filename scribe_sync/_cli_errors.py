@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+from collections.abc import Mapping
 
-from ._cli_args import BASE_URL_ENV, EXIT_AUDIO, EXIT_AUTH, EXIT_OUTPUT, EXIT_SERVER, EXIT_USAGE
+from ._cli_args import (
+    EXIT_AUDIO,
+    EXIT_AUTH,
+    EXIT_OUTPUT,
+    EXIT_SERVER,
+    EXIT_USAGE,
+    FromEnvironment,
+)
 from ._cli_io import OutputError, clean
 from .errors import AuthError, ConfigError
 
-__all__ = ["describe", "exit_code"]
+__all__ = ["describe", "exit_code", "spelled"]
 
 
 def exit_code(exc: BaseException) -> int:
@@ -28,14 +35,14 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_SERVER
 
 
-def describe(exc: BaseException) -> str:
-    """The failure's one line (after ``scribe-sync: error:``), naming the option at fault."""
+def describe(exc: BaseException, spelled: Mapping[str, str] | None = None) -> str:
+    """The failure's one line (after ``scribe-sync: error:``), naming the option at fault
+    (as ``spelled`` says the user gave it: ``$SCRIBE_SYNC_BASE_URL`` for ``base_url``)."""
     text = clean(str(exc)).strip() or type(exc).__name__
     option = getattr(exc, "option", None)
     if isinstance(exc, ConfigError) and option and option not in ("api_key", "output", "mock"):
         flag = "--" + str(option).replace("_", "-")
-        if option == "base_url" and _base_url_from_environment():
-            flag = "$" + BASE_URL_ENV
+        flag = (spelled or {}).get(str(option), flag)
         if "--" not in text:
             text = f"{flag}: {text}"
     if isinstance(exc, TimeoutError) and "time" not in text:
@@ -43,7 +50,8 @@ def describe(exc: BaseException) -> str:
     return text
 
 
-def _base_url_from_environment() -> bool:
-    """The base URL came from ``$SCRIBE_SYNC_BASE_URL``, not from ``--base-url``."""
-    given = any(arg == "--base-url" or arg.startswith("--base-url=") for arg in sys.argv[1:])
-    return bool(os.environ.get(BASE_URL_ENV)) and not given
+
+def spelled(args: argparse.Namespace) -> dict[str, str]:
+    """How the user gave each option an error may name, where not as ``--option``."""
+    return {name: value.variable for name, value in vars(args).items()
+            if isinstance(value, FromEnvironment)}

@@ -59,7 +59,7 @@ from ._cli_args import (
     session_kwargs,
 )
 from ._cli_batch import is_batch, run_batch
-from ._cli_errors import describe, exit_code
+from ._cli_errors import describe, exit_code, spelled
 from ._cli_io import (
     Metered,
     Output,
@@ -300,7 +300,7 @@ def _run(args: argparse.Namespace) -> int:
     except (ScribeError, TimeoutError) as exc:
         if isinstance(exc, OutputError) and exc.name == "<stdout>" and sys.stdout is not None:
             _silence(1)
-        say(f"{PROG}: error: {describe(exc)}\n")
+        say(f"{PROG}: error: {describe(exc, spelled(args))}\n")
         return exit_code(exc)
     except Exception as exc:
         # A bug. Say so in one line; the traceback is for the report, so only with -v.

@@ -175,8 +175,9 @@ def test_misleading_messages_say_what_is_wrong(tmp_path: pathlib.Path) -> None:
     line = one_error_line(spaced.stderr)
     assert line.startswith("scribe-sync: error: $SCRIBE_SYNC_BASE_URL:")
     assert "without spaces around it" in line
-    flag = run("transcribe", SAMPLE, "--base-url", "http://127.0.0.1:9 ", env=env)
-    assert "error: --base-url:" in one_error_line(flag.stderr)
+    for given in ("--base-url", "--base"):  # argparse takes an abbreviation too
+        flag = run("transcribe", SAMPLE, given, "http://127.0.0.1:9 ", env=env)
+        assert "error: --base-url:" in one_error_line(flag.stderr)
     alone = run("transcribe", "-", "-o", str(tmp_path / "out") + "/", "--mock", stdin=b"")
     assert alone.returncode == EXIT_USAGE
     assert "has no name to give its output" in one_error_line(alone.stderr)
