@@ -42,7 +42,8 @@ WAV = _wav()
 @pytest.fixture
 def server() -> Iterator[str]:
     """/short.wav promises all of WAV and sends half; /stall sends 1000 bytes and then nothing
-    until the test ends."""
+    until the test ends; /whole-with-length.wav and /whole-to-close.wav send all of it, the
+    second with no Content-Length (HTTP/1.0: the body ends with the connection)."""
     release = threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,6 +57,12 @@ def server() -> Iterator[str]:
                 self.send_header("Content-Length", str(len(WAV)))
                 self.end_headers()
                 self.wfile.write(WAV[: len(WAV) // 2])
+                return
+            if self.path.startswith("/whole"):  # all of it, its end the connection's or not
+                if self.path == "/whole-with-length.wav":
+                    self.send_header("Content-Length", str(len(WAV)))
+                self.end_headers()
+                self.wfile.write(WAV)
                 return
             self.end_headers()
             self.wfile.write(WAV[:1000])
@@ -88,6 +95,15 @@ def test_a_body_shorter_than_its_content_length_is_an_error(server: str) -> None
 def test_a_download_that_stalls_is_an_error_not_the_end(server: str) -> None:
     with pytest.raises(AudioSourceError, match="broke off"):
         _drain(FfmpegSource(server + "/stall", timeout=1))
+
+
+@pytest.mark.parametrize("path", ["/whole-with-length.wav", "/whole-to-close.wav"])
+def test_a_whole_download_ends_normally_with_or_without_a_length(server: str,
+                                                                 path: str) -> None:
+    """Without a Content-Length, ffmpeg 5 logs "Stream ends prematurely at N, should be
+    18446744073709551615" (its unknown length) at the end of every whole body: that is no
+    break."""
+    assert _drain(FfmpegSource(server + path)) == (len(WAV) - 44)
 
 
 def test_a_whole_download_still_ends_normally(tmp_path: pathlib.Path) -> None:

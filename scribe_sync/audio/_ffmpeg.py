@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -72,6 +73,10 @@ _STDERR_TAIL = 2000
 # tell a cut-short download from a whole one. A read error other than the end of the input is
 # logged as "<url>: <reason>"; ffmpeg 6 and later say "Error during demuxing: <reason>".
 _CUT_SHORT_MARKERS = ("Stream ends prematurely", "Error during demuxing")
+# ...except where the length it expected is its "unknown" (2**64 - 1): a body without a
+# Content-Length ends with the connection, and ffmpeg 5 logs that too as premature.
+_UNKNOWN_LENGTH = re.compile(r"Stream ends prematurely at \d+, should be (\d+)")
+_END_OF_BODY = "Input/output error"  # "<url>: Input/output error" then follows
 
 
 def find_ffmpeg() -> str:
@@ -290,9 +295,17 @@ class FfmpegSource(AudioSource):
         except (OSError, ValueError):
             return None
         prefix = f"{self._location}: "
+        ended = False  # a body without a length ended with its connection, as it may
         for line in text.splitlines():
             if line.startswith(prefix):
-                return line[len(prefix):].strip()
+                reason = line[len(prefix):].strip()
+                if ended and reason == _END_OF_BODY:
+                    continue  # what ffmpeg 5 says next about the same, normal, end
+                return reason
+            unknown = _UNKNOWN_LENGTH.search(line)
+            if unknown is not None and int(unknown.group(1)) >= 1 << 63:
+                ended = True
+                continue
             if any(marker in line for marker in _CUT_SHORT_MARKERS):
                 return line.rpartition("] ")[2].strip()  # without "[http @ 0x...] "
         return None
