@@ -179,14 +179,18 @@ def redact_query(query: Mapping[str, Sequence[str]], known: Collection[str] = ()
     }
 
 
+_MIN_SECRET = 8  # characters
+
+
 def secrets_of(headers: Mapping[str, str], query: Mapping[str, Sequence[str]],
                keys: Collection[str] | None) -> set[str]:
-    """The credentials a request carries or the mock knows, to redact wherever they appear
-    (values under 4 characters are left: they would redact innocent text)."""
+    """The credentials a request carries or the mock knows, to redact wherever they appear.
+    Values under 8 characters are left: a test's key such as ``audio`` or ``test`` would
+    redact the protocol's own words (``input_<redacted>_chunk``); a real key is far longer."""
     found = set(keys or ())
     found.update(v for n, v in headers.items() if is_secret_name(n))
     found.update(v for n, vs in query.items() if is_secret_name(n) for v in vs)
-    return {s.strip() for s in found if len(s.strip()) >= 4}
+    return {s.strip() for s in found if len(s.strip()) >= _MIN_SECRET}
 
 
 def key_label(secret: str) -> str:

@@ -102,3 +102,26 @@ def test_the_journal_redacts_known_credentials_in_frames() -> None:
     assert stored.count("<redacted>") >= 2 * (4 + 2)
     assert records[0].received()[0]["previous_text"] == "my key is <redacted>"
     assert records[0].sent("input_error")[0]["error"] == "Unexpected message type: <redacted>"
+
+
+@pytest.mark.parametrize("key", ["audio", "chunk", "test", "rate"])
+def test_a_short_key_does_not_redact_the_protocols_own_words(key: str) -> None:
+    """A test key such as ``audio`` turned ``input_audio_chunk`` into
+    ``input_<redacted>_chunk`` in the journal, and ``received("input_audio_chunk")`` found
+    nothing. Keys under 8 characters are not searched for: a real key is far longer."""
+    from websockets.sync.client import connect
+
+    from mock_server.testing import speech
+
+    with MockServer() as server:
+        with connect(server.ws_url + "?model_id=scribe_v2_realtime",
+                     additional_headers={"xi-api-key": key}) as ws:
+            ws.recv(timeout=5)
+            ws.send(chunk(speech(0.5), previous_text="a test of the audio chunk rate"))
+            ws.send(chunk(speech(0.5), commit=True))
+            ws.recv(timeout=5)
+        record = server.wait_idle()[0]
+    frames = record.received("input_audio_chunk")
+    assert len(frames) == 2
+    assert frames[0]["previous_text"] == "a test of the audio chunk rate"
+    assert "audio_base_64" in frames[0]
