@@ -71,10 +71,12 @@ def check_audio(data: object) -> None:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"audio must be bytes, not {type(data).__name__}")
     if isinstance(data, memoryview):
-        if data.itemsize > 2 or data.format[-1:] in "efd":
-            raise TypeError(f"audio must be 16-bit PCM or mu-law, not {data.format!r} samples "
-                            "(sent as is, they would be noise): convert them first")
-        if not data.contiguous:
+        wrong_order = data.itemsize == 2 and data.format[:1] in (">", "!")  # big-endian
+        if data.itemsize > 2 or data.format[-1:] in "efd" or wrong_order:
+            raise TypeError(f"audio must be 16-bit little-endian PCM or mu-law, not "
+                            f"{data.format!r} samples (sent as is, they would be noise): "
+                            "convert them first")
+        if not data.c_contiguous:
             raise TypeError("audio must be one contiguous buffer, not a strided memoryview "
                             "(copy it first, e.g. with bytes(view))")
 

@@ -312,9 +312,17 @@ def test_hostile_arguments_are_typed_errors_naming_the_argument() -> None:
             session.finish(timeout=timeout)
     with pytest.raises(TypeError, match="contiguous"):
         session.send_audio(memoryview(b"\x00\x01" * 100)[::2])
+    session.send_audio(memoryview(bytearray(8)).cast("B", shape=[2, 4]))  # C order: fine
+    import numpy as np
+
+    with pytest.raises(TypeError, match="contiguous"):
+        session.send_audio(memoryview(np.zeros((4, 2), dtype="<i2", order="F")))
+    with pytest.raises(TypeError, match="little-endian"):
+        session.send_audio(memoryview(np.zeros(160, dtype=">i2")))
+    session.send_audio(memoryview(np.zeros(160, dtype="<i2")))
     with pytest.raises(TypeError, match="callback must be callable"):
         session.on(CommittedTranscript, "print")
-    assert t.sent == []
+    assert [len(audio_of(f)) for f in t.sent] == [8, 320]
     session.close()
 
 
