@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Final, TypeVar
 import attrs
 
 from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, Action, Close, Drop, Send, close_for_error
-from .validation import at_least, between, optional
+from .validation import MockConfigError, at_least, between, optional
 
 __all__ = [
     "FAULTS",
@@ -89,8 +89,16 @@ class FaultEffects:
         return self.stall or any(not isinstance(action, Send) for action in self.out)
 
 
-#: Close codes a close frame may carry (RFC 6455 §7.4): 1000-4999.
-_CLOSE_CODE: Final = between(1000, 4999, integer=True)
+#: Close codes a close frame may carry (RFC 6455 §7.4.1, 1012-1014 registered since): as the
+#: client checks them. 1004-1006 and 1015 only describe a close; 1016-2999 are unassigned.
+_SENDABLE_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
+def _close_code(instance: Any, attribute: Any, value: Any) -> None:
+    between(1000, 4999, integer=True)(instance, attribute, value)
+    if value not in _SENDABLE_CODES and not 3000 <= value <= 4999:
+        raise MockConfigError(attribute.name, "a code a close frame may carry: 1000-1003, "
+                              "1007-1014 or 3000-4999", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -157,7 +165,7 @@ class ErrorFault(Fault):
     error_type: str = attrs.field(default="error", validator=_check_in(ERROR_TYPES))
     message: str | None = None
     close: bool = True
-    code: int = attrs.field(default=1000, validator=_CLOSE_CODE)
+    code: int = attrs.field(default=1000, validator=_close_code)
     reason: str = ""
 
     @property
@@ -194,7 +202,7 @@ class CloseFault(Fault):
 
     action: ClassVar[str] = "close"
 
-    code: int = attrs.field(default=1000, validator=_CLOSE_CODE)
+    code: int = attrs.field(default=1000, validator=_close_code)
     reason: str = ""
 
     def apply(self, effects: FaultEffects) -> None:

@@ -377,3 +377,18 @@ def test_random_faults_do_not_draw_duplicate_commit_unless_asked() -> None:
     assert not any(isinstance(default.draw(rng), DuplicateCommit) for _ in range(500))
     chosen = RandomFaults(rate=1.0, actions=["duplicate_commit"])
     assert isinstance(chosen.draw(rng), DuplicateCommit)
+
+
+@pytest.mark.parametrize("code", [1004, 1005, 1006, 1015, 2000])
+def test_a_scripted_close_with_a_code_no_close_frame_carries_is_refused(code: int) -> None:
+    """The client treats such a close as a protocol violation (RFC 6455 §7.4.1): a scenario
+    that sends one would test a server that cannot exist."""
+    from mock_server import load_scenario
+    from mock_server.validation import MockConfigError
+
+    for action in ({"action": "close", "when": "start", "code": code},
+                   {"action": "error", "when": "start", "error_type": "quota_exceeded",
+                    "code": code}):
+        with pytest.raises(MockConfigError, match="1000-1003, 1007-1014 or 3000-4999"):
+            load_scenario({"faults": [action]})
+    load_scenario({"faults": [{"action": "close", "when": "start", "code": 4000}]})
