@@ -10,7 +10,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from .errors import ConfigError, ScribeError
+from .errors import ConfigError, ConnectError, ScribeError
 
 if TYPE_CHECKING:
     from ._options import SessionOptions
@@ -169,12 +169,16 @@ def build_url(base_url: str, options: SessionOptions, *, token: str | None = Non
 
 
 def call_token(token: Callable[[], str]) -> str:
-    """A fresh token from the caller's function. Its own failure is a ``ConfigError`` chained
-    to it (at a reconnect, the session ends with it instead of a "reader failed")."""
+    """A fresh token from the caller's function, its failures typed and chained: a network
+    error (``OSError``, which ``requests``' errors are too) is a ``ConnectError``, which a
+    reconnect retries; any other a ``ConfigError``, which ends the session (instead of a
+    "reader failed")."""
     try:
         return token()
     except (ScribeError, TimeoutError):
         raise  # create_token's failures: typed already, and a reconnect may retry them
+    except OSError as exc:
+        raise ConnectError(f"the token function failed: {type(exc).__name__}") from exc
     except Exception as exc:
         raise ConfigError(f"the token function failed: {type(exc).__name__}",
                           option="token") from exc

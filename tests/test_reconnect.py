@@ -282,6 +282,26 @@ def test_a_token_function_that_fails_at_a_reconnect_ends_the_session_with_a_conf
     assert "reader failed" not in caplog.text
 
 
+def test_a_token_function_network_error_at_a_reconnect_is_retried() -> None:
+    """The user's token server briefly unreachable (an OSError, as requests raises) is a
+    failed attempt like any other, not a configuration error."""
+    fault = {"action": "drop", "when": "chunks", "count": 20, "session": 1}
+    with MockServer(scenario={"faults": [fault]}) as server:
+        client = ScribeClient(KEY, base_url=server.base_url)
+        calls: list[int] = []
+
+        def token() -> str:
+            calls.append(1)
+            if len(calls) == 2:
+                raise ConnectionRefusedError("the token server is down")
+            return client.create_token()
+
+        session = ScribeClient(base_url=server.base_url).connect(token=token, reconnect=FAST)
+        drive(session)
+        assert session.stats.reconnects == 1
+        assert len(calls) == 3
+
+
 def test_close_during_the_reconnect_gap_ends_quietly() -> None:
     """close() while waiting to reconnect ends the session normally and promptly."""
     fault = {"action": "drop", "when": "chunks", "count": 1, "session": 1}
