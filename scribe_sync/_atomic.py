@@ -22,7 +22,10 @@ def write_atomically(path: str, data: bytes) -> None:
         mode: int | None = os.stat(target).st_mode
     except FileNotFoundError:
         mode = None
-    special = os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    # /dev/stdout, /dev/fd/N, /proc/self/fd/N: links to an open descriptor. (A regular file
+    # under /dev/shm is no link, and is replaced atomically as any other.)
+    given = os.path.abspath(path)
+    special = given.startswith(("/dev/", "/proc/")) and target != given
     if (mode is not None and not stat.S_ISREG(mode)) or special:
         # By the name given: /dev/stdout on a pipe resolves to "pipe:[N]", which no open finds.
         with open(path if special else target, "wb") as handle:

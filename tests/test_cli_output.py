@@ -158,6 +158,29 @@ def test_transcript_write_to_dev_stdout_on_a_pipe_goes_down_the_pipe() -> None:
     assert b"down the pipe" in proc.stdout
 
 
+def test_a_regular_file_under_dev_shm_is_still_replaced_atomically() -> None:
+    """Only links to a descriptor under /dev (/dev/stdout, /dev/fd/N) are written in place."""
+    import os
+
+    from scribe_sync import CommittedTranscript, Transcript
+
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm")
+    path = f"/dev/shm/scribe-test-{os.getpid()}.txt"
+    with open(path, "w") as old:
+        old.write("old")
+    inode = os.stat(path).st_ino
+    try:
+        transcript = Transcript()
+        transcript.add(CommittedTranscript("new"))
+        transcript.write(path, format="text")
+        assert os.stat(path).st_ino != inode  # a new file moved over the old one
+        with open(path) as new:
+            assert new.read().strip() == "new"
+    finally:
+        os.unlink(path)
+
+
 # =============================================================================================
 # Write failures: one line, exit 6
 
