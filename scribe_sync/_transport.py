@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import selectors
-import signal
 import socket
 import ssl
 import struct
@@ -57,6 +56,7 @@ from ._handshake import (
 )
 from ._redact import RedactingFilter, redact_log_text, redact_url
 from ._seam import Frame, Transport
+from ._sendall import send_whole
 from .errors import (
     ConnectError,
     ConnectionClosedError,
@@ -89,15 +89,6 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
 # record it creates, before any handler (its trace handler included) sees it.
 _LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
-
-
-#: The signals whose Python handlers raise (Ctrl+C; ``sys.exit`` from a SIGTERM handler; the
-#: CLI's own for SIGHUP and SIGQUIT), held back on the main thread while it writes a frame.
-#: (Each one more costs a little on every write: these are the ones that matter.)
-_HELD_SIGNALS: Final = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
-    if hasattr(signal, name))
-_HOLD_SIGNALS: Final = hasattr(signal, "pthread_sigmask")
 
 
 class WebSocketTransport:
@@ -213,39 +204,20 @@ class WebSocketTransport:
         if not self._send_lock.acquire(timeout=self._io_timeout):
             raise ConnectionClosedError(f"{what}: timed out", code=ABNORMAL_CLOSURE)
         try:
-            if _HOLD_SIGNALS and threading.current_thread() is threading.main_thread():
-                self._send_holding_signals(sock, data, what)
-                return
-            try:
-                sock.sendall(data)
-            except (OSError, ValueError) as exc:
-                raise self._closed_error(what, exc) from exc
-            except BaseException:
-                # Where signals cannot be held (no pthread_sigmask): how much of the frame went
-                # out is unknown, so the connection cannot carry another one.
-                self._failed = ConnectionClosedError(
-                    f"{what}: interrupted in the middle of a frame", code=ABNORMAL_CLOSURE)
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                raise
+            send_whole(sock, data, tls=self._ssl, io_timeout=self._io_timeout,
+                       on_cut=lambda: self._cut(what))
+        except (OSError, ValueError) as exc:
+            raise self._closed_error(what, exc) from exc
         finally:
             self._send_lock.release()
 
-    def _send_holding_signals(self, sock: socket.socket, data: bytes, what: str) -> None:
-        """``sendall`` on the main thread with the signals whose handlers may raise (Ctrl+C)
-        held back: one raising mid-write would leave part of a frame on the wire, and the peer
-        would read the next frame as its payload. Another thread takes the signal meanwhile,
-        and its handler runs here once the frame is whole (at most ``io_timeout`` later)."""
-        # Blocked inside the try, unblocked in the finally: an interrupt raised as a call
-        # returns (Python runs handlers there) can never leave the signals blocked.
-        try:
-            try:
-                signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
-                sock.sendall(data)
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
-        except (OSError, ValueError) as exc:
-            raise self._closed_error(what, exc) from exc
+    def _cut(self, what: str) -> None:
+        """A frame was interrupted and cannot be completed: no other frame may follow it."""
+        self._failed = ConnectionClosedError(f"{what}: interrupted in the middle of a frame",
+                                             code=ABNORMAL_CLOSURE)
+        with contextlib.suppress(OSError):
+            if self._sock is not None:
+                self._sock.shutdown(socket.SHUT_RDWR)
 
     def wake(self) -> None:
         """End a :meth:`recv` waiting in another thread now (it returns ``None``)."""
