@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 
+from scribe_sync._framing import sendable_close_code
+
 from .actions import DEFAULT_ERROR_TEXTS, ERROR_TYPES, Action, Close, Drop, Send, close_for_error
 from .validation import MockConfigError, at_least, between, optional
 
@@ -89,14 +91,9 @@ class FaultEffects:
         return self.stall or any(not isinstance(action, Send) for action in self.out)
 
 
-#: Close codes a close frame may carry (RFC 6455 §7.4.1, 1012-1014 registered since): as the
-#: client checks them. 1004-1006 and 1015 only describe a close; 1016-2999 are unassigned.
-_SENDABLE_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
-
-
 def _close_code(instance: Any, attribute: Any, value: Any) -> None:
     between(1000, 4999, integer=True)(instance, attribute, value)
-    if value not in _SENDABLE_CODES and not 3000 <= value <= 4999:
+    if not sendable_close_code(value):  # the client's own rule (RFC 6455 §7.4.1)
         raise MockConfigError(attribute.name, "a code a close frame may carry: 1000-1003, "
                               "1007-1014 or 3000-4999", value)
 
