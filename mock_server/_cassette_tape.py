@@ -9,15 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from scribe_sync._redact import is_secret_name
 
+from ._scrub import Scrubber
+
 __all__ = ["MAX_OTHER", "SessionTape", "bytes_per_sample", "encode_frame"]
 
-_REDACTED: Final = "<redacted>"
 _OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
 #: The largest client frame that is not audio kept whole (garbage is not the service's).
@@ -70,12 +70,7 @@ class SessionTape:
         self.query = {name: list(values) for name, values in sorted(query.items())
                       if not is_secret_name(name)}
         self.auth = auth
-        self.secrets = tuple(s for s in secrets if s)
-        # Each secret as written and as a JSON encoder escapes it (in a frame's exact text),
-        # longest first, replaced in one pass (a replacement is never scrubbed again).
-        forms = {form for s in self.secrets for form in (s, json.dumps(s)[1:-1])}
-        self._secret_forms = re.compile("|".join(
-            re.escape(form) for form in sorted(forms, key=len, reverse=True)))
+        self._scrub = Scrubber(secrets)
         self.keep_audio = keep_audio
         self.start = start
         formats = self.query.get("audio_format") or ["pcm_16000"]
@@ -202,15 +197,6 @@ class SessionTape:
         clean = {name: value if name in _OPAQUE else self._scrub(value)
                  for name, value in obj.items()}
         return json.dumps(clean, ensure_ascii=False, separators=(", ", ": ")) + "\n"
-
-    def _scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._secret_forms.sub(_REDACTED, value) if self.secrets else value
-        if isinstance(value, dict):
-            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._scrub(v) for v in value]
-        return value
 
 
 def encode_frame(frame: Any) -> str:

@@ -25,10 +25,10 @@ from aiohttp import web
 
 from scribe_sync._redact import RedactingFilter
 
+from ._scrub import Scrubber
 from ._session import WebSocketSession
 from .context import ServerContext
 from .journal import REDACTED, redact_headers, redact_query, secrets_of
-from .logs import QueryFilter
 from .params import parse_query
 
 __all__ = ["ACCESS_LOGGER", "MAX_BODY", "REALTIME_PATH", "TOKEN_PATH", "build_app", "is_loopback"]
@@ -40,12 +40,10 @@ MAX_BODY: Final = 1 << 20  # admin scenario bodies; larger ones get 413
 CONTEXT_KEY: Final[web.AppKey[ServerContext]] = web.AppKey("context")
 
 # The access log has every request line, query string included ("?token=sutkn_..."): it goes
-# to "mock_server.access" through the client's own filter, which masks credentials first, and
-# the mock's, which also catches a parameter name percent-encoded ("?%74oken=" is "token" to
-# the query parser).
+# to "mock_server.access" through the client's own filter, which masks credentials by the one
+# rule, parameter names percent-decoded ("?%74oken=" is "token" to the query parser).
 ACCESS_LOGGER: Final = logging.getLogger("mock_server.access")
 ACCESS_LOGGER.addFilter(RedactingFilter(mask=REDACTED))
-ACCESS_LOGGER.addFilter(QueryFilter(REDACTED))
 
 
 def is_loopback(host: str | None) -> bool:
@@ -121,7 +119,7 @@ async def _realtime(request: web.Request) -> web.StreamResponse:
         query=redact_query(query, known),
         headers=redact_headers(list(request.headers.items()), known),
         remote=_remote(request),
-        secrets=frozenset(known),
+        scrubber=Scrubber(known),
     )
     session = WebSocketSession(ctx, request, ws, log)
     ctx.sessions.add(session)

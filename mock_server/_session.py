@@ -296,7 +296,7 @@ class WebSocketSession:
         with self.journal.lock:
             self.log.key_label = None if key is None else key_label(key)
             if key is not None:  # (a token's key: the request did not carry it)
-                self.log.secrets |= secrets_of({}, {}, (key,))
+                self.log.scrubber = self.log.scrubber.adding(secrets_of({}, {}, (key,)))
         if key is None:
             await self.execute(error_actions("auth_error", AUTH_ERROR_TEXT))
             return

@@ -30,7 +30,7 @@ import attrs
 from scribe_sync._redact import is_secret_name
 
 from ._journal_bounds import MAX_DEPTH, bounded, deeper_than, shorten
-from ._scrub import scrub
+from ._scrub import REDACTED, Scrubber
 from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "SessionRecord",
 ]
 
-REDACTED: Final = "<redacted>"
 #: Deeper frame data is exported cut (a JSON encoder's recursion gives out in the hundreds).
 _EXPORT_DEPTH: Final = 4 * MAX_DEPTH
 
@@ -221,8 +220,8 @@ class SessionLog:
     close_reason: str | None = None
     errors: list[str] = attrs.field(factory=list)
     frames_dropped: int = 0
-    # The session's credentials, redacted wherever they appear in stored frames (not exported).
-    secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
+    # Redacts the session's credentials wherever they appear in stored frames (not exported).
+    scrubber: Scrubber = attrs.field(factory=Scrubber, repr=False)
 
     def add_audio(self, audio: bytes) -> None:
         """Account for accepted audio."""
@@ -286,8 +285,7 @@ class Journal:
             if cap is None or len(log.frames) < cap:
                 if error:  # its text may echo what the client sent (a message_type)
                     data = bounded(frame.data)
-                    frame = attrs.evolve(frame, data=scrub(data, log.secrets, REDACTED)
-                                         if log.secrets else data)
+                    frame = attrs.evolve(frame, data=log.scrubber(data))
                 log.frames.append(frame)
             else:
                 log.frames_dropped += 1
@@ -311,8 +309,8 @@ class Journal:
                         kind = record.message_type
                         kind = kind if kind is None else shorten(kind)
                         data = bounded(record.data)
-                        if log.secrets:
-                            kind, data = scrub((kind, data), log.secrets, REDACTED)
+                        if log.scrubber:
+                            kind, data = log.scrubber((kind, data))
                         log.frames.append(JournalFrame("in", record.time, kind, data,
                                                        record.size))
                 elif isinstance(record, Committed):

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any, Final
-
-from scribe_sync._redact import is_secret_name
 
 __all__ = [
     "ERROR_LOGGER",
     "NoDetailFilter",
-    "QueryFilter",
     "RateLimitFilter",
     "SubprotocolFilter",
     "rate_limited_exception_handler",
@@ -93,37 +88,6 @@ class SubprotocolFilter(logging.Filter):
             record.msg = "%s: the client's WebSocket subprotocols match none of the mock's " \
                          "(values not shown: they may carry a credential)"
             record.args = (remote,)
-        return True
-
-
-# A query parameter in a logged request line or URL: its name, then its value up to the next
-# parameter, a fragment, white space or a quote (the access log quotes the request line).
-_PARAM_RE: Final = re.compile(r"(?<=[?&;])([^=&;#\s'\"]+)=([^&;#\s'\"]*)")
-
-
-class QueryFilter(logging.Filter):
-    """Masks every query parameter whose name, percent-decoded as the mock decodes a query
-    (``?%74oken=`` is ``token``), is a credential's (``is_secret_name``, the one rule)."""
-
-    def __init__(self, mask: str) -> None:
-        super().__init__()
-        self.mask = mask
-
-    def _param(self, match: re.Match[str]) -> str:
-        name = match.group(1)
-        if is_secret_name(urllib.parse.unquote_plus(name)):
-            return f"{name}={self.mask}"
-        return match.group(0)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's to report
-            return True
-        if "=" in message:
-            masked = _PARAM_RE.sub(self._param, message)
-            if masked != message:
-                record.msg, record.args = masked, None
         return True
 
 

@@ -2,7 +2,7 @@
 
 Credentials travel in headers (``xi-api-key``, ``Authorization``, ...) and query parameters
 (``token=``, ...). URLs in exception text, log records of websocket-client's trace mode and of
-the mock's ``websockets`` loggers, and the mock's journal all mask them with these names. Pure
+the mock's access log, and the mock's journal all mask them with these names. Pure
 functions, no I/O: the mock server may import this module too.
 """
 
@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Final
+from urllib.parse import unquote_plus
 
 __all__ = [
     "SECRET_NAMES",
@@ -39,26 +40,36 @@ def is_secret_name(name: str) -> bool:
     return canonical in SECRET_NAMES or canonical.endswith(_SECRET_SUFFIXES)
 
 
-# The same rule as a pattern for names inside text (case-insensitive; "-" or "_" between words).
+# The same rule as a pattern for header names inside text (case-insensitive; "-" or "_"
+# between words).
 _NAMES: Final = (r"(?:[\w-]*[-_])?(?:key|token|secret)|api[-_]?key|password|auth"
                  r"|(?:proxy[-_])?authorization|(?:set[-_])?cookie|sec[-_]websocket[-_]protocol")
-# In a URL a value ends at "&" or "#" (it is percent-encoded). In log text it also ends at
-# whitespace, ";" or a quote, so the rest of a request line ("HTTP/1.1") survives.
-_URL_PARAM_RE: Final = re.compile(rf"(?i)([?&](?:{_NAMES})=)[^&#]*")
-_LOG_PARAM_RE: Final = re.compile(rf"(?i)([?&;](?:{_NAMES})=)[^&#;\s'\"]*")
 # Header lines, optionally prefixed as websockets' debug log does ("< ", "> ").
 _LOG_HEADER_RE: Final = re.compile(rf"(?im)^(\s*(?:[<>] )?(?:{_NAMES})\s*:\s*)\S.*?(\r?)$")
+# A query parameter: its name, then its value. In a URL a value ends at "&", "#" or a "?" (a
+# second query glued on, masked too rather than taken as part of the value). In log text it
+# also ends at white space, ";" or a quote, so the rest of a request line ("HTTP/1.1")
+# survives. Names are judged percent-decoded, as a server decodes them (``?%74oken=``).
+_URL_PARAM_RE: Final = re.compile(r"(?<=[?&])([^=&#?]+)=[^&#?]*")
+_LOG_PARAM_RE: Final = re.compile(r"(?<=[?&;])([^=&;#?\s'\"]+)=[^&;#?\s'\"]*")
+
+
+def _param_masker(mask: str) -> Callable[[re.Match[str]], str]:
+    def mask_param(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"{name}={mask}" if is_secret_name(unquote_plus(name)) else match.group(0)
+    return mask_param
 
 
 def redact_url(url: str, mask: str = "***") -> str:
     """``url`` with any token or key in its query replaced by ``mask``."""
-    return _URL_PARAM_RE.sub(lambda m: m.group(1) + mask, url)
+    return _URL_PARAM_RE.sub(_param_masker(mask), url) if "=" in url else url
 
 
 def redact_log_text(text: str, mask: str = "***") -> str:
     """``text`` with credential header lines and ``token=``-style values replaced by ``mask``."""
     text = _LOG_HEADER_RE.sub(lambda m: m.group(1) + mask + m.group(2), text)
-    return _LOG_PARAM_RE.sub(lambda m: m.group(1) + mask, text)
+    return _LOG_PARAM_RE.sub(_param_masker(mask), text) if "=" in text else text
 
 
 class RedactingFilter(logging.Filter):

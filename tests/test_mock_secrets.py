@@ -12,8 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 import websocket
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from mock_server import MockServer
+from mock_server._scrub import REDACTED, Scrubber
 from mock_server.testing import Peer, chunk
 
 WAIT = 30.0  # generous bound on waiting for the mock to act; never a timing assertion
@@ -125,3 +128,65 @@ def test_a_short_key_does_not_redact_the_protocols_own_words(key: str) -> None:
     assert len(frames) == 2
     assert frames[0]["previous_text"] == "a test of the audio chunk rate"
     assert "audio_base_64" in frames[0]
+
+
+# -- the one scrubber, shared by the journal and the recording proxy ---------------------------
+
+_SECRET = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="<>"),
+                  min_size=8, max_size=24)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+
+
+@given(secret=_SECRET, data=_JSON, where=st.sampled_from(["value", "key", "escaped", "bytes"]))
+def test_the_scrubber_leaves_no_secret_in_any_place(secret: str, data: object,
+                                                    where: str) -> None:
+    scrub = Scrubber([secret])
+    escaped = json.dumps(secret)[1:-1]
+    if where == "value":
+        value: object = {"previous_text": f"a{secret}b", "other": data}
+    elif where == "key":
+        value = [{secret: data}]
+    elif where == "escaped":  # as it appears in a frame's exact JSON text
+        value = f'{{"message_type":"{escaped}"}}'
+    else:
+        value = (b"x" + secret.encode() + b"y", data)
+    kept = list(_strings(scrub(value)))
+    # The secret has no "<" or ">", so no occurrence of it can straddle a mask.
+    assert not [s for s in kept for part in s.split(REDACTED) if secret in part or escaped in part]
+    assert any(REDACTED in s for s in kept)
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bytes):
+        yield value.decode("utf-8", "surrogatepass")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+@given(secret=_SECRET, data=_JSON)
+def test_the_scrubber_returns_data_without_a_secret_unchanged(secret: str,
+                                                              data: object) -> None:
+    text = json.dumps(data)
+    assume(secret not in text and json.dumps(secret)[1:-1] not in text)
+    assert Scrubber([secret])(data) is data
+    assert Scrubber()(data) is data
+
+
+def test_a_scrubber_learns_a_later_secret_without_forgetting() -> None:
+    first = Scrubber(["first-secret-1"])
+    both = first.adding(["second-secret-2"])
+    assert first.adding(["first-secret-1", ""]) is first
+    assert both("first-secret-1 second-secret-2") == f"{REDACTED} {REDACTED}"
+    assert first("second-secret-2") == "second-secret-2"

@@ -28,6 +28,7 @@ import websocket
 from mock_server import MockServer
 from mock_server.testing import speech
 from scribe_sync import AuthError, ConnectionClosedError, ScribeClient, ScribeError, ServerError
+from scribe_sync._redact import redact_url
 from scribe_sync._transport import redact_log_text
 
 KEY = "sk_live_7f3c9a1e5b2d4c6e8a0f1b3d5c7e9a2b"
@@ -213,6 +214,19 @@ def test_redact_log_text_masks_handshake_headers_and_query_values() -> None:
     assert redact_log_text("connect ws://h/p?api_key=K;xi-api-key=Q'") == (
         "connect ws://h/p?api_key=***;xi-api-key=***'"
     )
+
+
+@pytest.mark.parametrize("name", ["%74oken", "xi%2Dapi%2Dkey", "api%5Fkey", "MY%5fTOKEN"])
+def test_a_percent_encoded_credential_name_is_masked_in_urls_and_logs(name: str) -> None:
+    """A name is judged as a server decodes it: ``%74oken`` is ``token``."""
+    assert redact_url(f"wss://h/p?a=1&{name}=s3cret&b=2") == f"wss://h/p?a=1&{name}=***&b=2"
+    line = f'"GET /p?{name}=s3cret HTTP/1.1" 101'
+    assert redact_log_text(line) == f'"GET /p?{name}=*** HTTP/1.1" 101'
+
+
+def test_a_second_query_glued_into_a_value_is_masked_too() -> None:
+    assert redact_url("wss://h/p?next=/x?token=s3cret") == "wss://h/p?next=/x?token=***"
+    assert redact_url("wss://h/p?note=a?b&c") == "wss://h/p?note=a?b&c"
 
 
 def test_token_error_body_echoing_the_key_is_masked() -> None:
