@@ -16,19 +16,24 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-__all__ = ["REDACTED", "Scrubber"]
+__all__ = ["MIN_SECRET", "REDACTED", "Scrubber"]
 
 #: What a secret is replaced with, in the journal and in cassettes.
 REDACTED: Final = "<redacted>"
+#: Shorter values are not searched for: a test's key such as ``audio`` or ``e`` would rewrite
+#: the protocol's own words (``input_<redacted>_chunk``) and a cassette's field values
+#: (``"by": "cli<redacted>nt"``, which no longer loads); a real key or token is far longer.
+MIN_SECRET: Final = 8  # characters
 
 
 class Scrubber:
-    """Replaces a fixed set of secrets in JSON data, text and bytes (immutable)."""
+    """Replaces a fixed set of secrets (those of :data:`MIN_SECRET` characters or more) in
+    JSON data, text and bytes. Immutable."""
 
     __slots__ = ("_binary", "_mask", "_text", "secrets")
 
     def __init__(self, secrets: Iterable[str] = (), mask: str = REDACTED) -> None:
-        self.secrets = frozenset(s for s in secrets if s)
+        self.secrets = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
         self._mask = mask
         # Longest first, so that a secret inside another is not replaced in part.
         forms = sorted({form for s in self.secrets for form in (s, json.dumps(s)[1:-1])},
@@ -42,7 +47,7 @@ class Scrubber:
 
     def adding(self, secrets: Iterable[str]) -> Scrubber:
         """A scrubber for these secrets as well (``self`` when they are known already)."""
-        more = frozenset(s for s in secrets if s)
+        more = frozenset(s for s in secrets if len(s) >= MIN_SECRET)
         return self if more <= self.secrets else Scrubber(self.secrets | more, self._mask)
 
     def __call__(self, value: Any) -> Any:

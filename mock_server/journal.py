@@ -30,7 +30,7 @@ import attrs
 from scribe_sync._redact import is_secret_name
 
 from ._journal_bounds import MAX_DEPTH, bounded, deeper_than, shorten
-from ._scrub import REDACTED, Scrubber
+from ._scrub import MIN_SECRET, REDACTED, Scrubber
 from .actions import AudioAccepted, Committed, FrameReceived, Record, SessionStarted
 
 __all__ = [
@@ -178,9 +178,6 @@ def redact_query(query: Mapping[str, Sequence[str]], known: Collection[str] = ()
     }
 
 
-_MIN_SECRET = 8  # characters
-
-
 def secrets_of(headers: Mapping[str, str], query: Mapping[str, Sequence[str]],
                keys: Collection[str] | None) -> set[str]:
     """The credentials a request carries or the mock knows, to redact wherever they appear.
@@ -189,7 +186,7 @@ def secrets_of(headers: Mapping[str, str], query: Mapping[str, Sequence[str]],
     found = set(keys or ())
     found.update(v for n, v in headers.items() if is_secret_name(n))
     found.update(v for n, vs in query.items() if is_secret_name(n) for v in vs)
-    return {s.strip() for s in found if len(s.strip()) >= _MIN_SECRET}
+    return {s.strip() for s in found if len(s.strip()) >= MIN_SECRET}
 
 
 def key_label(secret: str) -> str:

@@ -244,27 +244,51 @@ def test_a_transcript_with_unicode_line_separators_reads_back(tmp_path: pathlib.
     assert session.server_frames() == [{"message_type": "committed_transcript", "text": text}]
 
 
-@pytest.mark.parametrize("secret", ["a", '"', "kind", "\\", "1"])
-def test_a_short_or_odd_secret_is_scrubbed_without_breaking_the_cassette(
+@pytest.mark.parametrize("secret", ['sk_"quoted"', "sk_back\\slash", "kind-of-a-key",
+                                    "12345678"])
+def test_an_odd_secret_is_scrubbed_without_breaking_the_cassette(
         tmp_path: pathlib.Path, secret: str) -> None:
     """Scrubbing replaced the secret anywhere in the encoded line, field names and JSON
-    syntax included: a key such as "a" made a cassette that no longer loads."""
+    syntax included: a key with a quote made a cassette that no longer loads."""
     from mock_server.cassette import CassetteWriter, SessionTape
 
     tape = SessionTape(1, "/v1/speech-to-text/realtime", {"model_id": ["scribe_v2_realtime"]},
                        auth="api_key", secrets=[secret], keep_audio=True, start=0.0)
     tape.client(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAAAA==",
                             "previous_text": f"({secret})"}), 0.1)
-    tape.server(json.dumps({"message_type": "committed_transcript", "text": f"<{secret}>"}), 0.2)
-    tape.close("client", 1000, "", 0.3)
+    tape.server(json.dumps({"message_type": "committed_transcript", "text": f"<{secret}>",
+                            secret: 1}), 0.2)
     path = tmp_path / "odd.jsonl"
     tape.close("client", 1000, "", 0.3)
     CassetteWriter(path).write(tape)
+    assert secret not in path.read_text(encoding="utf-8")
+    assert json.dumps(secret)[1:-1] not in path.read_text(encoding="utf-8")
     (session,) = load(path).sessions
     assert session.of("client")[0]["previous_text"] == "(<redacted>)"
     (frame,) = session.server_frames()  # every string in it scrubbed, names included
     assert all(secret not in f"{k}{v}".replace("<redacted>", "") for k, v in frame.items())
     assert "<<redacted>>" in frame.values()
+
+
+@pytest.mark.parametrize("secret", ["e", "a", '"', "kind", "\\", "1", "api_key"])
+def test_a_short_key_leaves_the_cassette_loadable(tmp_path: pathlib.Path, secret: str) -> None:
+    """A key under 8 characters (a test's "e") is no real credential: scrubbing it rewrote
+    field values ("by": "cli<redacted>nt") and the cassette no longer loaded."""
+    from mock_server.cassette import CassetteWriter, SessionTape
+
+    tape = SessionTape(1, "/v1/speech-to-text/realtime", {"commit_strategy": ["vad"]},
+                       auth="api_key", secrets=[secret], start=0.0)
+    tape.client(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAAAA=="}),
+                0.1)
+    tape.server(json.dumps({"message_type": "committed_transcript", "text": "seen"}), 0.2)
+    tape.close("client", 1000, "", 0.3)
+    path = tmp_path / "short.jsonl"
+    CassetteWriter(path).write(tape)
+    (session,) = load(path).sessions
+    assert session.query == {"commit_strategy": ["vad"]}
+    assert session.auth == "api_key"
+    assert session.path == "/v1/speech-to-text/realtime"
+    assert [f["text"] for f in session.server_frames()] == ["seen"]
 
 
 def test_show_and_diff_print_no_terminal_control_characters(
