@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import pathlib
+import re
 
 import pytest
 
@@ -132,3 +134,56 @@ def test_the_code_cites_no_file_outside_the_repository() -> None:
                 if ("PROTOCOL.md" in line or "../shared" in line) and " not in " not in line:
                     citing.append(f"{path.relative_to(ROOT)}: {line.strip()}")
     assert citing == []
+
+
+# -- the layers table of docs/architecture.md ---------------------------------------------------
+
+_FILE_TOKEN = re.compile(r"`([\w*]+\.py|\w+/)`")
+
+
+def _layers() -> list[list[str]]:
+    """The file patterns of each row of the "Layers" table, in the table's order."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith(("| layer", "|---"))]
+    return [_FILE_TOKEN.findall(row.split(" | ")[1]) for row in rows]
+
+
+def _layer_of(module: str, layers: list[list[str]]) -> list[int]:
+    """The rows a module of scribe_sync is in (a package's modules by ``name/``)."""
+    known = _modules("scribe_sync")
+    relative = (known[module].relative_to(ROOT / "scribe_sync").as_posix() if module in known
+                else module.replace(".", "/").removeprefix("scribe_sync/") + ".py")
+    return [i for i, patterns in enumerate(layers)
+            if any(relative.startswith(p) if p.endswith("/") else fnmatch.fnmatch(relative, p)
+                   for p in patterns)]
+
+
+def test_every_module_is_in_exactly_one_layer_of_the_architecture_page() -> None:
+    layers = _layers()
+    assert len(layers) >= 10, layers
+    placed = {name: _layer_of(name, layers) for name in _modules("scribe_sync")}
+    assert {name: rows for name, rows in placed.items() if len(rows) != 1} == {}
+
+
+def test_imports_go_only_to_the_same_or_an_earlier_layer() -> None:
+    """docs/architecture.md: a module imports only from its own layer and those before it."""
+    layers = _layers()
+    graph = _graph("scribe_sync")
+    upward = sorted(
+        f"{name} (layer {_layer_of(name, layers)[0]}) imports {target} "
+        f"(layer {_layer_of(target, layers)[0]})"
+        for name, targets in graph.items() for target in targets
+        if _layer_of(target, layers)[0] > _layer_of(name, layers)[0]
+    )
+    assert upward == []
+
+
+def test_the_layer_check_could_fail() -> None:
+    """The table's reader places modules as the checks above assume."""
+    layers = [["messages.py"], ["audio/", "_cli_*.py"]]
+    assert _layer_of("scribe_sync.messages", layers) == [0]
+    assert _layer_of("scribe_sync.audio._mic", layers) == [1]
+    assert _layer_of("scribe_sync._cli_run", layers) == [1]
+    assert _layer_of("scribe_sync.session", layers) == []

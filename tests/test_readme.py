@@ -46,6 +46,23 @@ def test_readme_lists_every_extra() -> None:
     assert pinned and f"**{pinned.group(1)}**" in install
 
 
+def test_the_test_extra_holds_every_extra_but_ffmpeg() -> None:
+    """The README says the ``test`` extra is all the others but ``ffmpeg``."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg", encoding="utf-8")
+    extras = config["options.extras_require"]
+
+    def names(extra: str) -> set[str]:
+        return {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()
+                for line in extras[extra].splitlines()
+                if line.strip() and not line.strip().startswith("#")}
+
+    others = set().union(*(names(e) for e in extras if e not in ("test", "all", "ffmpeg")))
+    assert others - names("test") == set()
+    assert "imageio-ffmpeg" not in names("test")
+    assert "all of the above but `ffmpeg`" in section("Install")
+
+
 def test_first_example_needs_only_the_commands_above_it() -> None:
     """The first example starts the mock and exports both variables right above the code."""
     first = section("A first example, offline")
