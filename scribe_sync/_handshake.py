@@ -135,6 +135,18 @@ def handshake_error(exc: websocket.WebSocketBadStatusException, url: str) -> Exc
     return ConnectError(f"{message} ({redact_url(url)})", code=None, reason=str(status))
 
 
+def redirect_error(status: int, location: object, url: str) -> ConnectError:
+    """A redirect answering the upgrade. Not followed: websocket-client would send the same
+    headers, the API key among them, to whatever host ``Location`` names, over plain ``ws://``
+    too. The live service never redirects its WebSocket endpoint."""
+    target = redact_url(str(location))[:200] if location else "nowhere (no Location header)"
+    return ConnectError(
+        f"the server answered the WebSocket upgrade with HTTP {status}, a redirect to {target} "
+        f"({redact_url(url)}): redirects are not followed, so that the API key goes only to "
+        "base_url's host; set base_url to the new address if you trust it",
+        code=None, reason=str(status))
+
+
 class Cancel(Protocol):
     """Anything that says whether to give up (``threading.Event`` is one)."""
 

@@ -52,6 +52,7 @@ from ._handshake import (
     ProxySettings,
     TLSSettings,
     handshake_error,
+    redirect_error,
     tls_problem,
 )
 from ._redact import RedactingFilter, redact_log_text, redact_url
@@ -84,6 +85,7 @@ MESSAGE_TOO_BIG: Final = 1009
 #: (the longest auto-commit, docs/protocol.md §6) is a few tens of KB. 1 MiB leaves a wide margin
 #: while bounding what a broken or hostile server can make the reader buffer.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1 << 20
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 # websocket-client's trace mode dumps handshakes: a filter on its logger itself runs for every
 # record it creates, before any handler (its trace handler included) sees it.
@@ -162,7 +164,9 @@ class WebSocketTransport:
         )
         if watchdog is not None:
             watchdog.watch(ws)
-        options: dict[str, object] = {"header": [f"{k}: {v}" for k, v in headers.items()]}
+        # redirect_limit=0: a redirect is refused below (handshake.redirect_error says why).
+        options: dict[str, object] = {"header": [f"{k}: {v}" for k, v in headers.items()],
+                                      "redirect_limit": 0}
         if proxy is not None:
             options.update(proxy.options())
         safe_url = redact_url(url)
@@ -179,7 +183,12 @@ class WebSocketTransport:
                 f"TLS handshake with {urllib.parse.urlsplit(url).netloc} failed: {tls_problem(exc)}"
             ) from None
         except (OSError, websocket.WebSocketException) as exc:
+            response = getattr(ws, "handshake_response", None)
             ws.shutdown()
+            status = getattr(response, "status", None)
+            if status in _REDIRECTS:
+                location = getattr(response, "headers", {}).get("location")
+                raise redirect_error(status, location, url) from None
             # The message of websocket-client's exceptions can quote the URL: never use it raw.
             raise ConnectError(
                 f"could not connect to {urllib.parse.urlsplit(url).netloc}: "

@@ -274,8 +274,14 @@ class ScribeClient:
         request = urllib.request.Request(
             url, data=b"", method="POST", headers={"xi-api-key": self._api_key}
         )
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            # urllib would repeat the request, xi-api-key included, to any host a redirect
+            # names; the 3xx is then an HTTPError like any refusal (_http_error).
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
         handlers: list[urllib.request.BaseHandler] = [
-            urllib.request.HTTPSHandler(context=self._ssl_context_for_https())
+            urllib.request.HTTPSHandler(context=self._ssl_context_for_https()), NoRedirect()
         ]
         if self._proxy is not None:
             handlers.append(urllib.request.ProxyHandler(
@@ -325,6 +331,11 @@ def _http_error(exc: urllib.error.HTTPError, api_key: str) -> ServerError:
         detail = ""
     # A gateway may echo the request (headers included) in its error page: never repeat the key.
     detail = detail.replace(api_key, "***")
+    if 300 <= exc.code < 400:
+        location = redact_url(str(exc.headers.get("Location", "nowhere")))[:200]
+        return ServerError(f"the token endpoint answered with HTTP {exc.code}, a redirect to "
+                           f"{location}: redirects are not followed, so that the API key goes "
+                           "only to base_url's host", error_type=f"http_{exc.code}")
     cls = table.get(exc.code, ServerError)
     message = f"token request refused with HTTP {exc.code}" + (f": {detail}" if detail else "")
     if cls is ServerError:
