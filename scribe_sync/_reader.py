@@ -248,7 +248,7 @@ class Reader:
         while True:
             with core.lock:
                 delay = core.state.next_attempt(last, time.monotonic())
-                attempt = core.state.streak
+                attempt = core.state.outage.attempts
                 if delay is None:
                     final: ScribeError = core.state.gave_up(last, code)
             if delay is None:

@@ -17,6 +17,7 @@ from typing import Final
 
 from ._answers import AnswerFilter
 from ._endings import ABNORMAL_CLOSURE, LATE_FINALIZATION_ERRORS, ending_error, final_error
+from ._outage import Outage
 from ._replay import CONTEXT_CHARS, Chunk, context, release, replay
 from .errors import (
     AudioBufferFullError,
@@ -126,11 +127,7 @@ class SessionState:
         self.covered_bytes = 0
         self.offset_bytes = 0
         self.reconnects = 0
-        # Failed attempts since the last healthy connection, and when that streak began. A new
-        # connection counts as healthy once it delivers a message after session_started: a
-        # server that accepts and then drops at once must not reset the count (PEERS.md (d)).
-        self.streak = 0
-        self.streak_since = 0.0
+        self.outage = Outage(now)  # failed reconnect attempts since a connection last worked
         self._rng = random.Random(None if policy is None else policy.seed)
 
 
@@ -237,7 +234,7 @@ class SessionState:
         session's clock and segment indices on its count: usually the event alone; nothing for
         a held plain answer or a repeated answer; a held answer with its twin."""
         self.events_received += 1
-        self.streak = 0  # this connection works
+        self.outage.received(event, now, waiting=self.pending_plain > 0)
         delivered: tuple[ServerEvent, ...] = ()
         for item in self._answers.filter(event):
             delivered += self._apply(item, now)
@@ -344,21 +341,16 @@ class SessionState:
     def disconnected(self, now: float) -> None:
         """The connection is gone; audio sent from now on is retained for the replay only."""
         self.connected = False
-        if self.streak == 0:
-            self.streak_since = now
+        self.outage.disconnected(now)
 
     def next_attempt(self, last: BaseException | None, now: float) -> float | None:
         """Start the next reconnect attempt: the delay before it, or ``None`` to give up."""
-        policy = self.policy
-        assert policy is not None
-        self.streak += 1
-        if self.streak > policy.max_attempts or now - self.streak_since > policy.budget:
-            return None
-        return policy.delay(self.streak, last, self._rng)
+        assert self.policy is not None
+        return self.outage.next_attempt(self.policy, last, now, self._rng)
 
     def gave_up(self, last: BaseException | None, code: int | None) -> ReconnectFailedError:
         """The error that ends a session whose reconnects all failed; chained to ``last``."""
-        attempts = max(0, self.streak - 1)
+        attempts = max(0, self.outage.attempts - 1)
         error = ReconnectFailedError(
             f"reconnect failed after {attempts} attempt(s): {last}",
             attempts=attempts,
@@ -382,6 +374,7 @@ class SessionState:
         self.uncommitted_bytes = uncommitted
         self.last_send = now
         self.connected = True
+        self.outage.connected(now)
         self.reconnects += 1
         return chunks, replayed
 

@@ -70,7 +70,11 @@ class ReconnectPolicy:
     Delays grow exponentially from ``initial_delay`` by ``multiplier`` up to ``max_delay``, each
     spread by +/- ``jitter`` (a fraction), times ``rate_limited_factor`` after ``rate_limited``.
     The policy gives up after ``max_attempts`` consecutive failed attempts or once ``budget``
-    seconds have passed since the connection was lost.
+    seconds have passed since the connection was lost. An attempt has failed unless its
+    connection works: it answers a commit, or, with no commit waiting for its answer, it lasts
+    5 s and delivers something other than an error. A server that accepts each connection and
+    drops it after an error or a partial transcript therefore exhausts the policy, as one that
+    refuses does.
 
     Every number is checked when the policy is made (:class:`~scribe_sync.ConfigError` names
     the first one wrong): ``max_attempts`` from 1 to 300, ``multiplier`` above 0 and at most 10,

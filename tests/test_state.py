@@ -15,11 +15,13 @@ from scribe_sync import (
     ConnectionClosedError,
     ErrorEvent,
     LocalProtocolError,
+    PartialTranscript,
     QuotaExceededError,
     ReconnectFailedError,
     ReconnectPolicy,
     Word,
 )
+from scribe_sync._outage import HEALTHY_AFTER_SECONDS
 from scribe_sync._state import Chunk, SessionState
 
 RATE = 32000  # pcm_16000 bytes per second
@@ -275,3 +277,60 @@ def test_the_same_text_in_a_new_segment_is_delivered_in_order() -> None:
     assert isinstance(stamped, CommittedTranscriptWithTimestamps)
     assert state.answered and state.repeats_dropped == 0
     assert state.transcript == "yes yes"
+
+
+@pytest.mark.parametrize("event", [ErrorEvent("resource_exhausted", "busy"),
+                                   PartialTranscript("hel")])
+def test_connections_that_drop_after_one_message_exhaust_the_policy(event: object) -> None:
+    """Each new connection delivers one error (or partial) and drops: no connection worked,
+    so the attempts add up and the policy gives up (every event used to reset the count, and
+    the session reconnected for ever)."""
+    policy = ReconnectPolicy(max_attempts=3, budget=1000, seed=1)
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+    state.audio(b"\x00" * 16000, None, 0.0)
+    now, delays = 1.0, []
+    state.disconnected(now)
+    for _ in range(10):  # bounded: the old rule never gave up
+        if (delay := state.next_attempt(None, now)) is None:
+            break
+        delays.append(delay)
+        now += delay
+        state.resume(now)
+        state.receive(event, now + 0.01)  # type: ignore[arg-type]
+        state.disconnected(now + 0.02)
+    assert len(delays) == 3
+    assert state.gave_up(None, 1006).attempts == 3
+
+
+def test_an_answer_or_a_lasting_connection_ends_the_outage() -> None:
+    """An answered commit shows the new connection works at once; with no commit waiting, so
+    does any message after HEALTHY_AFTER_SECONDS, but never an error, nor while a commit
+    waits unanswered (a stall)."""
+    policy = ReconnectPolicy(max_attempts=2, seed=1)
+
+    def reconnected() -> SessionState:
+        state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+        state.disconnected(1.0)
+        assert state.next_attempt(None, 1.0) is not None
+        state.resume(2.0)
+        return state
+
+    later = 2.0 + HEALTHY_AFTER_SECONDS
+    state = reconnected()
+    state.receive(CommittedTranscript("back"), 2.1)
+    assert state.outage.attempts == 0
+    state = reconnected()
+    state.receive(PartialTranscript("back"), 2.1)
+    assert state.outage.attempts == 1
+    state.receive(ErrorEvent("transcriber_error", "x"), later)
+    assert state.outage.attempts == 1
+    state.receive(PartialTranscript("back"), later)
+    assert state.outage.attempts == 0
+    stalled = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+    stalled.audio(b"\x00" * 16000, None, 0.0)
+    stalled.commit(0.0)
+    stalled.disconnected(1.0)
+    assert stalled.next_attempt(None, 1.0) is not None
+    stalled.resume(2.0)  # the replay re-sends the commit: its answer is awaited
+    stalled.receive(PartialTranscript("still going"), later + 60)
+    assert stalled.outage.attempts == 1
