@@ -20,6 +20,7 @@ __all__ = ["MAX_OTHER", "SessionTape", "bytes_per_sample", "encode_frame"]
 
 _OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
+_RATE_DIGITS: Final = 9  # the most a sample rate is read with (under a billion per second)
 #: The largest client frame that is not audio kept whole (garbage is not the service's).
 MAX_OTHER: Final = 64 * 1024
 
@@ -29,8 +30,13 @@ def bytes_per_sample(audio_format: str) -> tuple[int, int]:
     if audio_format in _RATES:
         return _RATES[audio_format]
     _, _, rate = audio_format.partition("_")
-    # A rate of 0 (``pcm_0``, from a hostile client or file) would divide by zero.
-    return (int(rate) if rate.isdigit() and int(rate) > 0 else 16000), 2
+    # Only plain ASCII digits, and few of them: ``str.isdigit`` is true of ``²`` (which
+    # ``int`` refuses), and 5000 digits pass it but not ``int``'s digit limit. A rate of 0
+    # (``pcm_0``) would divide by zero. Any such format (the mock refuses it with an error
+    # message) falls back like every other unknown one.
+    if rate.isascii() and rate.isdigit() and len(rate) <= _RATE_DIGITS and int(rate) > 0:
+        return int(rate), 2
+    return 16000, 2
 
 
 def _summary(data: str | bytes) -> str:

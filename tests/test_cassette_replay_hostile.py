@@ -8,8 +8,9 @@ import pathlib
 
 import pytest
 
-from mock_server import MockServer
-from mock_server.cassette import CassetteError, load
+from mock_server import MockServer, RecordingProxy
+from mock_server._cassette_cli import main as cassette_main
+from mock_server.cassette import CassetteError, bytes_per_sample, load
 from mock_server.testing import Peer, chunk
 
 HEADER = {"kind": "cassette", "format": "scribe-cassette", "keep_audio": False, "version": 1}
@@ -144,3 +145,25 @@ def test_two_clients_on_a_one_session_cassette_and_a_reset_in_between(tmp_path: 
             peer.send(chunk(AUDIO, commit=True))
             assert peer.recv_until("committed_transcript")["text"] == "hello"
             peer.ws.close()
+
+
+@pytest.mark.parametrize("audio_format", ["pcm_\u00b2", "pcm_\u0661\u0666", "pcm_" + "9" * 5000])
+def test_a_format_the_mock_refuses_is_recorded_and_replayed_as_answered(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], audio_format: str) -> None:
+    """Digits ``int`` refuses (a superscript) or cannot read (past its digit limit) are an
+    unknown format like any other: the proxy forwards the upstream's error and records it,
+    the replay serves it, and ``show`` reads the cassette."""
+    assert bytes_per_sample(audio_format) == (16000, 2)
+    path = tmp_path / "af.jsonl"
+    with MockServer() as up, RecordingProxy(up.base_url, path) as proxy:
+        live = Peer(proxy, {"audio_format": audio_format}, api_key="k")
+        recorded = live.recv_all()
+        proxy.wait_written(1)
+    assert "audio_format" in recorded[0]["error"]
+    assert cassette_main(["cassette", "show", str(path)]) == 0
+    capsys.readouterr()
+    with MockServer(cassette=path, strict=True) as server:
+        again = Peer(server, {"audio_format": audio_format}, api_key="k")
+        assert again.recv_all() == recorded
+        assert server.replay_mismatches == []
+    assert again.close_code == live.close_code
