@@ -16,7 +16,7 @@ from scribe_sync._redact import is_secret_name
 
 from ._scrub import Scrubber
 
-__all__ = ["MAX_OTHER", "SessionTape", "bytes_per_sample", "encode_frame"]
+__all__ = ["MAX_OTHER", "SessionTape", "bytes_per_sample", "encode_frame", "read_client_frame"]
 
 _OPAQUE: Final = frozenset({"kind", "sha256", "audio", "binary"})  # fields never scrubbed
 _RATES: Final = {"ulaw_8000": (8000, 1)}
@@ -37,6 +37,27 @@ def bytes_per_sample(audio_format: str) -> tuple[int, int]:
     if rate.isascii() and rate.isdigit() and len(rate) <= _RATE_DIGITS and int(rate) > 0:
         return int(rate), 2
     return 16000, 2
+
+
+def read_client_frame(data: str | bytes) -> tuple[Any, bytes | None]:
+    """A client frame's JSON (``None`` when it is none) and its audio, or ``None`` when it is
+    not an audio chunk: a JSON object whose ``audio_base_64`` is a string of valid base64.
+
+    The recorder and the replayer both classify frames by this one rule, so that a strict
+    replay of the very frames recorded never differs. Invalid base64 is no chunk, as the mock
+    answers it (an ``input_error``, no audio taken)."""
+    obj: Any = None
+    if isinstance(data, str):
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
+            obj = None
+    if not (isinstance(obj, dict) and isinstance(obj.get("audio_base_64"), str)):
+        return obj, None
+    try:
+        return obj, base64.b64decode(obj["audio_base_64"], validate=True)
+    except ValueError:  # binascii.Error, and non-ASCII text
+        return obj, None
 
 
 def _summary(data: str | bytes) -> str:
@@ -100,18 +121,8 @@ class SessionTape:
         """A frame the client sent."""
         fields: dict[str, Any] = {"message_type": None, "samples": 0, "sha256": "",
                                   "commit": False, "sample_rate": None, "previous_text": None}
-        obj: Any = None
-        if isinstance(data, str):
-            try:
-                obj = json.loads(data)
-            except (ValueError, RecursionError):  # not JSON, or nested past the parser
-                obj = None
-        audio = b""
-        if isinstance(obj, dict) and isinstance(obj.get("audio_base_64"), str):
-            try:
-                audio = base64.b64decode(obj["audio_base_64"], validate=True)
-            except ValueError:
-                audio = b""
+        obj, audio = read_client_frame(data)
+        if audio is not None:
             kind = obj.get("message_type")
             fields["message_type"] = kind if isinstance(kind, str) else None
             fields["commit"] = obj.get("commit") is True

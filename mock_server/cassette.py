@@ -26,7 +26,7 @@ from scribe_sync._redact import SECRET_NAMES
 
 from ._cassette_io import CassetteWriter, LineError, natural_key, read_lines
 from ._cassette_schema import FORMAT, VERSION, SchemaError, check_line, shown
-from ._cassette_tape import SessionTape, bytes_per_sample
+from ._cassette_tape import SessionTape, bytes_per_sample, read_client_frame
 
 __all__ = [
     "SECRET_PARAMS",
@@ -38,6 +38,7 @@ __all__ = [
     "bytes_per_sample",
     "load",
     "load_cassette",
+    "read_client_frame",
 ]
 
 #: Query parameter names that carry a credential (in lower case, ``-`` for ``_``; any name

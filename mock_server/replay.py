@@ -38,7 +38,7 @@ from .actions import (
     Send,
     SessionStarted,
 )
-from .cassette import RecordedSession, bytes_per_sample
+from .cassette import RecordedSession, bytes_per_sample, read_client_frame
 from .faults import Fault
 
 __all__ = ["REPLAY_TIMINGS", "Mismatch", "Replayer", "options_of"]
@@ -203,18 +203,7 @@ class Replayer:
     def _advance(self, data: str | bytes, now: float, out: list[Action]) -> bytes | None:
         """Move the client's point forward by one frame; journal it. The chunk's audio, or
         ``None`` for a frame that is not an audio chunk."""
-        obj: Any = None
-        if isinstance(data, str):
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                obj = None
-        audio: bytes | None = None
-        if isinstance(obj, dict) and isinstance(obj.get("audio_base_64"), str):
-            try:
-                audio = base64.b64decode(obj["audio_base_64"], validate=True)
-            except ValueError:
-                audio = None
+        obj, audio = read_client_frame(data)  # the recorder's own rule
         if audio is None:
             self._others += 1
             out.append(FrameReceived(now, None, obj if isinstance(obj, dict) else data,

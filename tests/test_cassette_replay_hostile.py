@@ -62,6 +62,7 @@ def test_a_close_reason_longer_than_a_close_frame_holds_is_refused(tmp_path: pat
 
 
 AUDIO = b"\x01\x00" * 1600  # 0.1 s
+KEY = "replay-key-0123456789"  # long: a short key is scrubbed wherever its letters appear
 DIGEST = __import__("hashlib").sha256(AUDIO).hexdigest()
 
 
@@ -156,14 +157,43 @@ def test_a_format_the_mock_refuses_is_recorded_and_replayed_as_answered(
     assert bytes_per_sample(audio_format) == (16000, 2)
     path = tmp_path / "af.jsonl"
     with MockServer() as up, RecordingProxy(up.base_url, path) as proxy:
-        live = Peer(proxy, {"audio_format": audio_format}, api_key="k")
+        live = Peer(proxy, {"audio_format": audio_format}, api_key=KEY)
         recorded = live.recv_all()
         proxy.wait_written(1)
     assert "audio_format" in recorded[0]["error"]
     assert cassette_main(["cassette", "show", str(path)]) == 0
     capsys.readouterr()
     with MockServer(cassette=path, strict=True) as server:
-        again = Peer(server, {"audio_format": audio_format}, api_key="k")
+        again = Peer(server, {"audio_format": audio_format}, api_key=KEY)
         assert again.recv_all() == recorded
         assert server.replay_mismatches == []
     assert again.close_code == live.close_code
+
+
+def test_a_chunk_of_invalid_base64_replays_strictly_as_recorded(tmp_path: pathlib.Path) -> None:
+    """The recorder and the replayer classify a chunk whose base64 is invalid alike (no audio
+    chunk, as the mock answers it): the very frames recorded replay with no mismatch."""
+    bad = json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "!!not base64!!",
+                      "commit": False})
+    path = tmp_path / "b64.jsonl"
+
+    def talk(server: object) -> list[dict[str, object]]:
+        peer = Peer(server, api_key=KEY)
+        peer.recv_until("session_started")
+        peer.send(chunk(AUDIO))
+        peer.send(bad)
+        peer.recv_until("input_error")
+        peer.close()
+        return peer.received
+
+    with MockServer() as up, RecordingProxy(up.base_url, path) as proxy:
+        recorded = talk(proxy)
+        proxy.wait_written(1)
+    (line,) = [line for line in load(path).sessions[0].of("client") if "other" in line]
+    assert line["sha256"] == "" and line["other"]["audio_base_64"] == "!!not base64!!"
+    with MockServer(cassette=path, strict=True) as server:
+        replayed = talk(server)
+        server.wait_idle()
+        assert server.replay_mismatches == []
+    assert [m["message_type"] for m in replayed] == ["session_started", "input_error"]
+    assert replayed == recorded
