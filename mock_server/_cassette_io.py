@@ -32,6 +32,7 @@ __all__ = [
     "header",
     "natural_key",
     "read_lines",
+    "session_file",
     "write_whole",
 ]
 
@@ -134,18 +135,33 @@ def header(keep_audio: bool) -> str:
     return json.dumps(obj, separators=(", ", ": ")) + "\n"
 
 
+def session_file(n: int) -> str:
+    """The name of session ``n``'s file in a cassette directory."""
+    return f"session-{n:03d}.jsonl"
+
+
+def _is_session_file(name: str) -> bool:
+    """Whether ``name`` is one :func:`session_file` gives: only those are ever removed."""
+    match = re.fullmatch(r"session-([0-9]+)\.jsonl", name)
+    return match is not None and session_file(int(match.group(1))) == name
+
+
 class CassetteWriter:
     """Writes finished sessions to a cassette file, or one file per session to a directory.
 
     A file is started afresh by the first session written (the record modes decide whether
-    an old one may be replaced, before recording starts); later sessions are appended.
+    an old one may be replaced, before recording starts); later sessions are appended. In a
+    directory, the first session written removes the session files of an older recording
+    first (``session-NNN.jsonl``, no other file), so that the directory holds this
+    recording alone.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, keep_audio: bool = False) -> None:
         self.path = Path(path)
         self.keep_audio = keep_audio
         self._lock = threading.Lock()  # guards _started and the file's appends
-        self._started = False  # whether the file has its header (a session was written)
+        self._started = False  # a session was written (the file has its header; the
+        # directory has no older recording left)
 
     def write(self, tape: Tape) -> Path:
         """Write one finished session; return the file it went to.
@@ -156,7 +172,12 @@ class CassetteWriter:
         """
         with self._lock:
             if self.path.is_dir():
-                target = self.path / f"session-{tape.n:03d}.jsonl"
+                if not self._started:
+                    # An older recording's higher-numbered sessions would otherwise load
+                    # with this one's, two recordings mixed without a word.
+                    self._remove_sessions()
+                    self._started = True
+                target = self.path / session_file(tape.n)
                 fresh = True
             else:
                 target = self.path
@@ -169,3 +190,8 @@ class CassetteWriter:
             write_whole(target, text, fresh)
             self._started = self._started or target == self.path
             return target
+
+    def _remove_sessions(self) -> None:
+        for entry in os.scandir(self.path):
+            if _is_session_file(entry.name) and not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)

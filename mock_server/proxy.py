@@ -75,7 +75,7 @@ class RecordingProxy:
     Args:
         upstream: the service's base URL (``https://api.elevenlabs.io``, or a mock's).
         cassette: a file (every session, in the order they started) or an existing directory
-            (one file per session).
+            (one file per session; the first one written removes an older recording's).
         keep_audio: keep each chunk's audio in the cassette, not only its digest.
         host, port: where to listen (port 0 picks a free port).
         handshake_timeout: seconds the upstream gets to complete its handshake (one that

@@ -109,6 +109,31 @@ def test_a_directory_gets_one_file_per_session(tmp_path: pathlib.Path) -> None:
     assert [s.n for s in load(tmp_path).sessions] == [1, 2]
 
 
+def test_recording_again_into_a_directory_replaces_the_older_recording(tmp_path: pathlib.Path
+                                                                       ) -> None:
+    """Three sessions, then one recorded into the same directory: it holds the new one alone
+    (not the old sessions 2 and 3 beside it), and files the writer never names stay."""
+    old = CassetteWriter(tmp_path)
+    for n in (1, 2, 3):
+        tape = _tape(f"old{n}")
+        tape.n = n
+        old.write(tape)
+    keep = ["notes.txt", "session-2.jsonl", "session-0004.jsonl", "other.jsonl.bak"]
+    for name in keep:
+        (tmp_path / name).write_text("mine")
+    (tmp_path / "session-005.jsonl").mkdir()
+    CassetteWriter(tmp_path).write(_tape("new"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["session-001.jsonl", "session-005.jsonl", *keep])
+    for name in keep:
+        assert (tmp_path / name).read_text() == "mine"
+    (tmp_path / "session-005.jsonl").rmdir()
+    for name in ("session-2.jsonl", "session-0004.jsonl"):
+        (tmp_path / name).unlink()
+    (session,) = load(tmp_path).sessions
+    assert session.server_frames()[0]["session_id"] == "new"
+
+
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
