@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -128,3 +129,83 @@ def test_the_fixture_value_does_not_show_the_key() -> None:
 
     use = CassetteUse("http://127.0.0.1:1", KEY, pathlib.Path("c.jsonl"), True)
     assert KEY not in repr(use) and KEY not in str(use)
+
+
+MARKERS = '''
+import pytest
+import scribe_sync
+from mock_server.testing import silence, speech
+
+
+@pytest.mark.scribe_cassette("typo", stirct=True)
+def test_typo(scribe_cassette):
+    pass
+
+
+@pytest.mark.scribe_cassette("other", cassette="other.jsonl")
+def test_cassette_given(scribe_cassette):
+    pass
+
+
+@pytest.mark.parametrize("x", ["a b", "a,b"])
+def test_ids(scribe_cassette, x):
+    client = scribe_sync.ScribeClient(scribe_cassette.api_key, base_url=scribe_cassette.base_url)
+    with client.connect(language_code="en" if x == "a b" else "fr") as session:
+        session.send_audio(speech(1.2) + silence(0.2))
+    print("CASSETTE", scribe_cassette.path.name)
+'''
+
+
+@pytest.mark.parametrize("mode", ["all", "none"])
+def test_bad_marker_arguments_fail_in_one_line_recording_or_not(tmp_path: pathlib.Path,
+                                                                mode: str) -> None:
+    """A typo'd setting, or ``cassette=``, fails the test before it runs, naming the argument
+    and the allowed ones: recording never hands the settings to a server, so it passed."""
+    (tmp_path / "test_markers.py").write_text(MARKERS)
+    proc = _pytest(tmp_path, "test_markers.py", "-k", "typo or given", "-rE",
+                   SCRIBE_RECORD_MODE=mode, ELEVENLABS_API_KEY=KEY,
+                   SCRIBE_UPSTREAM_URL="http://127.0.0.1:9")
+    assert proc.returncode == 1 and "2 error" in proc.stdout, proc.stdout[-3000:]
+    assert "unknown setting 'stirct'" in proc.stdout and "strict, " in proc.stdout
+    assert "'cassette' cannot be given" in proc.stdout
+    assert "Traceback" not in proc.stdout and "TypeError" not in proc.stdout
+    assert not (tmp_path / "cassettes").exists()
+
+
+def test_a_bad_upstream_url_fails_in_one_line(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "test_markers.py").write_text(MARKERS)
+    proc = _pytest(tmp_path, "test_markers.py", "-k", "test_ids", "-rE",
+                   SCRIBE_RECORD_MODE="all", ELEVENLABS_API_KEY=KEY,
+                   SCRIBE_UPSTREAM_URL="ftp://nowhere")
+    assert proc.returncode == 1 and "2 error" in proc.stdout, proc.stdout[-3000:]
+    assert "SCRIBE_UPSTREAM_URL" in proc.stdout and "'ftp://nowhere'" in proc.stdout
+    assert "Traceback" not in proc.stdout and "ValueError" not in proc.stdout
+
+
+def test_ids_that_clean_to_the_same_name_get_their_own_cassettes() -> None:
+    from mock_server._pytest_cassette import file_stem
+
+    assert file_stem("talk") == "talk" and file_stem("t-1.x_y") == "t-1.x_y"
+    stems = {file_stem(name) for name in ("test_p[a b]", "test_p[a,b]", "test_p[a_b]",
+                                          "test_p_a_b_", "test_p[a\udcff]")}
+    assert len(stems) == 5
+    assert all(stem.startswith("test_p_a_") and "/" not in stem for stem in stems)
+
+
+def test_parametrized_tests_record_and_replay_their_own_cassettes(tmp_path: pathlib.Path
+                                                                  ) -> None:
+    (tmp_path / "test_markers.py").write_text(MARKERS)
+    with MockServer(api_keys=[KEY], transcript=SCRIPT) as service:
+        recorded = _pytest(tmp_path, "test_markers.py", "-k", "test_ids",
+                           "--scribe-record-mode=once", ELEVENLABS_API_KEY=KEY,
+                           SCRIBE_UPSTREAM_URL=service.base_url)
+    assert recorded.returncode == 0, recorded.stdout[-3000:]
+    names = sorted(p.name for p in (tmp_path / "cassettes").iterdir())
+    assert len(names) == 2
+    assert sorted(re.findall(r"CASSETTE (\S+)", recorded.stdout)) == names
+    # Each cassette holds its own test's session (the options differ), and replays it.
+    languages = {load(tmp_path / "cassettes" / name).sessions[0].query["language_code"][0]
+                 for name in names}
+    assert languages == {"en", "fr"}
+    replayed = _pytest(tmp_path, "test_markers.py", "-k", "test_ids")
+    assert replayed.returncode == 0, replayed.stdout[-3000:]
