@@ -22,6 +22,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ._options import port_number
+
 __all__ = ["COMMANDS", "add_replay_options", "check_files", "check_replay_options", "main",
            "replay_settings"]
 
@@ -38,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--cassette", required=True, help="file, or directory: one file each")
     record.add_argument("--keep-audio", action="store_true", help="keep the audio itself")
     record.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    record.add_argument("--port", type=int, default=8766, help="port; 0 picks a free one")
+    record.add_argument("--port", type=port_number, default=8766,
+                        help="port; 0 picks a free one")
     cassette = commands.add_parser("cassette", help="read cassettes")
     actions = cassette.add_subparsers(dest="action", required=True)
     show = actions.add_parser("show", help="a readable timeline of a cassette")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .script import Utterance
 
 __all__ = ["MAX_WORKERS_PER_CPU", "build_parser", "check_conflicts", "describe_error",
-           "max_workers"]
+           "max_workers", "port_number"]
 
 #: ``--workers`` is bounded by the CPU count times this: more processes than that only compete
 #: for the same cores (and a typo such as ``--workers 100000`` must not fork a hundred thousand).
@@ -66,7 +66,8 @@ def describe_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _port(value: str) -> int:
+def port_number(value: str) -> int:
+    """``--port``'s type (the server's and ``record``'s): 0 to 65535, else one usage line."""
     try:
         port = int(value)
     except ValueError:
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", type=_host, default="127.0.0.1",
                         help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=8765, help="port; 0 picks a free one")
+    parser.add_argument("--port", type=port_number, default=8765, help="port; 0 picks a free one")
     parser.add_argument("--stop-on-stdin-eof", action="store_true",
                         help="stop when stdin ends: started with a pipe as stdin, the server "
                              "stops with the program that started it, even one killed by "

@@ -186,6 +186,19 @@ def test_the_command_gives_one_line_and_exit_2_on_damage(tmp_path: pathlib.Path)
         assert "version 7 is newer" in proc.stderr
 
 
+@pytest.mark.parametrize("port", ["70000", "-5", "http"])
+def test_record_refuses_a_port_out_of_range_as_the_server_does(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], port: str) -> None:
+    """The server's own ``--port`` check: its line, exit 2 (it was a traceback, exit 1)."""
+    with pytest.raises(SystemExit) as exited:
+        cassette_main(["record", "--cassette", str(tmp_path / "c.jsonl"), "--port", port])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == (f"scribe-mock record: error: argument --port: expected a port from 0 to "
+                     f"65535, not {port!r}")
+    assert not (tmp_path / "c.jsonl").exists()
+
+
 def test_show_prints_a_timeline(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
                                 ) -> None:
     """The timeline has the time, the audio position and what crossed the wire."""
