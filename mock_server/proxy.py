@@ -44,7 +44,6 @@ _TOKEN_PATH: Final = "/v1/single-use-token/{token_type}"
 MAX_MESSAGE: Final = 16 * 1024 * 1024
 _CLOSE_GRACE: Final = 2.0  # seconds the other direction gets to finish after one ends
 _NO_STATUS: Final = frozenset({1005, 1006})  # codes that never appear in a close frame
-#: Query parameters whose values are credentials, lower case (matched case-insensitively).
 _LOG: Final = logging.getLogger("mock_server.proxy")
 
 
@@ -327,6 +326,11 @@ class RecordingProxy:
                     tape.close("client", code, reason, loop.time())
                     await client.close(code=code, message=reason.encode())
                     await upstream.close(code=code, message=reason.encode())
+                elif isinstance(message.data, aiohttp.WebSocketError):
+                    # aiohttp refused the client's frame (1009 over MAX_MESSAGE, 1007, 1002)
+                    # and closed it with that code: the proxy's close, upstream's too.
+                    tape.close("proxy", message.data.code, "", loop.time())
+                    await upstream.close(code=message.data.code)
                 else:  # the client's connection ended without a close frame
                     tape.close("client", 1006, "", loop.time(), dropped=True)
                     await upstream.close()
@@ -346,6 +350,11 @@ class RecordingProxy:
                     # 1005 (no status) cannot be sent on: the client gets a plain 1000.
                     await client.close(code=1000 if code in _NO_STATUS else code,
                                        message=reason.encode())
+                elif isinstance(message.data, aiohttp.WebSocketError):
+                    # aiohttp refused the upstream's frame and closed it with that code: the
+                    # proxy's close, the client's too.
+                    tape.close("proxy", message.data.code, "", loop.time())
+                    await client.close(code=message.data.code)
                 else:  # dropped: the upstream's connection ended without a close frame
                     tape.close("server", 1006, "", loop.time(), dropped=True)
                     if request.transport is not None:
