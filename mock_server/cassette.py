@@ -147,10 +147,12 @@ def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
     starts: dict[int, int] = {}  # session number -> the line of its session line
     keep_audio = False
     number = 0
+    blank = True  # every line so far was blank: a file of blank lines is as empty as none
     try:
         for number, raw in read_lines(file, max_line=MAX_LINE, max_file=MAX_FILE):
             if not raw.strip():
                 continue
+            blank = False
             obj, kind = _parse(file, number, raw)
             if number == 1 or kind == "cassette":
                 keep_audio = _check_header(file, number, obj, kind)
@@ -177,7 +179,7 @@ def _load_file(file: Path) -> tuple[bool, list[RecordedSession]]:
         raise CassetteError(f"{where}: {exc}") from None
     except OSError as exc:
         raise CassetteError(f"{file}: cannot read the cassette: {exc.strerror or exc}") from None
-    if number == 0:
+    if blank:
         raise CassetteError(f"{file}: the cassette is empty")
     if current is not None:
         sessions.append(_ended(file, number + 1, current, lines))

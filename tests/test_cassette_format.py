@@ -172,6 +172,19 @@ def test_missing_and_empty_cassettes_are_one_line(tmp_path: pathlib.Path) -> Non
             load(path)
 
 
+@pytest.mark.parametrize("text", ["\n", "\n\n\n", " \t\n\n", "\r\n\r\n", "\ufeff\n\n"])
+def test_a_file_of_blank_lines_is_refused_as_empty(tmp_path: pathlib.Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   text: str) -> None:
+    """As an empty file is: it loaded as a cassette of no session, and `show` exited 0."""
+    path = tmp_path / "blank.jsonl"
+    path.write_bytes(text.encode())
+    with pytest.raises(CassetteError, match=r"blank\.jsonl: the cassette is empty$"):
+        load(path)
+    assert cassette_main(["cassette", "show", str(path)]) == 2
+    assert "the cassette is empty" in capsys.readouterr().err
+
+
 def test_the_command_gives_one_line_and_exit_2_on_damage(tmp_path: pathlib.Path) -> None:
     """`scribe-mock cassette show` and `scribe-mock --cassette` on a future-version cassette:
     one line on stderr, exit 2, never a traceback."""
