@@ -18,14 +18,15 @@ the last message was an ``ErrorEvent``                 its ``ServerError`` subcl
                                                        (kept as ``__cause__``)
 the transport failed (no close frame, a send that      that ``ConnectionClosedError`` (code 1006)
 timed out, a stalled commit)
-a close frame with code 1000 or 1005                   nothing: a normal ending, unless commits
-                                                       are unanswered: then
-                                                       ``IncompleteTranscriptError``
+a close frame with code 1000 or 1005                   nothing: a normal ending
 any other close frame                                  ``ConnectionClosedError(code, reason)``
 =====================================================  ==========================================
 
-Whether an ending is retried is :meth:`ReconnectPolicy.retryable`'s table: a server error
-decides by its type, so ``quota_exceeded`` followed by a reset is never retried.
+When no reconnect follows and commits are unanswered (not after ``close()``), a normal ending
+or a ``ConnectionClosedError`` of the last three rows becomes an
+``IncompleteTranscriptError`` with the same code, carrying the unanswered seconds (caused by
+that error, if any): the transcript's tail is missing (:func:`final_error`).
+
 Whether an ending is retried is :meth:`ReconnectPolicy.retryable`'s table: a server error
 decides by its type, so ``quota_exceeded`` followed by a reset is never retried.
 """
@@ -93,8 +94,20 @@ def final_error(error: ScribeError | None, code: int | None, reason: str, *, clo
                 unanswered: int, unanswered_seconds: float) -> ScribeError | None:
     """The error a session ends with once no reconnect follows: an ending that looks normal
     while commits are unanswered loses the transcript's tail, which is an error
-    (``close()`` discards what is unanswered by request, so not then)."""
-    if error is not None or closing or unanswered <= 0:
+    (``close()`` discards what is unanswered by request, so not then). A lost connection
+    (a reset, a close with an error code) with commits unanswered says so too: it becomes an
+    ``IncompleteTranscriptError`` (a ``ConnectionClosedError``) carrying the unanswered
+    seconds, caused by the failure."""
+    if closing or unanswered <= 0:
+        return error
+    if type(error) is ConnectionClosedError:
+        lost = IncompleteTranscriptError(
+            f"{error}, before {unanswered} commit(s) were answered, {unanswered_seconds:.1f} s "
+            "of audio; the transcript tail is missing",
+            unanswered_seconds=unanswered_seconds, code=error.code, reason=error.reason)
+        lost.__cause__ = error
+        return lost
+    if error is not None:
         return error
     return IncompleteTranscriptError(
         f"the server ended the session (code {code}) before answering {unanswered} commit(s), "

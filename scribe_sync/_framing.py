@@ -97,7 +97,9 @@ class FrameReader:
     def __init__(self, max_size: int | None) -> None:
         self._max = max_size
         self._buffer = bytearray()
-        self._fragments: list[bytes] = []
+        # One buffer, not a list of fragments: a message in millions of empty fragments
+        # would cost a list entry each, outside max_size (40 times its bytes on the wire).
+        self._fragments = bytearray()
         self._fragment_opcode: int | None = None
         self._fragment_size = 0
 
@@ -128,11 +130,11 @@ class FrameReader:
                 if fin:
                     return opcode, payload
                 self._fragment_opcode = opcode
-            self._fragments.append(payload)
+            self._fragments += payload
             if fin:
                 assert self._fragment_opcode is not None
-                message = (self._fragment_opcode, b"".join(self._fragments))
-                self._fragments, self._fragment_opcode, self._fragment_size = [], None, 0
+                message = (self._fragment_opcode, bytes(self._fragments))
+                self._fragments, self._fragment_opcode, self._fragment_size = bytearray(), None, 0
                 return message
 
     def _frame(self) -> tuple[bool, int, bytes] | None:

@@ -114,6 +114,7 @@ class WebSocketTransport:
         self._io_timeout = io_timeout
         # Set once a protocol violation or size limit ended the connection: later calls fail.
         self._failed: ConnectionClosedError | None = None
+        self._pong_failure: ConnectionClosedError | None = None  # a pong could not be written
         # Keep our own reference: websocket-client sets ws.sock to None when it sees EOF.
         self._sock: socket.socket | None = ws.sock
         self._ssl = isinstance(self._sock, ssl.SSLSocket)
@@ -267,6 +268,8 @@ class WebSocketTransport:
         if sock is None:
             raise ConnectionClosedError("connection lost: the socket is closed",
                                         code=ABNORMAL_CLOSURE)
+        if self._pong_failure is not None:
+            raise self._pong_failure
         woken = False
         # TLS may hold decrypted bytes that no readiness check can see.
         if not (self._ssl and sock.pending()):  # type: ignore[attr-defined]
@@ -328,9 +331,15 @@ class WebSocketTransport:
                     code: int = struct.unpack("!H", data[:2])[0]
                     return Frame("close", code=code, reason=data[2:].decode("utf-8", "replace"))
                 return Frame("close", code=1005)  # no status code present (RFC 6455 §7.1.5)
-            if opcode == PING:
-                with contextlib.suppress(ConnectionClosedError):
+            if opcode == PING and self._pong_failure is None:
+                try:
                     self._send_raw(encode(PONG, data, self._mask), "pong failed")
+                except ConnectionClosedError as exc:
+                    # A peer that stopped reading (the write outlasted io_timeout) or reset:
+                    # the connection is dead. Its buffered frames are still read (an error
+                    # message may explain the end), no further pong is tried (a ping flood
+                    # would block this thread io_timeout per ping), then recv raises this.
+                    self._pong_failure = exc
             # a pong (solicited or not) is ignored
 
     def _fail(self, code: int, reason: str, message: str) -> ConnectionClosedError:

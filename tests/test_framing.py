@@ -3,6 +3,8 @@ an oversized frame is refused from its header."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,6 +83,26 @@ def test_fragments_are_joined_and_their_sum_is_limited() -> None:
     with pytest.raises(Violation) as caught:
         reader.next()
     assert caught.value.code == 1009
+
+
+def test_a_message_in_many_empty_fragments_costs_no_memory_per_fragment() -> None:
+    """300,000 empty continuation frames (600 KB on the wire, 2 bytes of payload): the reader
+    keeps the payload only; a list entry per fragment cost about 40 times the wire bytes."""
+    reader = FrameReader(1 << 20)
+    empty = server_frame(CONT, b"", fin=False) * 10_000
+    tracemalloc.start()
+    try:
+        reader.feed(server_frame(TEXT, b"a", fin=False))
+        assert reader.next() is None
+        for _ in range(30):
+            reader.feed(empty)
+            assert reader.next() is None
+        reader.feed(server_frame(CONT, b"b"))
+        assert reader.next() == (TEXT, b"ab")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000, peak
 
 
 def test_a_header_claiming_2_to_the_63_bytes_is_refused_at_once() -> None:
