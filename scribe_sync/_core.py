@@ -219,6 +219,9 @@ class SessionCore:
                 self.send_failure = (generation, exc)
             logger.debug("send failed: %s", exc)
             transport.wake()
+            for queue in (self.events, self.dispatch):  # a reader paused on a full queue
+                if queue is not None:
+                    queue.room.set()
             return False
         return True
 

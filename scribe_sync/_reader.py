@@ -92,7 +92,7 @@ class Reader:
         now = time.monotonic()
         if now < self._due and not core.closing:
             # Nothing is due. The transport and generation change only on this thread.
-            hold = not core.state.finishing
+            hold = not core.state.finishing and not self._write_failed()
             if hold and self._paused(self._due - now):
                 return
             self._read(core.transport, core.generation, self._due - now)
@@ -108,7 +108,7 @@ class Reader:
             state = core.state
             stalled = state.stalled(now)
             keepalive = not core.closing and state.keepalive_due(now, self._keepalive)
-            hold = not (state.finishing or core.closing)
+            hold = not (state.finishing or core.closing or self._write_failed())
             transport, generation = core.transport, core.generation
             timeout = self._next_timer(now)
             self._due = now + timeout
@@ -150,6 +150,12 @@ class Reader:
         if core.closing and core.close_deadline is not None:
             timeout = min(timeout, max(0.0, core.close_deadline - now))
         return timeout
+
+    def _write_failed(self) -> bool:
+        """A write on this connection failed: its sender waits for this thread's verdict, which
+        takes reading, so no full queue may pause it (the sender may be the consumer)."""
+        failure = self._core.send_failure
+        return failure is not None and failure[0] == self._core.generation
 
     def _paused(self, timeout: float) -> bool:
         """A consumer's queue is full of undroppable events: wait for room instead of reading

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scribe_sync import ConnectionClosedError, IncompleteTranscriptError, ScribeClient
+from scribe_sync import ConnectionClosedError, IncompleteTranscriptError, ScribeClient, Session
 from tests.rawserver import OP_PING, Peer, ScriptServer, frame
 
 CHUNK = b"\x00\x01" * 16000  # 1 s of pcm_16000
@@ -32,8 +32,7 @@ def test_a_peer_that_stops_reading_and_floods_pings_ends_the_session() -> None:
         session = client.connect()
         try:
             with pytest.raises(ConnectionClosedError, match="pong failed: timed out"):
-                for _ in session:
-                    pass
+                list(session)
             with pytest.raises(ConnectionClosedError):
                 session.send_audio(CHUNK)
         finally:
@@ -73,3 +72,40 @@ def test_a_connection_lost_before_the_answer_reports_the_unanswered_audio(ending
     expected = {"fin": 1006, "reset": 1006, "close 1011": 1011, "close 4000": 4000}[ending]
     assert error.code == expected
     assert time.monotonic() - started < 10  # bounded by the ending, not by finish's timeout
+
+
+def test_a_failed_write_is_decided_while_the_iterators_queue_is_full() -> None:
+    """The caller sends and commits without iterating, so answers fill the queue (max_queue=2)
+    and the reader pauses; then the server resets. The failed send_audio waited for the
+    reader's verdict, and the paused reader for the caller to take events: a deadlock."""
+    def answer_then_reset(peer: Peer) -> None:
+        peer.send_started()
+        answered = 0
+        while (message := peer.read_message()) is not None:
+            if message.get("commit"):
+                answered += 1
+                peer.send_json({"message_type": "committed_transcript",
+                                "text": f"segment {answered}"})
+                if answered == 4:
+                    peer.reset()
+                    return
+
+    with ScriptServer(answer_then_reset) as server:
+        client = ScribeClient("k", base_url=server.base_url, max_queue=2, close_timeout=2)
+        session = client.connect()
+        texts: list[str] = []
+        try:
+            with pytest.raises(ConnectionClosedError):
+                _send_and_commit(session, 1000)  # far more than the socket buffers hold
+            # What was queued is still delivered, then the ending is raised.
+            with pytest.raises(IncompleteTranscriptError):
+                texts.extend(event.text for event in session if hasattr(event, "text"))
+        finally:
+            session.close()
+    assert texts[:2] == ["segment 1", "segment 2"]
+
+
+def _send_and_commit(session: Session, times: int) -> None:
+    for _ in range(times):
+        session.send_audio(CHUNK)
+        session.commit()
