@@ -12,7 +12,6 @@ import logging
 import os
 import ssl
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,15 +24,11 @@ from ._transport import (
     TLSSettings,
     Transport,
     WebSocketTransport,
-    tls_problem,
 )
 from ._url import auth_headers, build_url, call_token, check_base_url, check_credential
 from .errors import (
-    AuthError,
     ConfigError,
     ConnectionClosedError,
-    QuotaExceededError,
-    RateLimitedError,
     RemoteProtocolError,
     ServerError,
 )
@@ -41,7 +36,6 @@ from .errors import (
 # The session stack (events, options, codec, reader, rules) loads on the first connect(), which
 # waits on the network anyway: `import scribe_sync; scribe_sync.connect` stays cheap.
 if TYPE_CHECKING:
-    import urllib.error
 
     from .messages import ServerEvent, SessionStarted
     from .protocol import SessionOptions
@@ -54,7 +48,6 @@ logger = logging.getLogger("scribe_sync")
 
 DEFAULT_BASE_URL: Final = "https://api.elevenlabs.io"
 API_KEY_ENV: Final = "ELEVENLABS_API_KEY"
-TOKEN_PATH: Final = "/v1/single-use-token/realtime_scribe"
 
 
 class ScribeClient:
@@ -262,85 +255,10 @@ class ScribeClient:
                 f"creating a token needs an API key: pass api_key= or set {API_KEY_ENV}",
                 option="api_key",
             )
-        # urllib.request (http.client, email, ...) is a fifth of the import time of connect();
-        # only minting a token needs it (and json: the codec has its own import).
-        import json
-        import urllib.error
-        import urllib.request
+        from ._token import mint_token
 
-        url = self.base_url
-        scheme, rest = url.split("://", 1)
-        url = {"ws": "http", "wss": "https"}.get(scheme, scheme) + "://" + rest + TOKEN_PATH
-        request = urllib.request.Request(
-            url, data=b"", method="POST", headers={"xi-api-key": self._api_key}
-        )
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            # urllib would repeat the request, xi-api-key included, to any host a redirect
-            # names; the 3xx is then an HTTPError like any refusal (_http_error).
-            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-                return None
-
-        handlers: list[urllib.request.BaseHandler] = [
-            urllib.request.HTTPSHandler(context=self._ssl_context_for_https()), NoRedirect()
-        ]
-        if self._proxy is not None:
-            handlers.append(urllib.request.ProxyHandler(
-                {"http": self._proxy.url, "https": self._proxy.url}
-            ))
-        opener = urllib.request.build_opener(*handlers)
-        try:
-            with opener.open(request, timeout=self.open_timeout) as response:
-                body = response.read(65536)
-        except urllib.error.HTTPError as exc:
-            raise _http_error(exc, self._api_key) from None
-        except TimeoutError:
-            raise TimeoutError(f"timed out minting a token at {self.base_url}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, ssl.SSLError):
-                reason = f"TLS handshake failed: {tls_problem(reason)}"
-            raise ConnectionClosedError(
-                f"could not reach {urllib.parse.urlsplit(url).netloc}: {reason}"
-            ) from None
-        try:
-            token = json.loads(body)["token"]
-        except (ValueError, KeyError, TypeError):
-            raise RemoteProtocolError("the token endpoint answered without a token") from None
-        if not isinstance(token, str) or not token:
-            raise RemoteProtocolError("the token endpoint answered without a token")
-        return token
-
-    def _ssl_context_for_https(self) -> ssl.SSLContext:
-        if self._tls.context is not None:
-            return self._tls.context
-        if not self._tls.verify:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        return ssl.create_default_context(cafile=self._tls.ca_file)
-
-
-def _http_error(exc: urllib.error.HTTPError, api_key: str) -> ServerError:
-    table: dict[int, type[ServerError]] = {
-        401: AuthError, 403: AuthError, 402: QuotaExceededError, 429: RateLimitedError,
-    }
-    try:
-        detail = exc.read(2048).decode("utf-8", "replace")
-    except OSError:
-        detail = ""
-    # A gateway may echo the request (headers included) in its error page: never repeat the key.
-    detail = detail.replace(api_key, "***")
-    if 300 <= exc.code < 400:
-        location = redact_url(str(exc.headers.get("Location", "nowhere")))[:200]
-        return ServerError(f"the token endpoint answered with HTTP {exc.code}, a redirect to "
-                           f"{location}: redirects are not followed, so that the API key goes "
-                           "only to base_url's host", error_type=f"http_{exc.code}")
-    cls = table.get(exc.code, ServerError)
-    message = f"token request refused with HTTP {exc.code}" + (f": {detail}" if detail else "")
-    if cls is ServerError:
-        return ServerError(message, error_type=f"http_{exc.code}")
-    return cls(message)
+        return mint_token(self.base_url, self._api_key, tls=self._tls, proxy=self._proxy,
+                          timeout=self.open_timeout)
 
 
 def _await_session_started(
