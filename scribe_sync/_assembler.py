@@ -18,7 +18,7 @@ from typing import Final, Generic, TypeVar
 
 from .messages import PartialTranscript
 
-__all__ = ["Assembler", "Barrier", "Waiters"]
+__all__ = ["Assembler", "Barrier", "Gate", "Waiters"]
 
 T = TypeVar("T")
 
@@ -88,6 +88,32 @@ class Waiters:
                 pass
 
 
+class Gate:
+    """A lock-free ``threading.Event``: its ``set`` takes a lock, which a signal handler that
+    interrupted another ``set`` on the same thread (a ``close()`` inside a ``close()``) would
+    wait on for ever. Setting is a plain write and a :meth:`Waiters.notify`."""
+
+    __slots__ = ("_on", "_waiters")
+
+    def __init__(self) -> None:
+        self._on = False
+        self._waiters = Waiters()
+
+    def set(self) -> None:
+        self._on = True
+        self._waiters.notify()
+
+    def clear(self) -> None:
+        self._on = False
+
+    def is_set(self) -> bool:
+        return self._on
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until set or ``timeout`` seconds; whether it is set."""
+        return self._waiters.wait_until(self.is_set, time.monotonic() + timeout)
+
+
 class Barrier:
     """A mark the reader puts in the dispatcher's queue behind the events of every frame it has
     read so far; the dispatcher sets :attr:`reached` when it takes it, once the callbacks have
@@ -124,7 +150,7 @@ class Assembler(Generic[T]):
         self._paused = False  # the reader waits for room
         self._waiters = Waiters()
         #: Set when a paused reader may go on; the reader clears it before it waits.
-        self.room = threading.Event()
+        self.room = Gate()
         #: Partial transcripts dropped by the overflow rule (read without a lock: an int).
         self.dropped = 0
         self.keep_latest = False
@@ -230,7 +256,8 @@ class Assembler(Generic[T]):
         self._waiters.notify()
 
     def unpause(self) -> None:
-        """Stop holding the reader back (finishing or closing: every answer must be read)."""
-        with self._mutex:
-            self._paused = False
+        """Stop holding the reader back (finishing or closing: every answer must be read).
+        Lock-free: ``close()`` calls it, from a signal handler too, and the consumer that
+        handler interrupted may hold ``_mutex``."""
+        self._paused = False
         self.room.set()

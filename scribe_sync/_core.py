@@ -251,10 +251,16 @@ class SessionCore:
 
     def end(self, code: int | None, reason: str, error: ScribeError | None) -> bool:
         """Record how the session ended (the first call wins) and wake every consumer."""
-        with self._end_lock:
+        # Not waited for: a signal handler's close() may have interrupted this very call on
+        # its thread. A call that finds another in progress leaves the ending to it.
+        if not self._end_lock.acquire(blocking=False):
+            return False
+        try:
             if self.ending is not None:
                 return False
             self.ending = Ending(code, reason, error)
+        finally:
+            self._end_lock.release()
         dispatch = self.dispatch
         if dispatch is not None:
             dispatch.put(SessionEnded(code, reason, error))

@@ -167,6 +167,9 @@ class HandshakeWatchdog:
         self._timeout = timeout
         self._cancel: Cancel = cancel if cancel is not None else threading.Event()
         self._done = threading.Event()
+        # Also a plain flag, written before the event is set: an interrupt inside Event.set or
+        # join still ends the thread within one 50 ms tick, not at the deadline.
+        self._over = False
         self._ws: websocket.WebSocket | None = None
         self.fired: str | None = None  # "timeout" or "cancelled" once it cut the socket
         self._thread = threading.Thread(target=self._run, name="scribe-connect", daemon=True)
@@ -176,7 +179,7 @@ class HandshakeWatchdog:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self._timeout
-        while not self._done.is_set():
+        while not (self._over or self._done.is_set()):
             if self._cancel.is_set():
                 self.fired = "cancelled"
                 break
@@ -195,11 +198,16 @@ class HandshakeWatchdog:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> HandshakeWatchdog:
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # interrupted in start(): no __exit__ will end the thread
+            self._over = True
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> None:
+        self._over = True
         self._done.set()
         self._thread.join()
         if exc is not None and self.fired == "timeout" and not isinstance(exc, TimeoutError):

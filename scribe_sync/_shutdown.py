@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -23,7 +23,7 @@ from ._endings import ABNORMAL_CLOSURE
 from ._replay import Chunk
 from ._state import SessionState
 from ._stream import StreamHandle
-from .errors import IncompleteTranscriptError, ScribeError
+from .errors import IncompleteTranscriptError, LocalProtocolError, ScribeError
 from .messages import SessionEnded
 
 __all__ = ["Outcome", "await_answers", "close_session"]
@@ -120,6 +120,40 @@ def _await_callbacks(core: SessionCore, deadline: float) -> bool:
     core.changes.wait_until(
         lambda: barrier.reached or core.dispatch_done or core.closing, deadline)
     return barrier.reached or core.dispatch_done
+
+
+def finish_session(core: SessionCore, deadline: float, timeout: float,
+                   dispatcher: threading.Thread | None, close: Callable[[], None]) -> None:
+    """The body of :meth:`Session.finish` (see there): wait, close, then say how it went."""
+    try:
+        if core.send_owner == threading.get_ident():
+            raise LocalProtocolError("finish() cannot run inside a send on the same thread (a "
+                                     "signal handler that interrupted send_audio): the session "
+                                     "is closed instead")
+        outcome = await_answers(core, deadline, dispatcher)
+    except BaseException:
+        # Ctrl+C in the wait for the last transcripts (when users press it), or in a with
+        # block's implicit finish(): the session must not stay open behind the exception.
+        close()
+        raise
+    outcome.blame(core, timeout)
+    close()
+    outcome.check(timeout)
+
+
+def start_reader(reader: threading.Thread, core: SessionCore, close: Callable[[], None]) -> None:
+    """Start the reader thread of a session being made. Interrupted in ``start()`` (which waits
+    for the thread), no caller will ever hold the session to close it, so its thread and socket
+    must not outlive the exception."""
+    try:
+        reader.start()
+    except BaseException:
+        if reader.ident is None:  # it never ran: nothing else releases the socket
+            core.end(None, "", None)
+            core.transport.release()
+        else:
+            close()
+        raise
 
 
 def close_session(core: SessionCore, close_timeout: float, reader: threading.Thread,

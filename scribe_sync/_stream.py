@@ -11,7 +11,7 @@ import logging
 import math
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from .errors import ConfigError, ConnectionClosedError, ScribeError
@@ -56,6 +56,7 @@ class StreamHandle:
     def __init__(self, thread: threading.Thread, stop: threading.Event) -> None:
         self._thread = thread
         self._stop = stop
+        self._stopping = False
         self.error: BaseException | None = None
 
     @property
@@ -65,18 +66,27 @@ class StreamHandle:
 
     def stop(self) -> None:
         """Stop sending soon (the session stays open; call finish() or close() on it)."""
-        self._stop.set()
+        # Once: Event.set takes a lock, which a close() from a signal handler interrupting
+        # this very call would wait on for ever.
+        if not self._stopping:
+            self._stopping = True
+            self._stop.set()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the sender to end; returns ``True`` if it has."""
+        """Wait for the sender to end; returns ``True`` if it has (or never started)."""
+        if self._thread.ident is None:  # its start was interrupted before it ran
+            return True
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
 
 def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | str | None,
-                 commit_every: float | None, finish: bool, fail: _Fail) -> StreamHandle:
-    """Validate the arguments and start the sender thread (see ``Session.stream``).
+                 commit_every: float | None, finish: bool, fail: _Fail,
+                 register: Callable[[StreamHandle], object] = lambda handle: None
+                 ) -> StreamHandle:
+    """Validate the arguments and start the sender thread (see ``Session.stream``);
+    ``register(handle)`` is called before it starts.
 
     ``fail(error)`` closes the session with a local failure that its iterators then raise;
     ``fail(error, keep_sent=True)`` first commits the audio sent and awaits its transcripts.
@@ -112,6 +122,7 @@ def start_stream(session: _Target, source: Iterable[bytes], *, speed: float | st
     )
     handle = StreamHandle(thread, stop)
     holder.append(handle)
+    register(handle)
     thread.start()
     return handle
 

@@ -205,19 +205,25 @@ class ScribeClient:
             return self._open(session_options, fresh, cancel)
 
         transport, started, early = open_connection()
-        return Session(
-            transport,
-            started,
-            session_options,
-            early_events=early,
-            close_timeout=self.close_timeout,
-            finish_timeout=self.finish_timeout,
-            keepalive_interval=self.keepalive_interval,
-            max_queue=self.max_queue,
-            reconnect=policy,
-            connector=open_connection if policy is not None else None,
-            open_timeout=self.open_timeout,
-        )
+        try:
+            return Session(
+                transport,
+                started,
+                session_options,
+                early_events=early,
+                close_timeout=self.close_timeout,
+                finish_timeout=self.finish_timeout,
+                keepalive_interval=self.keepalive_interval,
+                max_queue=self.max_queue,
+                reconnect=policy,
+                connector=open_connection if policy is not None else None,
+                open_timeout=self.open_timeout,
+            )
+        except BaseException:
+            # Interrupted (Ctrl+C) before the caller holds the session: nobody could close it.
+            # (A session that was made closed itself; releasing twice is harmless.)
+            transport.release()
+            raise
 
     def _open(
         self, options: SessionOptions, token: str | None, cancel: Cancel | None = None
@@ -228,17 +234,19 @@ class ScribeClient:
         url = build_url(self.base_url, options, token=token)
         deadline = time.monotonic() + self.open_timeout
         logger.debug("connecting to %s", redact_url(url))
-        with HandshakeWatchdog(self.open_timeout, cancel) as watchdog:
-            transport = WebSocketTransport.connect(
-                url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
-                tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
-                watchdog=watchdog,
-            )
-            try:
+        transport: WebSocketTransport | None = None
+        try:
+            with HandshakeWatchdog(self.open_timeout, cancel) as watchdog:
+                transport = WebSocketTransport.connect(
+                    url, headers, timeout=self.open_timeout, io_timeout=self.io_timeout,
+                    tls=self._tls, proxy=self._proxy, max_message_size=self.max_message_size,
+                    watchdog=watchdog,
+                )
                 started, early = _await_session_started(transport, deadline, self.open_timeout)
-            except BaseException:
+        except BaseException:  # the watchdog's exit included (an interrupted join)
+            if transport is not None:
                 transport.release()
-                raise
+            raise
         logger.debug("session %s started", started.session_id)
         return transport, started, early
 

@@ -31,7 +31,7 @@ from ._assembler import Assembler, Barrier
 from ._core import SessionCore, check_audio, check_text, check_timeout, fresh
 from ._dispatch import Handler, dispatch
 from ._reader import Connector, Reader
-from ._shutdown import await_answers, close_session
+from ._shutdown import await_answers, close_session, finish_session, start_reader
 from ._state import SessionState
 from ._stats import SessionStats, snapshot
 from ._stream import StreamHandle, start_stream
@@ -111,15 +111,14 @@ class Session:
         self._callbacks: tuple[Handler, ...] = ()  # _handlers' values, read once per event
         self._subscribe_lock = threading.Lock()  # guards _handlers and _dispatcher
         self._dispatcher: threading.Thread | None = None
-        self._receiver: int | None = None  # the thread in recv()
-        self._recv_claim = threading.Lock()  # held by the thread in recv()
+        self._recv_claim: dict[str, int] = {}  # "receiver": the thread id in recv()
         self._iterating = False
         self._streams: list[StreamHandle] = []
         reader = Reader(core, keepalive_interval=keepalive_interval, policy=reconnect,
                         connector=connector, on_new_session=self._new_session)
         self._reader = threading.Thread(target=reader.run,
                                         name=f"scribe-reader-{self.session_id[:8]}", daemon=True)
-        self._reader.start()
+        start_reader(self._reader, core, self.close)
 
     def _new_session(self, started: SessionStarted) -> None:
         self.session_id, self.config = started.session_id, started.config
@@ -187,12 +186,16 @@ class Session:
         """
         check_timeout("timeout", timeout)
         me = threading.get_ident()
-        # By thread: an interrupt between the claim and the finally below must not leave the
-        # session refusing its own thread for ever.
-        if not self._recv_claim.acquire(blocking=False) and self._receiver != me:
-            raise LocalProtocolError("another thread is already receiving from this session")
+        # The claim is a thread id set atomically (dict.setdefault), not a lock: an interrupt
+        # anywhere between the claim and its release leaves it with this thread, which may
+        # receive again; another thread is refused only while the claiming one lives.
+        claim = self._recv_claim
+        owner = claim.setdefault("receiver", me)
+        if owner != me:
+            if any(thread.ident == owner for thread in threading.enumerate()):
+                raise LocalProtocolError("another thread is already receiving from this session")
+            claim["receiver"] = me  # its thread has ended without releasing it
         try:
-            self._receiver = me
             if not self._iterating:
                 self._iterating = True
                 self._core.events.keep_latest = False
@@ -204,9 +207,8 @@ class Session:
                 raise fresh(ending.error)
             return None
         finally:
-            self._receiver = None
-            if self._recv_claim.locked():
-                self._recv_claim.release()
+            if claim.get("receiver") == me:
+                claim.pop("receiver", None)
 
     def __iter__(self) -> Session:
         """Iterate over events until the session ends; see :meth:`recv` for what is raised."""
@@ -287,10 +289,10 @@ class Session:
         Raises:
             ConfigError: the source's format is not the session's.
         """
-        handle = start_stream(self, source, speed=speed, commit_every=commit_every,
-                              finish=finish, fail=self._fail)
-        self._streams.append(handle)
-        return handle
+        # Registered before its thread starts: an interrupt in start() must not leave a
+        # thread close() does not know of.
+        return start_stream(self, source, speed=speed, commit_every=commit_every,
+                            finish=finish, fail=self._fail, register=self._streams.append)
 
     def _fail(self, error: ScribeError, *, keep_sent: bool = False) -> None:
         """Close the session because of a local failure that iterators should see; with
@@ -328,10 +330,7 @@ class Session:
         check_timeout("timeout", timeout)
         timeout = self._finish_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        outcome = await_answers(self._core, deadline, self._dispatcher)
-        outcome.blame(self._core, timeout)
-        self.close()
-        outcome.check(timeout)
+        finish_session(self._core, deadline, timeout, self._dispatcher, self.close)
 
     def close(self) -> None:
         """Close the session now. Idempotent, bounded by the close timeout, safe from a callback
