@@ -30,31 +30,39 @@ HEALTHY_AFTER_SECONDS: Final = 5.0
 class Outage:
     """The failed attempts since the last connection that worked, and when they began."""
 
-    __slots__ = ("_connected_at", "_since", "attempts")
+    __slots__ = ("_calm_since", "_since", "attempts")
 
     def __init__(self, now: float) -> None:
         self.attempts = 0
         self._since = 0.0
-        self._connected_at = now
+        self._calm_since = now  # the connection's start, or its last error
 
     def connected(self, now: float) -> None:
         """A new connection is in place (not yet known to work)."""
-        self._connected_at = now
+        self._calm_since = now
 
-    def disconnected(self, now: float) -> None:
-        """The connection is gone: an outage begins, unless one is already running."""
+    def disconnected(self, now: float, *, waiting: bool) -> None:
+        """The connection is gone: an outage begins, unless one is already running. A
+        connection that lasted :data:`HEALTHY_AFTER_SECONDS` past its start and its last error,
+        with no commit waiting, worked, even if it stayed quiet: the outage before it is over."""
+        if self.attempts and self._worked(now, waiting):
+            self.attempts = 0
         if self.attempts == 0:
             self._since = now
 
     def received(self, event: ServerEvent, now: float, *, waiting: bool) -> None:
-        """An event arrived; ``waiting``: a commit waits for its answer. The outage is over
-        when the event answers a commit, or, with none waiting, it is no error and the
-        connection has lasted :data:`HEALTHY_AFTER_SECONDS` (a stall never ends one)."""
-        if not self.attempts or isinstance(event, ErrorEvent):
-            return
-        if (isinstance(event, (CommittedTranscript, CommittedTranscriptWithTimestamps))
-                or (not waiting and now - self._connected_at >= HEALTHY_AFTER_SECONDS)):
+        """An event arrived (called only during an outage: ``attempts`` > 0); ``waiting``: a
+        commit waits for its answer. The outage is over when the event answers a commit, or
+        when the connection has worked as :meth:`disconnected` judges it (a stall, with a
+        commit waiting, never has)."""
+        if isinstance(event, ErrorEvent):
+            self._calm_since = now
+        elif (isinstance(event, (CommittedTranscript, CommittedTranscriptWithTimestamps))
+                or self._worked(now, waiting)):
             self.attempts = 0
+
+    def _worked(self, now: float, waiting: bool) -> bool:
+        return not waiting and now - self._calm_since >= HEALTHY_AFTER_SECONDS
 
     def next_attempt(self, policy: ReconnectPolicy, last: BaseException | None, now: float,
                      rng: random.Random) -> float | None:

@@ -163,6 +163,10 @@ class Reader:
         core = self._core
         for queue in (core.events, core.dispatch):
             if queue is not None and queue.at_limit() and queue.full():
+                # Asked again now that full() has cleared room: a failed write, finish() or
+                # close() that set room just before would otherwise sleep out the timeout.
+                if self._write_failed() or core.state.finishing or core.closing:
+                    return False
                 logger.debug("a consumer is behind; reading paused")
                 queue.room.wait(timeout)
                 if not queue.full():

@@ -188,7 +188,7 @@ def close_session(core: SessionCore, close_timeout: float, reader: threading.Thr
     for handle in streams:
         handle.stop()
         handle.join(max(0.0, deadline - time.monotonic()))
-    if current is not reader:
+    if current is not reader and reader.ident is not None:  # (its start may have failed)
         if not core.wait_reader(deadline):
             # The server did not answer the close handshake in time: cut the socket.
             core.transport.abort()

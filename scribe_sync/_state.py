@@ -234,7 +234,8 @@ class SessionState:
         session's clock and segment indices on its count: usually the event alone; nothing for
         a held plain answer or a repeated answer; a held answer with its twin."""
         self.events_received += 1
-        self.outage.received(event, now, waiting=self.pending_plain > 0)
+        if self.outage.attempts:  # during an outage only: one attribute read per event
+            self.outage.received(event, now, waiting=self.pending_plain > 0)
         delivered: tuple[ServerEvent, ...] = ()
         for item in self._answers.filter(event):
             delivered += self._apply(item, now)
@@ -341,7 +342,7 @@ class SessionState:
     def disconnected(self, now: float) -> None:
         """The connection is gone; audio sent from now on is retained for the replay only."""
         self.connected = False
-        self.outage.disconnected(now)
+        self.outage.disconnected(now, waiting=self.pending_plain > 0)
 
     def next_attempt(self, last: BaseException | None, now: float) -> float | None:
         """Start the next reconnect attempt: the delay before it, or ``None`` to give up."""

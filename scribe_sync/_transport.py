@@ -195,6 +195,12 @@ class WebSocketTransport:
                 f"could not connect to {urllib.parse.urlsplit(url).netloc}: "
                 f"{type(exc).__name__}: {redact_url(str(exc))}"
             ) from None
+        # websocket-client before 1.9.1 returns from connect() on a redirect it did not follow
+        # (redirect_limit=0), its socket still speaking HTTP.
+        response = ws.handshake_response
+        if response is not None and response.status in _REDIRECTS:
+            ws.shutdown()
+            raise redirect_error(response.status, response.headers.get("location"), url)
         # A bound on every blocking socket call, so a peer that stops reading cannot hang a
         # sender forever; receives first wait for readiness with their own timeout.
         ws.settimeout(io_timeout)
@@ -205,13 +211,16 @@ class WebSocketTransport:
         payload = text.encode("utf-8") if isinstance(text, str) else text
         self._send_raw(encode(TEXT, payload, self._mask), "send failed")
 
-    def _send_raw(self, data: bytes, what: str) -> None:
+    def _send_raw(self, data: bytes, what: str, *, skip_if_busy: bool = False) -> None:
         sock = self._sock
         if sock is None:
             raise ConnectionClosedError(f"{what}: the socket is closed", code=ABNORMAL_CLOSURE)
         # The socket's timeout (io_timeout) bounds a write to a peer that stopped reading;
-        # the lock wait is bounded the same way.
+        # the lock wait is bounded the same way. skip_if_busy (a pong): another sender held
+        # the lock that long, and its own write decides whether the connection is dead.
         if not self._send_lock.acquire(timeout=self._io_timeout):
+            if skip_if_busy:
+                return
             raise ConnectionClosedError(f"{what}: timed out", code=ABNORMAL_CLOSURE)
         try:
             send_whole(sock, data, tls=self._ssl, io_timeout=self._io_timeout,
@@ -333,7 +342,8 @@ class WebSocketTransport:
                 return Frame("close", code=1005)  # no status code present (RFC 6455 §7.1.5)
             if opcode == PING and self._pong_failure is None:
                 try:
-                    self._send_raw(encode(PONG, data, self._mask), "pong failed")
+                    self._send_raw(encode(PONG, data, self._mask), "pong failed",
+                                   skip_if_busy=True)
                 except ConnectionClosedError as exc:
                     # A peer that stopped reading (the write outlasted io_timeout) or reset:
                     # the connection is dead. Its buffered frames are still read (an error

@@ -205,6 +205,7 @@ class ScribeClient:
             return self._open(session_options, fresh, cancel)
 
         transport, started, early = open_connection()
+        made: list[Session] = []
         try:
             return Session(
                 transport,
@@ -218,11 +219,16 @@ class ScribeClient:
                 reconnect=policy,
                 connector=open_connection if policy is not None else None,
                 open_timeout=self.open_timeout,
+                register=made.append,
             )
         except BaseException:
-            # Interrupted (Ctrl+C) before the caller holds the session: nobody could close it.
-            # (A session that was made closed itself; releasing twice is harmless.)
-            transport.release()
+            # Interrupted (Ctrl+C) before the caller holds the session, even just after it
+            # was made: nobody else could close it (releasing only the socket under a running
+            # reader would make a reconnecting session reconnect, unowned, for ever).
+            if made:
+                made[0].close()
+            else:
+                transport.release()
             raise
 
     def _open(

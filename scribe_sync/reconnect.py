@@ -72,7 +72,7 @@ class ReconnectPolicy:
     The policy gives up after ``max_attempts`` consecutive failed attempts or once ``budget``
     seconds have passed since the connection was lost. An attempt has failed unless its
     connection works: it answers a commit, or, with no commit waiting for its answer, it lasts
-    5 s and delivers something other than an error. A server that accepts each connection and
+    5 s past its start and its last error. A server that accepts each connection and
     drops it after an error or a partial transcript therefore exhausts the policy, as one that
     refuses does.
 

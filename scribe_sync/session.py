@@ -89,6 +89,7 @@ class Session:
         reconnect: ReconnectPolicy | None = None,
         connector: Connector | None = None,
         open_timeout: float = 10.0,
+        register: Callable[[Session], object] | None = None,
     ) -> None:
         if reconnect is not None and connector is None:
             raise ValueError("reconnect needs a connector")
@@ -118,6 +119,8 @@ class Session:
                         connector=connector, on_new_session=self._new_session)
         self._reader = threading.Thread(target=reader.run,
                                         name=f"scribe-reader-{self.session_id[:8]}", daemon=True)
+        if register is not None:  # before its thread starts: see ScribeClient.connect
+            register(self)
         start_reader(self._reader, core, self.close)
 
     def _new_session(self, started: SessionStarted) -> None:

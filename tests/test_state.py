@@ -324,7 +324,9 @@ def test_an_answer_or_a_lasting_connection_ends_the_outage() -> None:
     assert state.outage.attempts == 1
     state.receive(ErrorEvent("transcriber_error", "x"), later)
     assert state.outage.attempts == 1
-    state.receive(PartialTranscript("back"), later)
+    state.receive(PartialTranscript("back"), later + 1)  # an error restarts the 5 s
+    assert state.outage.attempts == 1
+    state.receive(PartialTranscript("back"), later + HEALTHY_AFTER_SECONDS)
     assert state.outage.attempts == 0
     stalled = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
     stalled.audio(b"\x00" * 16000, None, 0.0)
@@ -334,3 +336,29 @@ def test_an_answer_or_a_lasting_connection_ends_the_outage() -> None:
     stalled.resume(2.0)  # the replay re-sends the commit: its answer is awaited
     stalled.receive(PartialTranscript("still going"), later + 60)
     assert stalled.outage.attempts == 1
+
+
+def test_a_quiet_connection_that_lasted_ends_the_outage_when_it_drops() -> None:
+    """A reconnected connection that stays up for minutes with no event (a quiet user) worked:
+    its loss starts a new outage with a full budget, instead of giving up at once because the
+    first outage's clock kept running."""
+    policy = ReconnectPolicy(max_attempts=3, budget=60, seed=1)
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+    state.disconnected(100.0)
+    assert state.next_attempt(None, 100.0) is not None
+    state.resume(100.6)
+    state.receive(PartialTranscript("replayed"), 102.0)  # too early to count
+    state.disconnected(400.0)  # quiet since: a blip
+    assert state.outage.attempts == 0
+    assert state.next_attempt(None, 400.0) is not None
+
+
+def test_a_connection_dropped_soon_after_an_error_never_worked() -> None:
+    policy = ReconnectPolicy(max_attempts=3, budget=1000, seed=1)
+    state = SessionState(AudioFormat.PCM_16000, twin_expected=False, policy=policy)
+    state.disconnected(1.0)
+    assert state.next_attempt(None, 1.0) is not None
+    state.resume(2.0)
+    state.receive(ErrorEvent("resource_exhausted", "busy"), 2.0 + HEALTHY_AFTER_SECONDS)
+    state.disconnected(2.0 + HEALTHY_AFTER_SECONDS + 1)  # lasted, but an error came late
+    assert state.outage.attempts == 1
