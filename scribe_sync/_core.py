@@ -28,7 +28,7 @@ from typing import Final
 
 import attrs
 
-from ._assembler import Assembler, Barrier, Waiters
+from ._assembler import Assembler, Barrier, Gate, Waiters
 from ._seam import Transport
 from ._state import Chunk, SessionState
 from .errors import ConfigError, ConnectionClosedError, LocalProtocolError, ScribeError
@@ -36,7 +36,7 @@ from .messages import AudioFormat, Event, SessionEnded
 from .protocol import encode_audio_chunk
 from .transcript import Transcript
 
-__all__ = ["CLOSE_REASON", "Ending", "Flag", "SessionCore", "check_audio", "check_text",
+__all__ = ["CLOSE_REASON", "Ending", "SessionCore", "check_audio", "check_text",
            "check_timeout", "fresh"]
 
 logger = logging.getLogger("scribe_sync")
@@ -106,22 +106,6 @@ def fresh(error: ScribeError) -> ScribeError:
     return copy
 
 
-class Flag:
-    """A one-way flag with no lock (``threading.Event.set`` takes one, which a signal
-    handler nested in another ``set`` would wait on for ever)."""
-
-    __slots__ = ("_on",)
-
-    def __init__(self) -> None:
-        self._on = False
-
-    def set(self) -> None:
-        self._on = True
-
-    def is_set(self) -> bool:
-        return self._on
-
-
 class SessionCore:
     """The shared part of a session (see the module docstring for who guards what)."""
 
@@ -146,7 +130,7 @@ class SessionCore:
         # Written by one thread each; read anywhere without a lock.
         self.closing = False
         self.close_deadline: float | None = None
-        self.cancel_connect = Flag()  # set by close(): a reconnect stops opening
+        self.cancel_connect = Gate()  # set by close(): a reconnect stops opening
         self.local_error: ScribeError | None = None
         self.send_failure: tuple[int, ConnectionClosedError] | None = None
         self.ending: Ending | None = None
@@ -221,7 +205,7 @@ class SessionCore:
             transport.wake()
             for queue in (self.events, self.dispatch):  # a reader paused on a full queue
                 if queue is not None:
-                    queue.room.set()
+                    queue.unpause()
             return False
         return True
 

@@ -93,6 +93,16 @@ _LOG_FILTER: Final = RedactingFilter("scribe_sync")
 logging.getLogger("websocket").addFilter(_LOG_FILTER)
 
 
+def _refuse_redirect(ws: websocket.WebSocket, url: str) -> None:
+    """Raise :func:`redirect_error` (socket shut) if the upgrade was answered by a redirect."""
+    response = getattr(ws, "handshake_response", None)
+    status = getattr(response, "status", None)
+    if status in _REDIRECTS:
+        location = getattr(response, "headers", {}).get("location")
+        ws.shutdown()
+        raise redirect_error(status, location, url) from None
+
+
 class WebSocketTransport:
     """A websocket-client connection after its handshake; frames are read here, not there.
 
@@ -184,12 +194,8 @@ class WebSocketTransport:
                 f"TLS handshake with {urllib.parse.urlsplit(url).netloc} failed: {tls_problem(exc)}"
             ) from None
         except (OSError, websocket.WebSocketException) as exc:
-            response = getattr(ws, "handshake_response", None)
+            _refuse_redirect(ws, url)  # websocket-client 1.9.1+: "Redirect limit exhausted"
             ws.shutdown()
-            status = getattr(response, "status", None)
-            if status in _REDIRECTS:
-                location = getattr(response, "headers", {}).get("location")
-                raise redirect_error(status, location, url) from None
             # The message of websocket-client's exceptions can quote the URL: never use it raw.
             raise ConnectError(
                 f"could not connect to {urllib.parse.urlsplit(url).netloc}: "
@@ -197,10 +203,7 @@ class WebSocketTransport:
             ) from None
         # websocket-client before 1.9.1 returns from connect() on a redirect it did not follow
         # (redirect_limit=0), its socket still speaking HTTP.
-        response = ws.handshake_response
-        if response is not None and response.status in _REDIRECTS:
-            ws.shutdown()
-            raise redirect_error(response.status, response.headers.get("location"), url)
+        _refuse_redirect(ws, url)
         # A bound on every blocking socket call, so a peer that stops reading cannot hang a
         # sender forever; receives first wait for readiness with their own timeout.
         ws.settimeout(io_timeout)

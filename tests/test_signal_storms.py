@@ -50,10 +50,14 @@ def flood(peer):  # session_started, then partials, then answer nothing but the 
         pass
 
 
+commit_read = threading.Event()
+
+
 def silent(peer):  # session_started, then never answers a commit
     peer.send_started()
-    while peer.read_message(30) is not None:
-        pass
+    while (message := peer.read_message(30)) is not None:
+        if message.get("commit"):
+            commit_read.set()  # finish() sent it: the main thread waits for its answer
 
 
 def deaf(peer):  # session_started, then stops reading: big sends block
@@ -146,15 +150,23 @@ with ScriptServer(handler_of, rcvbuf=4096) as server:
             assert session.closed
         elif mode == "with-finish":
             session = client.connect()
-            timer = threading.Timer(rng.uniform(0.05, 0.2),
-                                    lambda: signal.pthread_kill(main.ident, signal.SIGINT))
+            commit_read.clear()
+
+            def interrupt_the_wait():
+                assert commit_read.wait(10)
+                time.sleep(rng.uniform(0.0, 0.05))  # the attack's timing, not a handshake
+                signal.pthread_kill(main.ident, signal.SIGINT)
+
+            timer = threading.Thread(target=interrupt_the_wait, name="interrupter")
+            interrupted = False
             try:
                 with session:
                     session.send_audio(b"\x00" * 32000)
                     timer.start()
             except KeyboardInterrupt:
-                pass
+                interrupted = True
             timer.join()
+            assert interrupted, "the interrupt did not land in finish()"
             assert session.closed, "Ctrl+C in the with block's finish() left the session open"
         elif mode in ("connect", "stream"):
             inside = [True]
